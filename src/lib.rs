@@ -1,0 +1,8 @@
+//! podman-btrfs-advise: plans, writes and checks btrfs layouts and containers/storage.conf
+//! for Podman hosts.
+
+pub mod class;
+pub mod error;
+pub mod inventory;
+pub mod size;
+pub mod suggest;
