@@ -1,0 +1,139 @@
+//! `Profile` → `Plan`: the storage driver, the subvolume layout, mount options and
+//! per-subvolume attributes, and the reasons for each.
+
+pub mod driver;
+pub mod layout;
+pub mod options;
+pub mod strategy;
+
+pub use driver::Driver;
+pub use strategy::Strategy;
+
+use crate::class::Class;
+use crate::classify::Profile;
+use crate::inventory::DiskMode;
+use crate::layout::Layout;
+use crate::size::{GIB, Human};
+use serde::Serialize;
+
+/// One decision, why it was taken and what it costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub topic: String,
+    pub choice: String,
+    pub why: Vec<String>,
+    pub gives_up: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlacementKind {
+    /// A named volume in Podman's volume path.
+    NamedVolume,
+    /// A named volume bound to a directory in a class subvolume
+    /// (`podman volume create --opt type=none --opt o=bind --opt device=PATH`).
+    BindVolume,
+}
+
+/// Where one workload's persistent data goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    pub workload: String,
+    pub class: Class,
+    pub kind: PlacementKind,
+    pub path: String,
+    pub subvolume: String,
+}
+
+/// The settings of containers/storage.conf (and the one containers.conf key we set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StorageSettings {
+    pub driver: Driver,
+    pub graphroot: String,
+    pub runroot: String,
+    pub rootless_storage_path: Option<String>,
+    /// `[storage.options.overlay] mountopt`; the btrfs driver accepts none.
+    pub overlay_mountopt: Option<String>,
+    /// containers.conf `[engine] image_copy_tmp_dir`.
+    pub image_copy_tmp_dir: Option<String>,
+}
+
+/// Everything the renderers need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub strategy: Strategy,
+    pub profile: Profile,
+    pub storage: StorageSettings,
+    /// The filesystem-wide options on every subvolume mount.
+    pub filesystem_options: Vec<String>,
+    pub layout: Layout,
+    pub placements: Vec<Placement>,
+    pub decisions: Vec<Decision>,
+    pub warnings: Vec<String>,
+}
+
+/// Space the system itself takes on a whole disk: ESP, Nix store, logs, headroom.
+const SYSTEM_RESERVE: u64 = 40 * GIB;
+
+pub fn decide(profile: &Profile, strategy: Strategy) -> Plan {
+    let (driver, driver_decision) = driver::choose_driver(profile, strategy);
+    let fs_options = options::filesystem_options(&profile.host, strategy, driver);
+    let (layout, placements, layout_decisions) = layout::plan_layout(profile, strategy, &fs_options);
+    let storage = StorageSettings {
+        driver,
+        graphroot: layout::GRAPHROOT.into(),
+        runroot: layout::RUNROOT.into(),
+        rootless_storage_path: profile.host.rootless.then(|| format!("{}/$USER/storage", layout::USERS_ROOT)),
+        overlay_mountopt: (driver == Driver::Overlay).then(|| "nodev".to_string()),
+        image_copy_tmp_dir: (strategy == Strategy::Performance).then(|| layout::IMAGE_COPY_TMP.to_string()),
+    };
+    let mut decisions =
+        vec![driver_decision, options::options_decision(&profile.host, strategy, &fs_options)];
+    decisions.extend(layout_decisions);
+    Plan {
+        strategy,
+        profile: profile.clone(),
+        storage,
+        filesystem_options: fs_options,
+        layout,
+        placements,
+        decisions,
+        warnings: capacity_warnings(profile),
+    }
+}
+
+/// Bytes the workloads need: each image once, each container's volume, and for
+/// whole-disk plans the system itself.
+pub fn estimated_use(profile: &Profile) -> u64 {
+    let data: u64 = profile
+        .workloads
+        .iter()
+        .map(|w| w.workload.image_size.saturating_add(w.volume_bytes()))
+        .fold(0, u64::saturating_add);
+    match profile.host.mode {
+        DiskMode::WholeDisk => data.saturating_add(SYSTEM_RESERVE),
+        DiskMode::DataDisk => data,
+    }
+}
+
+fn capacity_warnings(profile: &Profile) -> Vec<String> {
+    let need = estimated_use(profile);
+    let have = profile.host.disk_size;
+    if need > have {
+        vec![format!(
+            "the workloads need about {} but the disk holds {}: the plan does not fit",
+            Human(need),
+            Human(have)
+        )]
+    } else if need.saturating_mul(10) > have.saturating_mul(8) {
+        vec![format!(
+            "the workloads need about {} of {} ({}%): btrfs wants free space for metadata and \
+             balance; plan for a larger disk or keep at least 20% free",
+            Human(need),
+            Human(have),
+            need.saturating_mul(100) / have.max(1)
+        )]
+    } else {
+        Vec::new()
+    }
+}

@@ -1,0 +1,208 @@
+//! `Layout`: disks, partitions, btrfs filesystems and subvolumes with their mount options
+//! and per-subvolume attributes. `decide` produces one; the disko renderer writes it and
+//! the validator reads a disko.nix back into one, so both speak of the same thing.
+
+use serde::Serialize;
+use std::fmt;
+
+/// Per-subvolume compression, set with `btrfs property set DIR compression VALUE`.
+/// The property has no level; the level comes from the filesystem-wide mount option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Zstd,
+    Lzo,
+    Zlib,
+    /// Never compress new files here, whatever the mount options say (kernel ≥ 5.14).
+    None,
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Lzo => "lzo",
+            Compression::Zlib => "zlib",
+            Compression::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A btrfs subvolume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subvolume {
+    /// Name below the top-level subvolume, e.g. `@containers-storage`.
+    pub name: String,
+    /// Where it is mounted; disko mounts a subvolume only when this is set.
+    pub mountpoint: Option<String>,
+    /// Options of its mount (disko adds `subvol=NAME` itself).
+    pub mount_options: Vec<String>,
+    /// `chattr +C` on the empty subvolume root: no copy-on-write, checksums or compression.
+    pub nocow: bool,
+    /// `btrfs property set … compression`, when planned.
+    pub compression: Option<Compression>,
+    /// What it holds, for comments and reports.
+    pub purpose: Option<String>,
+}
+
+/// A btrfs filesystem with its subvolumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Btrfs {
+    pub extra_args: Vec<String>,
+    /// Mountpoint of the top-level subvolume itself (rarely used).
+    pub mountpoint: Option<String>,
+    pub mount_options: Vec<String>,
+    pub subvolumes: Vec<Subvolume>,
+}
+
+/// A filesystem other than btrfs (the ESP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Filesystem {
+    pub format: String,
+    pub mountpoint: Option<String>,
+    pub mount_options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Content {
+    Filesystem(Filesystem),
+    Btrfs(Btrfs),
+}
+
+/// A gpt partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    pub name: String,
+    /// disko size: `100%` or `[0-9]+[KMGTP]?`.
+    pub size: String,
+    /// sgdisk type code, e.g. `EF00` for an ESP.
+    pub type_code: Option<String>,
+    pub priority: Option<u32>,
+    pub content: Content,
+}
+
+/// A disk with a gpt partition table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Disk {
+    /// Attribute name under `disko.devices.disk`.
+    pub name: String,
+    pub device: String,
+    pub partitions: Vec<Partition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Layout {
+    pub disks: Vec<Disk>,
+}
+
+impl Layout {
+    pub fn btrfs_filesystems(&self) -> impl Iterator<Item = &Btrfs> {
+        self.disks.iter().flat_map(|d| &d.partitions).filter_map(|p| match &p.content {
+            Content::Btrfs(b) => Some(b),
+            Content::Filesystem(_) => None,
+        })
+    }
+
+    pub fn subvolumes(&self) -> impl Iterator<Item = &Subvolume> {
+        self.btrfs_filesystems().flat_map(|b| &b.subvolumes)
+    }
+
+    /// The subvolume whose mount holds `path`: the one mounted at its longest prefix.
+    pub fn subvolume_for_path(&self, path: &str) -> Option<&Subvolume> {
+        self.subvolumes()
+            .filter_map(|s| s.mountpoint.as_deref().map(|m| (m, s)))
+            .filter(|(m, _)| path_is_under(path, m))
+            .max_by_key(|(m, _)| m.len())
+            .map(|(_, s)| s)
+    }
+}
+
+/// `path` equals `dir` or lies below it (component-wise, not by string prefix).
+pub fn path_is_under(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// Whether a mount option acts on one mount or on the whole btrfs filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptionScope {
+    /// `subvol`/`subvolid` and generic VFS flags: each mount has its own.
+    PerMount,
+    /// Every other btrfs option: only the first mount of the filesystem sets it
+    /// (btrfs-progs ch-mount-options.rst, ch-subvolume-intro.rst).
+    FilesystemWide,
+}
+
+/// Generic VFS mount flags, which the VFS keeps per mount.
+const PER_MOUNT: &[&str] = &[
+    "subvol",
+    "subvolid",
+    "ro",
+    "rw",
+    "noatime",
+    "atime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nodiratime",
+    "diratime",
+    "lazytime",
+    "nolazytime",
+    "nodev",
+    "dev",
+    "nosuid",
+    "suid",
+    "noexec",
+    "exec",
+    "defaults",
+    "auto",
+    "noauto",
+    "nofail",
+    "user",
+    "nouser",
+    "users",
+    "owner",
+    "group",
+    "_netdev",
+    "bind",
+    "rbind",
+];
+
+pub fn option_scope(option: &str) -> OptionScope {
+    let key = option.split('=').next().unwrap_or(option);
+    if PER_MOUNT.contains(&key) || key.starts_with("x-") || key.starts_with("X-") {
+        OptionScope::PerMount
+    } else {
+        OptionScope::FilesystemWide
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_btrfs_documentation() {
+        for o in ["subvol=@x", "noatime", "nodev", "ro", "X-mount.mkdir"] {
+            assert_eq!(option_scope(o), OptionScope::PerMount, "{o}");
+        }
+        for o in ["compress=zstd:1", "nodatacow", "nodatasum", "ssd", "discard=async", "space_cache=v2"] {
+            assert_eq!(option_scope(o), OptionScope::FilesystemWide, "{o}");
+        }
+    }
+
+    #[test]
+    fn paths_are_compared_by_component() {
+        assert!(path_is_under("/var/lib/containers/storage", "/var/lib/containers"));
+        assert!(path_is_under("/var/lib", "/"));
+        assert!(!path_is_under("/var/lib/containers2", "/var/lib/containers"));
+    }
+}
