@@ -1,11 +1,19 @@
 //! podman-btrfs-advise: plans, writes and checks btrfs layouts and containers/storage.conf
 //! for Podman hosts.
+//!
+//! Data flows one way (DESIGN §2): [`inventory::Inventory`] → [`classify`] →
+//! [`classify::Profile`] → [`decide`] → [`decide::Plan`] (holding a [`layout::Layout`]) →
+//! [`render`]. Each stage is a plain function of the previous stage's value; I/O happens
+//! only at the edges ([`inventory::spec::load`], [`output`]).
 
 pub mod class;
 pub mod classify;
+pub mod cli;
 pub mod decide;
 pub mod error;
 pub mod inventory;
 pub mod layout;
+pub mod output;
+pub mod render;
 pub mod size;
 pub mod suggest;

@@ -41,8 +41,32 @@ pub struct Placement {
     pub workload: String,
     pub class: Class,
     pub kind: PlacementKind,
+    /// One volume per container; with several, one directory each below `path`.
+    pub count: u32,
     pub path: String,
     pub subvolume: String,
+}
+
+impl Placement {
+    /// The shell commands that create its volumes.
+    pub fn create_commands(&self) -> String {
+        let name = &self.workload;
+        match (self.kind, self.count) {
+            (PlacementKind::NamedVolume, 1) => format!("podman volume create {name}"),
+            (PlacementKind::NamedVolume, n) => {
+                format!("for i in $(seq 1 {n}); do podman volume create {name}-$i; done")
+            }
+            (PlacementKind::BindVolume, 1) => format!(
+                "install -d {p} && podman volume create --opt type=none --opt o=bind --opt device={p} {name}",
+                p = self.path
+            ),
+            (PlacementKind::BindVolume, n) => format!(
+                "for i in $(seq 1 {n}); do install -d {p}/$i && podman volume create --opt type=none \
+                 --opt o=bind --opt device={p}/$i {name}-$i; done",
+                p = self.path
+            ),
+        }
+    }
 }
 
 /// The settings of containers/storage.conf (and the one containers.conf key we set).

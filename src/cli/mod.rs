@@ -1,0 +1,49 @@
+//! The command line: one file per subcommand.
+
+pub mod man;
+pub mod plan;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Plans and checks btrfs layouts and containers/storage.conf for Podman hosts.
+///
+/// Classifies container workloads (an explicit `io.podfs.class` first, evidence second),
+/// chooses the storage driver and a btrfs subvolume layout with the right copy-on-write
+/// and compression attributes, and writes a disko.nix, a storage.conf, a NixOS snippet
+/// and a PLAN.md that explains every decision.
+#[derive(Debug, Parser)]
+#[command(name = "podman-btrfs-advise", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Plan(plan::PlanArgs),
+    /// Write the man pages generated from these definitions into a directory.
+    #[command(hide = true)]
+    GenerateMan(man::ManArgs),
+}
+
+/// Output format of a command's results on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Human,
+    /// One JSON document with a stable schema (see the man page).
+    Json,
+}
+
+/// Runs a parsed command line; the exit code is the caller's business.
+pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
+    match cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::GenerateMan(args) => man::run(args),
+    }
+}

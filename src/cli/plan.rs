@@ -1,0 +1,180 @@
+//! `plan`: from a workload spec to disko.nix, storage.conf, a NixOS snippet and PLAN.md.
+
+use super::Format;
+use crate::decide::{self, Strategy};
+use crate::error::{Error, exit};
+use crate::inventory::{DiskMode, Inventory, examples, spec};
+use crate::output::{self, Overwrite};
+use crate::render;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Plan a host: storage driver, btrfs subvolumes, mount options and attributes.
+///
+/// Reads what the host will run from a workload spec (--spec) or an embedded example
+/// (--example), classifies every workload, decides, and writes disko.nix, storage.conf,
+/// podfs-storage.nix and PLAN.md into --out. Without --out, PLAN.md goes to stdout and no
+/// file is written. Existing files are replaced only with --force, after a timestamped
+/// backup; all files are written atomically.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  podman-btrfs-advise plan --example homelab --out ./plan\n  \
+    podman-btrfs-advise plan --spec host.toml --strategy performance --disk /dev/sdb --out ./plan\n  \
+    podman-btrfs-advise plan --list-examples\n\n\
+    The spec format is described in podman-btrfs-advise-spec(5).")]
+pub struct PlanArgs {
+    /// Workload spec file (TOML) describing the host and what it runs.
+    #[arg(long, value_name = "FILE", conflicts_with = "example")]
+    pub spec: Option<PathBuf>,
+
+    /// Use an embedded example spec instead of a file (see --list-examples).
+    #[arg(long, value_name = "NAME")]
+    pub example: Option<String>,
+
+    /// List the embedded examples and exit.
+    #[arg(long, conflicts_with_all = ["spec", "example"])]
+    pub list_examples: bool,
+
+    /// Trade-off between speed and checksums/snapshots.
+    #[arg(long, value_enum, default_value_t = Strategy::Balanced)]
+    pub strategy: Strategy,
+
+    /// Block device to lay out, overriding the spec's `host.disk` (e.g. /dev/disk/by-id/…).
+    #[arg(long, value_name = "DEVICE")]
+    pub disk: Option<String>,
+
+    /// whole-disk (ESP, system and container subvolumes) or data-disk (container
+    /// subvolumes only), overriding the spec's `host.mode`.
+    #[arg(long, value_name = "MODE", value_parser = clap::builder::PossibleValuesParser::new(DiskMode::NAMES))]
+    pub mode: Option<String>,
+
+    /// Directory to write the files into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Replace existing files in --out (each is first kept as NAME.TIMESTAMP.bak).
+    #[arg(long, requires = "out")]
+    pub force: bool,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+pub fn run(args: PlanArgs) -> Result<u8, Error> {
+    if args.list_examples {
+        list_examples(args.format);
+        return Ok(exit::OK);
+    }
+    let mut inventory = load_inventory(&args)?;
+    apply_overrides(&mut inventory, &args)?;
+    tracing::info!(
+        workloads = inventory.workloads.len(),
+        "inventory loaded from {}",
+        inventory.source.describe()
+    );
+    let profile = crate::classify::classify(&inventory);
+    let plan = decide::decide(&profile, args.strategy);
+    let files = render::render_all(&plan, &regenerate_command(&args));
+
+    let Some(dir) = &args.out else {
+        match args.format {
+            Format::Human => {
+                print!("{}", files.iter().find(|f| f.name == render::REPORT).map_or("", |f| &f.contents))
+            }
+            Format::Json => println!("{}", json(&serde_json::json!({ "plan": plan, "files": [] }))),
+        }
+        return Ok(exit::OK);
+    };
+    let pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.name, f.contents.as_str())).collect();
+    let written =
+        output::write_files(dir, &pairs, if args.force { Overwrite::Backup } else { Overwrite::Refuse })?;
+    match args.format {
+        Format::Human => {
+            println!(
+                "Planned {} ({} workloads, strategy {}): driver {}, {} subvolumes.",
+                plan.profile.host.name,
+                plan.profile.workloads.len(),
+                plan.strategy,
+                plan.storage.driver,
+                plan.layout.subvolumes().count()
+            );
+            for w in &written {
+                let note = match (&w.backup, w.unchanged) {
+                    (_, true) => " (unchanged)".to_string(),
+                    (Some(b), _) => format!(" (previous kept as {})", b.display()),
+                    (None, _) => String::new(),
+                };
+                println!("  wrote {}{note}", w.path.display());
+            }
+            for warning in &plan.warnings {
+                println!("warning: {warning}");
+            }
+        }
+        Format::Json => println!("{}", json(&serde_json::json!({ "plan": plan, "files": written }))),
+    }
+    Ok(exit::OK)
+}
+
+fn json(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).expect("plain data always serializes")
+}
+
+fn list_examples(format: Format) {
+    match format {
+        Format::Human => {
+            for e in examples::EXAMPLES {
+                println!("{:<15} {}", e.name, e.summary);
+            }
+        }
+        Format::Json => {
+            let list: Vec<_> = examples::EXAMPLES
+                .iter()
+                .map(|e| serde_json::json!({ "name": e.name, "summary": e.summary }))
+                .collect();
+            println!("{}", json(&serde_json::json!({ "examples": list })));
+        }
+    }
+}
+
+fn load_inventory(args: &PlanArgs) -> Result<Inventory, Error> {
+    match (&args.spec, &args.example) {
+        (Some(path), _) => spec::load(path),
+        (None, Some(name)) => examples::load(name),
+        (None, None) => Err(Error::Usage(
+            "nothing to plan: give --spec FILE or --example NAME (see --list-examples)".into(),
+        )),
+    }
+}
+
+fn apply_overrides(inventory: &mut Inventory, args: &PlanArgs) -> Result<(), Error> {
+    if let Some(disk) = &args.disk {
+        spec::check_device_path(disk).map_err(|e| Error::Usage(format!("--disk: {e}")))?;
+        inventory.host.disk = disk.clone();
+    }
+    if let Some(mode) = args.mode.as_deref().and_then(DiskMode::parse) {
+        inventory.host.mode = mode;
+    }
+    Ok(())
+}
+
+/// The command line that regenerates the same files, for the generated headers.
+fn regenerate_command(args: &PlanArgs) -> String {
+    let mut cmd = String::from("podman-btrfs-advise plan");
+    match (&args.spec, &args.example) {
+        (Some(p), _) => cmd.push_str(&format!(" --spec {}", p.display())),
+        (None, Some(e)) => cmd.push_str(&format!(" --example {e}")),
+        (None, None) => {}
+    }
+    cmd.push_str(&format!(" --strategy {}", args.strategy));
+    if let Some(d) = &args.disk {
+        cmd.push_str(&format!(" --disk {d}"));
+    }
+    if let Some(m) = &args.mode {
+        cmd.push_str(&format!(" --mode {m}"));
+    }
+    match &args.out {
+        Some(o) => cmd.push_str(&format!(" --out {} --force", o.display())),
+        None => cmd.push_str(" --out DIR"),
+    }
+    cmd
+}

@@ -1,0 +1,182 @@
+//! `PLAN.md`: every decision, why, and what it gives up; each workload with its class and
+//! the evidence for it.
+
+use crate::classify::EvidenceKind;
+use crate::decide::Plan;
+use crate::inventory::DiskMode;
+use crate::size::Human;
+use std::fmt::Write;
+
+/// Escapes text for a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render(plan: &Plan, header: &[String]) -> String {
+    let mut out = String::new();
+    for line in header {
+        let _ = writeln!(out, "> {line}  ");
+    }
+    let host = &plan.profile.host;
+    let _ = writeln!(out, "\n# Storage plan for {}\n", host.name);
+    summary(&mut out, plan);
+    if !plan.warnings.is_empty() {
+        out.push_str("\n## Warnings\n\n");
+        for w in &plan.warnings {
+            let _ = writeln!(out, "- {w}");
+        }
+    }
+    decisions(&mut out, plan);
+    subvolumes(&mut out, plan);
+    workloads(&mut out, plan);
+    placements(&mut out, plan);
+    applying(&mut out, plan);
+    out
+}
+
+fn summary(out: &mut String, plan: &Plan) {
+    let host = &plan.profile.host;
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "| Disk | `{}`, {}, {}{} |",
+        cell(&host.disk),
+        Human(host.disk_size),
+        host.mode.as_str(),
+        if host.ssd { ", SSD" } else { "" }
+    );
+    let _ = writeln!(out, "| Strategy | {} |", plan.strategy);
+    let _ = writeln!(out, "| Storage driver | {} |", plan.storage.driver);
+    let _ = writeln!(out, "| Rootless | {} |", if host.rootless { "yes" } else { "no" });
+    let _ = writeln!(
+        out,
+        "| Workloads | {} ({} containers) |",
+        plan.profile.workloads.len(),
+        plan.profile.containers()
+    );
+    let _ = writeln!(
+        out,
+        "| Estimated use | {} of {} |",
+        Human(crate::decide::estimated_use(&plan.profile)),
+        Human(host.disk_size)
+    );
+    let _ = writeln!(out, "| Filesystem-wide options | `{}` |", plan.filesystem_options.join(","));
+}
+
+fn decisions(out: &mut String, plan: &Plan) {
+    out.push_str("\n## Decisions\n");
+    for d in &plan.decisions {
+        let _ = writeln!(out, "\n### {}\n\n**Choice:** {}\n", d.topic, d.choice);
+        out.push_str("Why:\n\n");
+        for w in &d.why {
+            let _ = writeln!(out, "- {w}");
+        }
+        if !d.gives_up.is_empty() {
+            out.push_str("\nGives up:\n\n");
+            for g in &d.gives_up {
+                let _ = writeln!(out, "- {g}");
+            }
+        }
+    }
+}
+
+fn subvolumes(out: &mut String, plan: &Plan) {
+    out.push_str("\n## Subvolumes\n\n| Subvolume | Mountpoint | NOCOW | Compression | Holds |\n|---|---|---|---|---|\n");
+    for sv in plan.layout.subvolumes() {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} | {} |",
+            sv.name,
+            sv.mountpoint.as_deref().unwrap_or("-"),
+            if sv.nocow { "yes" } else { "no" },
+            match (sv.nocow, sv.compression) {
+                (true, _) => "off (NOCOW)".to_string(),
+                (false, Some(c)) => format!("property `{c}`"),
+                (false, None) => "mount option".to_string(),
+            },
+            cell(sv.purpose.as_deref().unwrap_or("")),
+        );
+    }
+}
+
+fn workloads(out: &mut String, plan: &Plan) {
+    out.push_str(
+        "\n## Workloads\n\n| Workload | Image | Count | Class | Evidence |\n|---|---|---|---|---|\n",
+    );
+    for w in &plan.profile.workloads {
+        let mut evidence: Vec<String> = Vec::new();
+        for (i, e) in w.evidence.iter().enumerate() {
+            let kind = match e.kind {
+                EvidenceKind::Explicit => "declared",
+                EvidenceKind::ImageName => "image",
+                EvidenceKind::MountPath => "mount",
+                EvidenceKind::Lifetime => "lifetime",
+                EvidenceKind::Default => "default",
+            };
+            if i == 0 {
+                evidence.push(format!("**{kind}:** {}", e.detail));
+            } else {
+                evidence.push(format!("also {kind}: {} (→ {})", e.detail, e.suggests));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | **{}** | {} |",
+            cell(&w.workload.name),
+            cell(&w.workload.image),
+            w.workload.count,
+            w.decided,
+            cell(&evidence.join("; ")),
+        );
+    }
+}
+
+fn placements(out: &mut String, plan: &Plan) {
+    if plan.placements.is_empty() {
+        return;
+    }
+    out.push_str("\n## Where data goes\n\n| Workload | Class | Directory | Subvolume | Create the volume |\n|---|---|---|---|---|\n");
+    for p in &plan.placements {
+        let create = format!("`{}`", p.create_commands());
+        let _ = writeln!(
+            out,
+            "| {} | {} | `{}` | `{}` | {} |",
+            cell(&p.workload),
+            p.class,
+            cell(&p.path),
+            p.subvolume,
+            cell(&create)
+        );
+    }
+    out.push_str(
+        "\nA workload with several containers gets one volume per container (`NAME-1`, \
+         `NAME-2`, …). New directories inherit NOCOW and the compression property from the \
+         directory above them.\n",
+    );
+}
+
+fn applying(out: &mut String, plan: &Plan) {
+    out.push_str("\n## Applying the plan\n\n");
+    match plan.profile.host.mode {
+        DiskMode::WholeDisk => out.push_str(
+            "1. New host: partition, format and mount with disko (this **erases the disk**): \
+             `disko --mode destroy,format,mount disko.nix`, then install NixOS with \
+             `podfs-storage.nix` imported.\n",
+        ),
+        DiskMode::DataDisk => out.push_str(
+            "1. Format the data disk with disko (this **erases that disk**): \
+             `disko --mode destroy,format,mount disko.nix`, and import the generated \
+             `fileSystems` (or the disko NixOS module) so the subvolumes mount at boot.\n",
+        ),
+    }
+    out.push_str(
+        "2. NixOS: import `podfs-storage.nix`. Other distributions: install `storage.conf` as \
+         `/etc/containers/storage.conf`.\n\
+         3. Existing host with images, containers or volumes: do not switch `driver` or \
+         `graphroot` in place; Podman refuses or, worse, starts over. Never run a bare \
+         `podman system reset`: it deletes graphroot **including volumes**. Move data with \
+         `podman save`/`podman load` and volume exports first.\n\
+         4. Check the result: `lsattr -d DIR` shows `C` on NOCOW directories and \
+         `btrfs property get DIR compression` the compression.\n",
+    );
+}

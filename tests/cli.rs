@@ -1,0 +1,149 @@
+//! The `plan` command as a user runs it: files, refusals, backups, errors, exit codes.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn plan_writes_four_files_and_refuses_to_overwrite_without_force() {
+    let dir = TempDir::new("cli-out");
+    let out_dir = dir.path().join("plan");
+    let first = run(bin().args(["plan", "--example", "homelab", "--out"]).arg(&out_dir));
+    assert!(first.status.success(), "{}", stderr(&first));
+    for name in ["disko.nix", "storage.conf", "podfs-storage.nix", "PLAN.md"] {
+        assert!(out_dir.join(name).is_file(), "{name} missing");
+    }
+
+    // Same input again: nothing changes, so nothing is refused.
+    let again = run(bin().args(["plan", "--example", "homelab", "--out"]).arg(&out_dir));
+    assert!(again.status.success(), "{}", stderr(&again));
+
+    // A different plan into the same directory: refused, exit 2, files untouched.
+    fs::write(out_dir.join("storage.conf"), "# mine\n").unwrap();
+    let refused = run(bin().args(["plan", "--example", "ci-runner", "--out"]).arg(&out_dir));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
+    assert_eq!(fs::read_to_string(out_dir.join("storage.conf")).unwrap(), "# mine\n");
+    assert!(fs::read_to_string(out_dir.join("disko.nix")).unwrap().contains("homelab"));
+
+    // --force replaces after a backup of the user's file.
+    let forced = run(bin().args(["plan", "--example", "ci-runner", "--force", "--out"]).arg(&out_dir));
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let backups: Vec<_> = fs::read_dir(&out_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("storage.conf.") && n.ends_with(".bak"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(fs::read_to_string(out_dir.join(&backups[0])).unwrap(), "# mine\n");
+    assert!(fs::read_to_string(out_dir.join("storage.conf")).unwrap().contains("ci-runner"));
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let out = run(bin().args(["plan", "--example", "database-host", "--format", "json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = &v["plan"];
+    for key in [
+        "strategy",
+        "profile",
+        "storage",
+        "filesystem_options",
+        "layout",
+        "placements",
+        "decisions",
+        "warnings",
+    ] {
+        assert!(plan.get(key).is_some(), "plan.{key} missing");
+    }
+    let w = &plan["profile"]["workloads"][0];
+    assert!(w["class"].is_string() && w["evidence"][0]["kind"].is_string(), "{w}");
+    assert!(v["files"].as_array().unwrap().is_empty());
+    let list = run(bin().args(["plan", "--list-examples", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let names: Vec<&str> =
+        v["examples"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["homelab", "database-host", "ci-runner", "fleet-node"]);
+}
+
+#[test]
+fn bad_input_exits_2_with_file_line_and_help() {
+    let dir = TempDir::new("cli-bad");
+    let spec = dir.path().join("host.toml");
+    fs::write(
+        &spec,
+        "[host]\ndisk = \"/dev/sda\"\ndisk_size = \"500G\"\n\n[[workload]]\nname = \"web\"\nimgae = \"nginx\"\nimage_size = \"50M\"\n",
+    )
+    .unwrap();
+    let out = run(bin().args(["plan", "--spec"]).arg(&spec));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:7:1", spec.display())), "{err}");
+    assert!(err.contains("did you mean `image`?"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = run(bin().args(["plan", "--example", "homelb"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("homelab"), "{}", stderr(&out));
+
+    let out = run(bin().args(["plan"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--spec"), "{}", stderr(&out));
+
+    let out = run(bin().args(["plan", "--example", "homelab", "--disk", "../../etc"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let out = run(bin().args(["plan", "--spec"]).arg(dir.path().join("missing.toml")));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
+}
+
+#[test]
+fn overrides_reach_the_generated_files() {
+    let out = run(bin().args([
+        "plan",
+        "--example",
+        "homelab",
+        "--mode",
+        "data-disk",
+        "--disk",
+        "/dev/vdb",
+        "--format",
+        "json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let disk = &v["plan"]["layout"]["disks"][0];
+    assert_eq!(disk["device"], "/dev/vdb");
+    let names: Vec<&str> =
+        disk["partitions"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"ESP"), "data-disk has no ESP: {names:?}");
+}
+
+#[test]
+fn man_pages_are_up_to_date() {
+    let dir = TempDir::new("man");
+    let out = run(bin().arg("generate-man").arg(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let repo_man = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let mut pages = 0;
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let fresh = fs::read_to_string(entry.path()).unwrap();
+        let committed = fs::read_to_string(repo_man.join(entry.file_name())).unwrap_or_default();
+        assert!(
+            fresh == committed,
+            "man/{} is stale: run `cargo run -- generate-man man/`",
+            entry.file_name().to_string_lossy()
+        );
+        pages += 1;
+    }
+    assert!(pages >= 2, "expected the main page and one per subcommand");
+}
