@@ -3,7 +3,8 @@
 #
 #   contrib/dev.sh demo [DIR]   build and plan the embedded homelab example into DIR
 #                               (default ./homelab-plan); no Podman needed
-#   contrib/dev.sh test         install what the tests need, then run formatting, lints
+#   contrib/dev.sh test         install what the tests need (btrfs-progs, btrfs-compsize,
+#                               nix-bin, podman, …), then run formatting, lints
 #                               and every test, system tests included (needs root)
 #   contrib/dev.sh deps         only install what the tests need
 #
@@ -21,6 +22,7 @@ declare -A PACKAGES=(
   [nix-instantiate]=nix-bin
   [lsattr]=e2fsprogs
   [losetup]=mount
+  [podman]=podman
   [cc]=gcc
   [curl]=curl
 )

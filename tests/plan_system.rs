@@ -221,3 +221,51 @@ fn a_failing_hook_step_still_unmounts_and_fails() {
     assert!(!out.status.success(), "the hook must fail when a step fails");
     assert!(fs.live_mounts().is_empty(), "the hook must unmount on failure: {:?}", fs.live_mounts());
 }
+
+#[test]
+fn podman_accepts_every_generated_storage_conf() {
+    if !can_run("podman accepts storage.conf", &["podman", "mkfs.btrfs", "losetup"], true) {
+        return;
+    }
+    let mut fs = LoopBtrfs::new("1G");
+    let top = fs.mount("/", "");
+    let run_dir = TempDir::new("runroot");
+    let mut seen = BTreeSet::new();
+    for example in EXAMPLES {
+        for strategy in Strategy::ALL {
+            let (plan, files) = plan_of(example.name, strategy);
+            let text = contents(&files, render::STORAGE_CONF);
+            let body: String = text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+            if !seen.insert(body) {
+                continue;
+            }
+            // The plan's own file, with graphroot and runroot moved onto the test filesystem.
+            let id = seen.len();
+            let mut conf: toml_edit::DocumentMut = text.parse().unwrap();
+            let graphroot = top.join(format!("store{id}"));
+            conf["storage"]["graphroot"] = toml_edit::value(graphroot.to_str().unwrap());
+            conf["storage"]["runroot"] =
+                toml_edit::value(run_dir.path().join(format!("run{id}")).to_str().unwrap());
+            let conf_path = run_dir.path().join(format!("storage{id}.conf"));
+            std::fs::write(&conf_path, conf.to_string()).unwrap();
+            let out = run(Command::new("podman")
+                .args(["info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
+                .env("CONTAINERS_STORAGE_CONF", &conf_path));
+            assert!(
+                out.status.success(),
+                "{} / {strategy}: podman rejected the generated storage.conf:\n{}\n{}",
+                example.name,
+                conf,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let info = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                info.trim(),
+                format!("{} {}", plan.storage.driver, graphroot.display()),
+                "{}",
+                example.name
+            );
+        }
+    }
+    assert!(seen.len() >= 2, "both drivers are exercised: {} distinct files", seen.len());
+}

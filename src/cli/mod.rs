@@ -36,7 +36,7 @@ pub enum Format {
     /// For people.
     #[default]
     Human,
-    /// One JSON document with a stable schema (see the man page).
+    /// One JSON document with a stable schema (see `plan --help`).
     Json,
 }
 

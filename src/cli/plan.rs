@@ -9,6 +9,34 @@ use crate::render;
 use clap::Args;
 use std::path::PathBuf;
 
+const EXAMPLES: &str = "Examples:
+  podman-btrfs-advise plan --example homelab --out ./plan
+  podman-btrfs-advise plan --spec host.toml --strategy performance --disk /dev/sdb --out ./plan
+  podman-btrfs-advise plan --list-examples
+
+The spec format is described in podman-btrfs-advise-spec(5).";
+
+const LONG_HELP: &str = "Examples:
+  podman-btrfs-advise plan --example homelab --out ./plan
+  podman-btrfs-advise plan --spec host.toml --strategy performance --disk /dev/sdb --out ./plan
+  podman-btrfs-advise plan --list-examples
+
+JSON output (--format json), fields are only ever added:
+  {\"plan\": PLAN, \"files\": [{\"path\", \"backup\", \"unchanged\"}]}   (files empty without --out)
+  PLAN: strategy; profile {source, host, workloads [{name, image, class, declared_class,
+  count, image_size, volume_size, lifetime, mounts, evidence [{kind, suggests, detail}]}]};
+  storage {driver, graphroot, runroot, rootless_storage_path, overlay_mountopt,
+  image_copy_tmp_dir}; filesystem_options; layout {disks [{name, device, partitions [{name,
+  size, type_code, priority, content}]}]} where a btrfs content has subvolumes [{name,
+  mountpoint, mount_options, nocow, compression, purpose}]; placements [{workload, class,
+  kind, count, path, subvolume}]; decisions [{topic, choice, why, gives_up}]; warnings.
+  --list-examples --format json prints {\"examples\": [{\"name\", \"summary\"}]}.
+
+Exit codes: 0 planned; 2 bad spec or usage, or a refused overwrite; 3 a file could not be
+read or written.
+
+The spec format is described in podman-btrfs-advise-spec(5).";
+
 /// Plan a host: storage driver, btrfs subvolumes, mount options and attributes.
 ///
 /// Reads what the host will run from a workload spec (--spec) or an embedded example
@@ -17,10 +45,7 @@ use std::path::PathBuf;
 /// file is written. Existing files are replaced only with --force, after a timestamped
 /// backup; all files are written atomically.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  podman-btrfs-advise plan --example homelab --out ./plan\n  \
-    podman-btrfs-advise plan --spec host.toml --strategy performance --disk /dev/sdb --out ./plan\n  \
-    podman-btrfs-advise plan --list-examples\n\n\
-    The spec format is described in podman-btrfs-advise-spec(5).")]
+#[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct PlanArgs {
     /// Workload spec file (TOML) describing the host and what it runs.
     #[arg(long, value_name = "FILE", conflicts_with = "example")]

@@ -154,8 +154,12 @@ impl Drop for LoopBtrfs {
         for m in self.mounts.iter().rev() {
             let _ = Command::new("umount").arg(m).status();
         }
-        for m in self.live_mounts() {
-            let _ = Command::new("umount").arg(&m).status();
+        // Podman's drivers leave bind mounts below graphroot: deepest first, lazily if busy.
+        for m in self.live_mounts().iter().rev() {
+            let ok = Command::new("umount").arg(m).status().is_ok_and(|s| s.success());
+            if !ok {
+                let _ = Command::new("umount").arg("-l").arg(m).status();
+            }
         }
         let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
     }
