@@ -23,6 +23,9 @@ declare -A PACKAGES=(
   [lsattr]=e2fsprogs
   [losetup]=mount
   [podman]=podman
+  [runc]=runc
+  [busybox]=busybox-static
+  [setpriv]=util-linux
   [cc]=gcc
   [curl]=curl
 )

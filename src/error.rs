@@ -54,13 +54,16 @@ pub enum Error {
     Io { path: PathBuf, action: &'static str, source: std::io::Error },
     /// Would overwrite a file the user owns. Exit 2.
     WouldOverwrite(Vec<PathBuf>),
+    /// The environment does not let us do the job: no Podman socket, permission denied,
+    /// something that is not Podman. The message says what to do. Exit 3.
+    Environment(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Usage(_) | Error::WouldOverwrite(_) => exit::USAGE,
-            Error::Io { .. } => exit::ENVIRONMENT,
+            Error::Io { .. } | Error::Environment(_) => exit::ENVIRONMENT,
         }
     }
 
@@ -74,6 +77,7 @@ impl fmt::Display for Error {
         match self {
             Error::Input(e) => e.fmt(f),
             Error::Usage(msg) => write!(f, "error: {msg}"),
+            Error::Environment(msg) => write!(f, "error: {msg}"),
             Error::Io { path, action, source } => {
                 write!(f, "error: cannot {action} {}: {source}", path.display())
             }

@@ -2,6 +2,8 @@
 //! ([`spec`]) or, later, from the Podman socket. Everything downstream reads only this.
 
 pub mod examples;
+pub mod live;
+pub mod podman;
 pub mod spec;
 
 use crate::class::Class;
@@ -15,6 +17,8 @@ pub enum Source {
     Spec(String),
     /// A spec embedded in the binary (`--example NAME`).
     Example(String),
+    /// A live host, by its Podman endpoint.
+    Host(String),
 }
 
 impl Source {
@@ -23,6 +27,7 @@ impl Source {
         match self {
             Source::Spec(path) => path.clone(),
             Source::Example(name) => format!("example {name}"),
+            Source::Host(url) => format!("the live host at {url}"),
         }
     }
 }

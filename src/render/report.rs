@@ -1,7 +1,6 @@
 //! `PLAN.md`: every decision, why, and what it gives up; each workload with its class and
 //! the evidence for it.
 
-use crate::classify::EvidenceKind;
 use crate::decide::Plan;
 use crate::inventory::DiskMode;
 use crate::size::Human;
@@ -106,13 +105,7 @@ fn workloads(out: &mut String, plan: &Plan) {
     for w in &plan.profile.workloads {
         let mut evidence: Vec<String> = Vec::new();
         for (i, e) in w.evidence.iter().enumerate() {
-            let kind = match e.kind {
-                EvidenceKind::Explicit => "declared",
-                EvidenceKind::ImageName => "image",
-                EvidenceKind::MountPath => "mount",
-                EvidenceKind::Lifetime => "lifetime",
-                EvidenceKind::Default => "default",
-            };
+            let kind = e.kind.word();
             if i == 0 {
                 evidence.push(format!("**{kind}:** {}", e.detail));
             } else {

@@ -197,3 +197,4 @@ pub fn compsize(path: &Path) -> (u64, u64) {
     let cols: Vec<&str> = total.split_whitespace().collect();
     (cols[2].parse().unwrap(), cols[3].parse().unwrap())
 }
+pub mod podman;

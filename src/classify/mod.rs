@@ -4,6 +4,8 @@
 //! its volumes mount inside the container, then its lifetime; otherwise `general`. Every
 //! piece of evidence found is kept, also the ones that lost, so reports can say why.
 
+
+
 use crate::class::Class;
 use crate::inventory::{Host, Inventory, Lifetime, Source, Workload};
 use serde::Serialize;
@@ -15,6 +17,8 @@ use std::collections::BTreeMap;
 pub enum EvidenceKind {
     /// `class = …` in the spec, or an `io.podfs.class` label.
     Explicit,
+    /// Created with `--rm`: the container removes itself when it exits.
+    AutoRemove,
     /// The image's repository name is a known program.
     ImageName,
     /// A volume mounts where a known program keeps its data.
@@ -23,6 +27,20 @@ pub enum EvidenceKind {
     Lifetime,
     /// Nothing else matched.
     Default,
+}
+
+impl EvidenceKind {
+    /// A short word for reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            EvidenceKind::Explicit => "declared",
+            EvidenceKind::AutoRemove => "--rm",
+            EvidenceKind::ImageName => "image",
+            EvidenceKind::MountPath => "mount",
+            EvidenceKind::Lifetime => "lifetime",
+            EvidenceKind::Default => "default",
+        }
+    }
 }
 
 /// One reason to put a workload in a class.
@@ -110,23 +128,8 @@ pub fn classify_workload(w: &Workload) -> Classified {
             detail: format!("declared `class = \"{c}\"`"),
         });
     }
-    let program = image_program(&w.image);
-    if let Some(c) = class_of_program(program) {
-        evidence.push(Evidence {
-            kind: EvidenceKind::ImageName,
-            suggests: c,
-            detail: format!("image `{program}` is a known {c} image"),
-        });
-    }
-    for m in &w.mounts {
-        if let Some((c, known)) = class_of_mount(m) {
-            evidence.push(Evidence {
-                kind: EvidenceKind::MountPath,
-                suggests: c,
-                detail: format!("volume at `{m}` is where {known} keeps its data"),
-            });
-        }
-    }
+    evidence.extend(image_evidence(&w.image));
+    evidence.extend(w.mounts.iter().filter_map(|m| mount_evidence(m)));
     if w.lifetime == Lifetime::Short {
         evidence.push(Evidence {
             kind: EvidenceKind::Lifetime,
@@ -142,6 +145,25 @@ pub fn classify_workload(w: &Workload) -> Classified {
         });
     }
     Classified { workload: w.clone(), decided: evidence[0].suggests, evidence }
+}
+
+/// Evidence from an image's name, if it names a known program.
+pub fn image_evidence(image: &str) -> Option<Evidence> {
+    let program = image_program(image);
+    class_of_program(program).map(|c| Evidence {
+        kind: EvidenceKind::ImageName,
+        suggests: c,
+        detail: format!("image `{program}` is a known {c} image"),
+    })
+}
+
+/// Evidence from where a volume is mounted inside a container.
+pub fn mount_evidence(destination: &str) -> Option<Evidence> {
+    class_of_mount(destination).map(|(c, known)| Evidence {
+        kind: EvidenceKind::MountPath,
+        suggests: c,
+        detail: format!("volume at `{destination}` is where {known} keeps its data"),
+    })
 }
 
 /// The program an image runs, as far as its name tells: the last path segment of the
