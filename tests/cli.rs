@@ -93,9 +93,13 @@ fn bad_input_exits_2_with_file_line_and_help() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("homelab"), "{}", stderr(&out));
 
-    let out = run(bin().args(["plan"]));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--spec"), "{}", stderr(&out));
+    // Without a spec, plan reads the live host: no socket there is an environment error.
+    let sock = dir.path().join("none.sock");
+    let out = run(bin().args(["plan", "--from-host", "--url"]).arg(format!("unix://{}", sock.display())));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("systemctl"), "{}", stderr(&out));
+    let out = run(bin().args(["plan", "--from-host", "--example", "homelab"]));
+    assert_eq!(out.status.code(), Some(2), "--from-host conflicts with --example");
 
     let out = run(bin().args(["plan", "--example", "homelab", "--disk", "../../etc"]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -4,7 +4,7 @@
 //! its volumes mount inside the container, then its lifetime; otherwise `general`. Every
 //! piece of evidence found is kept, also the ones that lost, so reports can say why.
 
-
+pub mod live;
 
 use crate::class::Class;
 use crate::inventory::{Host, Inventory, Lifetime, Source, Workload};

@@ -2,6 +2,7 @@
 
 pub mod man;
 pub mod plan;
+pub mod scan;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -25,6 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Plan(plan::PlanArgs),
+    Scan(scan::ScanArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
@@ -44,6 +46,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
     match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Scan(args) => scan::run(args),
         Command::GenerateMan(args) => man::run(args),
     }
 }

@@ -3,7 +3,7 @@
 use super::Format;
 use crate::decide::{self, Strategy};
 use crate::error::{Error, exit};
-use crate::inventory::{DiskMode, Inventory, examples, spec};
+use crate::inventory::{DiskMode, examples, spec};
 use crate::output::{self, Overwrite};
 use crate::render;
 use clap::Args;
@@ -39,8 +39,9 @@ The spec format is described in podman-btrfs-advise-spec(5).";
 
 /// Plan a host: storage driver, btrfs subvolumes, mount options and attributes.
 ///
-/// Reads what the host will run from a workload spec (--spec) or an embedded example
-/// (--example), classifies every workload, decides, and writes disko.nix, storage.conf,
+/// Reads what the host will run from a workload spec (--spec), an embedded example
+/// (--example), or, with neither, from the live host's Podman socket (--from-host says so
+/// explicitly); classifies every workload, decides, and writes disko.nix, storage.conf,
 /// podfs-storage.nix and PLAN.md into --out. Without --out, PLAN.md goes to stdout and no
 /// file is written. Existing files are replaced only with --force, after a timestamped
 /// backup; all files are written atomically.
@@ -56,8 +57,21 @@ pub struct PlanArgs {
     pub example: Option<String>,
 
     /// List the embedded examples and exit.
-    #[arg(long, conflicts_with_all = ["spec", "example"])]
+    #[arg(long, conflicts_with_all = ["spec", "example", "from_host"])]
     pub list_examples: bool,
+
+    /// Plan from what the live host runs (the default without --spec and --example). The
+    /// disk defaults to the device holding graphroot and the mode to data-disk.
+    #[arg(long, conflicts_with_all = ["spec", "example"])]
+    pub from_host: bool,
+
+    /// Podman socket for --from-host, e.g. unix:///run/podman/podman.sock.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["spec", "example"])]
+    pub url: Option<String>,
+
+    /// With --from-host: do not walk volume directories for their sizes.
+    #[arg(long, conflicts_with_all = ["spec", "example"])]
+    pub no_sizes: bool,
 
     /// Trade-off between speed and checksums/snapshots.
     #[arg(long, value_enum, default_value_t = Strategy::Balanced)]
@@ -90,14 +104,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         list_examples(args.format);
         return Ok(exit::OK);
     }
-    let mut inventory = load_inventory(&args)?;
-    apply_overrides(&mut inventory, &args)?;
-    tracing::info!(
-        workloads = inventory.workloads.len(),
-        "inventory loaded from {}",
-        inventory.source.describe()
-    );
-    let profile = crate::classify::classify(&inventory);
+    let profile = profile(&args)?;
     let plan = decide::decide(&profile, args.strategy);
     let files = render::render_all(&plan, &regenerate_command(&args));
 
@@ -161,25 +168,44 @@ fn list_examples(format: Format) {
     }
 }
 
-fn load_inventory(args: &PlanArgs) -> Result<Inventory, Error> {
-    match (&args.spec, &args.example) {
-        (Some(path), _) => spec::load(path),
-        (None, Some(name)) => examples::load(name),
-        (None, None) => Err(Error::Usage(
-            "nothing to plan: give --spec FILE or --example NAME (see --list-examples)".into(),
-        )),
-    }
-}
-
-fn apply_overrides(inventory: &mut Inventory, args: &PlanArgs) -> Result<(), Error> {
+/// The classified workloads: from a spec or example, or from the live host.
+fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
+    let mode = args.mode.as_deref().and_then(DiskMode::parse);
+    let mut inventory = match (&args.spec, &args.example) {
+        (Some(path), _) => spec::load(path)?,
+        (None, Some(name)) => examples::load(name)?,
+        (None, None) => {
+            let options = crate::scan::ScanOptions { sizes: !args.no_sizes, workers: 8 };
+            let report = crate::scan::scan_host(args.url.as_deref(), options, &|_, _| {})?;
+            // Never the whole disk by default: that disk holds the running system.
+            let host = crate::scan::profile::host_facts(
+                &report,
+                args.disk.as_deref(),
+                mode.unwrap_or(DiskMode::DataDisk),
+            )?;
+            tracing::info!(
+                containers = report.containers.len(),
+                volumes = report.volumes.len(),
+                "scanned {}",
+                report.endpoint
+            );
+            let source = crate::inventory::Source::Host(report.endpoint.clone());
+            return Ok(crate::scan::profile::to_profile(&report, host, source));
+        }
+    };
     if let Some(disk) = &args.disk {
         spec::check_device_path(disk).map_err(|e| Error::Usage(format!("--disk: {e}")))?;
         inventory.host.disk = disk.clone();
     }
-    if let Some(mode) = args.mode.as_deref().and_then(DiskMode::parse) {
+    if let Some(mode) = mode {
         inventory.host.mode = mode;
     }
-    Ok(())
+    tracing::info!(
+        workloads = inventory.workloads.len(),
+        "inventory loaded from {}",
+        inventory.source.describe()
+    );
+    Ok(crate::classify::classify(&inventory))
 }
 
 /// The command line that regenerates the same files, for the generated headers.
@@ -188,7 +214,12 @@ fn regenerate_command(args: &PlanArgs) -> String {
     match (&args.spec, &args.example) {
         (Some(p), _) => cmd.push_str(&format!(" --spec {}", p.display())),
         (None, Some(e)) => cmd.push_str(&format!(" --example {e}")),
-        (None, None) => {}
+        (None, None) => {
+            cmd.push_str(" --from-host");
+            if let Some(u) = &args.url {
+                cmd.push_str(&format!(" --url {u}"));
+            }
+        }
     }
     cmd.push_str(&format!(" --strategy {}", args.strategy));
     if let Some(d) = &args.disk {

@@ -1,0 +1,82 @@
+//! `scan`: what a live Podman host runs, the class of each container and volume, where
+//! its data lies, and what is misplaced.
+
+use super::Format;
+use crate::error::{Error, exit};
+use crate::scan::{self, ScanOptions};
+use clap::Args;
+use std::io::{IsTerminal, Write};
+
+/// Read a live Podman host: images, containers and volumes, their classes and sizes, and
+/// where their data lies.
+///
+/// Connects to the Podman socket (--url, else CONTAINER_HOST, else /run/podman/podman.sock
+/// for root and $XDG_RUNTIME_DIR/podman/podman.sock for other users), classifies every
+/// container and volume (label io.podfs.class first, then image, mount path, --rm and
+/// restart policy), walks the volume directories for their sizes, and inspects the
+/// filesystem, subvolume, NOCOW flag and compression of graphroot and every volume. Reads
+/// only; changes nothing. Never calls Podman's slow `system df`.
+#[derive(Debug, Args)]
+#[command(after_long_help = LONG_HELP)]
+pub struct ScanArgs {
+    /// Podman socket, e.g. unix:///run/podman/podman.sock or tcp://host:port.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Skip walking volume directories for their sizes (faster on large volumes).
+    #[arg(long)]
+    pub no_sizes: bool,
+
+    /// How many volume directories to walk at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+const LONG_HELP: &str = "JSON output (--format json), fields are only ever added:
+  {endpoint, podman_version, rootless,
+   storage {driver, graphroot, runroot, backing_filesystem, volume_path},
+   graphroot PLACEMENT, volume_path PLACEMENT,
+   images [{id, names, size, shared_size, containers}],
+   containers [{id, name, image, image_id, state, labels, restart_policy, auto_remove,
+                mounts [{kind, source, destination, volume, read_write}], rw_size,
+                class, evidence [{kind, suggests, detail}]}],
+   volumes [{name, driver, mountpoint, labels, options, size, used_by,
+             class, evidence, data_dir, placement PLACEMENT}],
+   findings [{severity, code, object, message, help}],
+   summary {images, image_bytes, containers, volumes, volume_bytes,
+            by_class {CLASS: {containers, volumes, volume_bytes}}}}
+  PLACEMENT: {path, filesystem, device, mountpoint, subvolume, own_subvolume,
+              filesystem_options, mount_options, nocow, compression} or null.
+  Sizes are bytes; a volume's size is null with --no-sizes or when unreadable.
+
+Exit codes: 0 scanned (findings do not change it); 2 an io.podfs.class label names no
+class; 3 no socket, permission denied, or the socket does not answer like Podman.";
+
+/// A one-line progress display on stderr, only when stderr is a terminal.
+fn progress_printer() -> impl Fn(usize, usize) + Sync {
+    let tty = std::io::stderr().is_terminal();
+    move |done, total| {
+        if tty {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\rmeasuring volumes {done}/{total}");
+            if done == total {
+                let _ = write!(err, "\r\x1b[K");
+            }
+            let _ = err.flush();
+        }
+    }
+}
+
+pub fn run(args: ScanArgs) -> Result<u8, Error> {
+    let options = ScanOptions { sizes: !args.no_sizes, workers: usize::from(args.jobs) };
+    let report = scan::scan_host(args.url.as_deref(), options, &progress_printer())?;
+    match args.format {
+        Format::Human => print!("{}", scan::human::render(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("plain data serializes")),
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,217 @@
+//! `scan`: what a live host runs, how it is classified, where its data lies, and what
+//! is misplaced. The socket is read by [`crate::inventory::podman`]; this module adds
+//! sizes and placements (read-only) and the findings.
+
+pub mod findings;
+pub mod human;
+pub mod profile;
+
+use crate::class::Class;
+use crate::classify::Evidence;
+use crate::classify::live::{LiveProfile, classify_host};
+use crate::error::Error;
+use crate::inspect::mountinfo::MountEntry;
+use crate::inspect::{self, Placement};
+use crate::inventory::live::{Container, Image, LiveHost, StorageFacts, Volume};
+pub use findings::Finding;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerReport {
+    #[serde(flatten)]
+    pub container: Container,
+    pub class: Class,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeReport {
+    #[serde(flatten)]
+    pub volume: Volume,
+    pub class: Class,
+    pub evidence: Vec<Evidence>,
+    /// Where the data really is: the bind `device` of a bind volume, else the mountpoint.
+    pub data_dir: String,
+    pub placement: Option<Placement>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClassSummary {
+    pub containers: usize,
+    pub volumes: usize,
+    pub volume_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub images: usize,
+    pub image_bytes: u64,
+    pub containers: usize,
+    pub volumes: usize,
+    pub volume_bytes: u64,
+    pub by_class: BTreeMap<Class, ClassSummary>,
+}
+
+/// The result of a scan; its JSON form is `scan --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanReport {
+    pub endpoint: String,
+    pub podman_version: String,
+    pub rootless: bool,
+    pub storage: StorageFacts,
+    pub graphroot: Option<Placement>,
+    pub volume_path: Option<Placement>,
+    pub images: Vec<Image>,
+    pub containers: Vec<ContainerReport>,
+    pub volumes: Vec<VolumeReport>,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+}
+
+/// Where a volume's data really lives. A local volume with `o=bind` and a `device` is a
+/// bind mount of that directory; its reported mountpoint is only where it gets mounted.
+pub fn data_dir(v: &Volume) -> &str {
+    let bind = v.options.get("o").is_some_and(|o| o.split(',').any(|x| x == "bind" || x == "rbind"));
+    match v.options.get("device") {
+        Some(device) if bind && device.starts_with('/') => device,
+        _ => &v.mountpoint,
+    }
+}
+
+/// How the scan walks the disk.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// Walk volume directories for their sizes.
+    pub sizes: bool,
+    /// Threads walking at once.
+    pub workers: usize,
+}
+
+/// Adds sizes, classes, placements and findings to what the socket said.
+pub fn assemble(
+    mut host: LiveHost,
+    mounts: &[MountEntry],
+    options: ScanOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ScanReport, Error> {
+    let profile = classify_host(&host)?;
+    if options.sizes {
+        let dirs: Vec<PathBuf> = host.volumes.iter().map(|v| PathBuf::from(data_dir(v))).collect();
+        for (v, size) in host.volumes.iter_mut().zip(inspect::dir_sizes(&dirs, options.workers, progress)) {
+            v.size = size;
+        }
+    }
+    let place = |path: &str| {
+        inspect::inspect(Path::new(path), mounts)
+            .map_err(|e| tracing::debug!("cannot inspect {path}: {e}"))
+            .ok()
+    };
+    let graphroot = place(&host.storage.graphroot);
+    let volume_path = host
+        .storage
+        .volume_path
+        .clone()
+        .unwrap_or_else(|| format!("{}/volumes", host.storage.graphroot.trim_end_matches('/')));
+    let volume_path = place(&volume_path);
+    Ok(report(host, &profile, graphroot, volume_path, &|p| place(p)))
+}
+
+/// Puts the pieces together (pure but for `place`).
+pub fn report(
+    host: LiveHost,
+    profile: &LiveProfile,
+    graphroot: Option<Placement>,
+    volume_path: Option<Placement>,
+    place: &dyn Fn(&str) -> Option<Placement>,
+) -> ScanReport {
+    let containers: Vec<ContainerReport> = host
+        .containers
+        .iter()
+        .map(|c| {
+            let classified = profile.container(&c.name);
+            ContainerReport {
+                container: c.clone(),
+                class: classified.map_or(Class::General, |x| x.class),
+                evidence: classified.map(|x| x.evidence.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let volumes: Vec<VolumeReport> = host
+        .volumes
+        .iter()
+        .map(|v| {
+            let classified = profile.volume(&v.name);
+            let dir = data_dir(v).to_string();
+            VolumeReport {
+                volume: v.clone(),
+                class: classified.map_or(Class::General, |x| x.class),
+                evidence: classified.map(|x| x.evidence.clone()).unwrap_or_default(),
+                placement: place(&dir),
+                data_dir: dir,
+            }
+        })
+        .collect();
+    let summary = summarize(&host.images, &containers, &volumes);
+    let mut report = ScanReport {
+        endpoint: host.endpoint,
+        podman_version: host.podman_version,
+        rootless: host.rootless,
+        storage: host.storage,
+        graphroot,
+        volume_path,
+        images: host.images,
+        containers,
+        volumes,
+        findings: Vec::new(),
+        summary,
+    };
+    report.findings = findings::findings(&report);
+    report
+}
+
+fn summarize(images: &[Image], containers: &[ContainerReport], volumes: &[VolumeReport]) -> Summary {
+    let mut s = Summary {
+        images: images.len(),
+        image_bytes: images.iter().map(|i| i.size).fold(0, u64::saturating_add),
+        containers: containers.len(),
+        volumes: volumes.len(),
+        volume_bytes: volumes.iter().filter_map(|v| v.volume.size).fold(0, u64::saturating_add),
+        by_class: BTreeMap::new(),
+    };
+    for c in containers {
+        s.by_class.entry(c.class).or_default().containers += 1;
+    }
+    for v in volumes {
+        let e = s.by_class.entry(v.class).or_default();
+        e.volumes += 1;
+        e.volume_bytes = e.volume_bytes.saturating_add(v.volume.size.unwrap_or(0));
+    }
+    s
+}
+
+/// Connects to Podman (`url`, else `CONTAINER_HOST`, else the default socket), reads
+/// everything, and assembles the report. The only function here that talks to Podman.
+pub fn scan_host(
+    url: Option<&str>,
+    options: ScanOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ScanReport, Error> {
+    let host = fetch_host(url)?;
+    let mounts = inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
+    assemble(host, &mounts, options, progress)
+}
+
+/// Reads what the Podman socket knows.
+pub fn fetch_host(url: Option<&str>) -> Result<LiveHost, Error> {
+    use crate::inventory::podman;
+    let env = |name: &str| std::env::var(name).ok();
+    let found = podman::discover(url, &env, rustix::process::geteuid().is_root())?;
+    tracing::info!("using Podman at {} ({})", found.endpoint.url(), found.why);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(podman::fetch(&found))
+}

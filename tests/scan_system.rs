@@ -1,0 +1,288 @@
+//! `scan` against a real Podman service whose graphroot is on a loop-mounted btrfs:
+//! imported images, labelled and unlabelled volumes and containers, a running container.
+
+mod common;
+
+use common::podman::PodmanService;
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+
+const NEEDS: &[&str] = &["podman", "runc", "mkfs.btrfs", "losetup", "chattr", "busybox"];
+
+fn scan(service: &PodmanService, extra: &[&str]) -> Value {
+    let out = run(bin().args(["scan", "--format", "json", "--url", &service.url]).args(extra));
+    assert!(out.status.success(), "scan failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("scan prints JSON")
+}
+
+fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {list}"))
+}
+
+fn volume_dir(service: &PodmanService, name: &str) -> std::path::PathBuf {
+    service.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
+}
+
+#[test]
+fn scan_names_every_object_with_class_size_and_placement() {
+    if !can_run("scan against podman", NEEDS, true) {
+        return;
+    }
+    let service = PodmanService::start("overlay");
+    service.import_busybox(&["localhost/postgres:16", "localhost/redis:7", "localhost/acme-app:1"]);
+
+    // A database volume in a plain (copy-on-write) directory, found by image and mount path.
+    service.ok(&["volume", "create", "pgdata"]);
+    // A labelled database volume bound to a directory made NOCOW while empty.
+    let nocow = service.top.join("nocow");
+    std::fs::create_dir_all(&nocow).unwrap();
+    ok(Command::new("chattr").arg("+C").arg(&nocow));
+    std::fs::create_dir_all(nocow.join("pg2")).unwrap();
+    let device = format!("device={}", nocow.join("pg2").display());
+    service.ok(&[
+        "volume",
+        "create",
+        "--label",
+        "io.podfs.class=database",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &device,
+        "pgsafe",
+    ]);
+    service.ok(&["volume", "create", "--label", "io.podfs.class=media", "films"]);
+    service.ok(&["volume", "create", "redisdata"]);
+    service.ok(&["volume", "create", "scratch"]);
+
+    service.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pg",
+        "--network=none",
+        "-v",
+        "pgdata:/var/lib/postgresql/data",
+        "-v",
+        "pgsafe:/srv/pg2",
+        "localhost/postgres:16",
+        "sleep",
+        "1000",
+    ]);
+    service.ok(&[
+        "create",
+        "--name",
+        "cache",
+        "--network=none",
+        "-v",
+        "redisdata:/data",
+        "localhost/redis:7",
+        "true",
+    ]);
+    service.ok(&[
+        "create",
+        "--name",
+        "web",
+        "--label",
+        "io.podfs.class=service",
+        "localhost/acme-app:1",
+        "true",
+    ]);
+    service.ok(&["create", "--name", "report", "--rm", "localhost/acme-app:1", "true"]);
+    service.ok(&["create", "--name", "plain", "localhost/acme-app:1", "true"]);
+
+    // Known sizes: write into the volumes' data directories.
+    std::fs::write(volume_dir(&service, "pgdata").join("base"), vec![7u8; 300_000]).unwrap();
+    std::fs::write(nocow.join("pg2").join("base"), vec![7u8; 200_000]).unwrap();
+    std::fs::create_dir_all(volume_dir(&service, "films").join("a/b")).unwrap();
+    std::fs::write(volume_dir(&service, "films").join("a/b/movie.mkv"), vec![1u8; 123_456]).unwrap();
+
+    let report = scan(&service, &[]);
+    assert_eq!(report["storage"]["driver"], "overlay");
+    assert_eq!(report["storage"]["graphroot"], service.graphroot.to_str().unwrap());
+    assert_eq!(report["graphroot"]["filesystem"], "btrfs");
+    assert_eq!(report["graphroot"]["own_subvolume"], true);
+    assert!(report["podman_version"].as_str().unwrap().starts_with(|c: char| c.is_ascii_digit()));
+
+    let volumes = &report["volumes"];
+    for (name, class, size) in [
+        ("pgdata", "database", Some(300_000)),
+        ("pgsafe", "database", Some(200_000)),
+        ("films", "media", Some(123_456)),
+        ("redisdata", "cache", Some(0)),
+        ("scratch", "general", Some(0)),
+    ] {
+        let v = by_name(volumes, name);
+        assert_eq!(v["class"], class, "class of volume {name}: {v}");
+        assert_eq!(v["size"].as_u64(), size, "size of volume {name}");
+        assert_eq!(v["placement"]["filesystem"], "btrfs", "{name}");
+    }
+    assert_eq!(by_name(volumes, "pgsafe")["placement"]["nocow"], true);
+    assert_eq!(by_name(volumes, "pgdata")["placement"]["nocow"], false);
+    assert_eq!(by_name(volumes, "pgdata")["used_by"], serde_json::json!(["pg"]));
+    assert_eq!(by_name(volumes, "pgsafe")["evidence"][0]["kind"], "explicit");
+
+    let containers = &report["containers"];
+    for (name, class, state) in [
+        ("pg", "database", "running"),
+        ("cache", "cache", "created"),
+        ("web", "service", "created"),
+        ("report", "job", "created"),
+        ("plain", "general", "created"),
+    ] {
+        let c = by_name(containers, name);
+        assert_eq!(c["class"], class, "class of container {name}: {c}");
+        assert_eq!(c["state"], state, "state of {name}");
+    }
+    let images: Vec<String> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["names"].as_array().unwrap().clone())
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert!(images.iter().any(|n| n.contains("postgres")), "{images:?}");
+
+    // Database and cache volumes on copy-on-write storage are misplaced; the one under +C is not.
+    let findings = report["findings"].as_array().unwrap();
+    let misplaced: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["code"] == "volume-cow")
+        .map(|f| f["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(misplaced, ["volume pgdata", "volume redisdata"], "{findings:?}");
+    // Volumes live inside graphroot's subvolume: reported.
+    assert!(
+        findings.iter().any(|f| f["code"] == "shared-subvolume" && f["object"] == "volume path"),
+        "{findings:?}"
+    );
+
+    // --no-sizes skips the walk.
+    let report = scan(&service, &["--no-sizes"]);
+    assert!(by_name(&report["volumes"], "pgdata")["size"].is_null());
+
+    // The human report names the misplaced volume.
+    let out = run(bin().args(["scan", "--url", &service.url]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("database volume pgdata is on copy-on-write storage"), "{text}");
+}
+
+#[test]
+fn unknown_class_label_is_an_input_error_naming_the_volume() {
+    if !can_run("scan label error", NEEDS, true) {
+        return;
+    }
+    let service = PodmanService::start("overlay");
+    service.ok(&["volume", "create", "--label", "io.podfs.class=databse", "typo"]);
+    let out = run(bin().args(["scan", "--url", &service.url]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("volume `typo`") && err.contains("did you mean `database`?"), "{err}");
+}
+
+#[test]
+fn socket_problems_exit_3_with_what_to_do() {
+    let dir = TempDir::new("sock");
+    let missing = dir.path().join("podman.sock");
+    let out = run(bin().args(["scan", "--url", &format!("unix://{}", missing.display())]));
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(missing.to_str().unwrap()) && err.contains("systemctl"), "{err}");
+
+    // Something that is not Podman: answers garbage and hangs up.
+    let garbage = dir.path().join("garbage.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&garbage).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { break };
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"\x00\x13garbage that is not HTTP\r\n\r\n\xff\xfe");
+        }
+    });
+    let out = run(bin().args(["scan", "--url", &format!("unix://{}", garbage.display())]));
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not answer like"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    drop(server);
+}
+
+#[test]
+fn permission_denied_exits_3() {
+    if !can_run("permission denied", &["podman", "runc", "mkfs.btrfs", "losetup", "setpriv"], true) {
+        return;
+    }
+    let service = PodmanService::start("overlay");
+    // The socket is root's; `nobody` may not connect.
+    std::fs::set_permissions(&service.socket, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_podman-btrfs-advise"))
+        .args(["scan", "--url", &service.url]));
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("permission denied"));
+}
+
+#[test]
+fn plan_from_the_live_host_places_its_data_by_class() {
+    if !can_run("plan from host", NEEDS, true) {
+        return;
+    }
+    let service = PodmanService::start("overlay");
+    service.import_busybox(&["localhost/postgres:16", "localhost/acme-app:1"]);
+    service.ok(&["volume", "create", "pgdata"]);
+    service.ok(&["volume", "create", "--label", "io.podfs.class=media", "films"]);
+    service.ok(&[
+        "create",
+        "--name",
+        "pg",
+        "-v",
+        "pgdata:/var/lib/postgresql/data",
+        "localhost/postgres:16",
+        "true",
+    ]);
+    service.ok(&["create", "--name", "web", "localhost/acme-app:1", "true"]);
+
+    // No --spec and no --example: the live host is the input.
+    let out = run(bin().args(["plan", "--format", "json", "--url", &service.url]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = &v["plan"];
+    assert_eq!(plan["profile"]["source"]["kind"], "host");
+    assert_eq!(
+        plan["profile"]["host"]["mode"], "data-disk",
+        "a live host is never planned whole-disk by default"
+    );
+    assert_eq!(plan["profile"]["host"]["disk"], service.fs.device.as_str());
+    let workloads = &plan["profile"]["workloads"];
+    assert_eq!(by_name(workloads, "pg")["class"], "database");
+    assert_eq!(by_name(workloads, "web")["class"], "general");
+    assert_eq!(by_name(workloads, "films")["class"], "media", "an unused volume is still data to place");
+    let placement = plan["placements"].as_array().unwrap().iter().find(|p| p["workload"] == "pg").unwrap();
+    assert_eq!(placement["subvolume"], "@podfs-database");
+    let nocow: Vec<&str> = plan["layout"]["disks"][0]["partitions"][0]["content"]["subvolumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["nocow"] == true)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(nocow, ["@podfs-database"]);
+
+    // --from-host says so explicitly and writes the files with a header naming the host.
+    let dir = TempDir::new("fromhost");
+    let out = run(bin()
+        .args(["plan", "--from-host", "--url", &service.url, "--disk", "/dev/vdb", "--out"])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let disko = std::fs::read_to_string(dir.path().join("disko.nix")).unwrap();
+    assert!(disko.contains("--from-host --url") && disko.contains("device = \"/dev/vdb\""), "{disko}");
+}
