@@ -31,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-truncate -s 4G "$D/fs.img"
+truncate -s $((4 + N * FILES / 32768))G "$D/fs.img"
 mkfs.btrfs -q "$D/fs.img" >/dev/null 2>&1
 DEV=$(losetup --find --show "$D/fs.img")
 mkdir -p "$D/mnt" "$D/run" "$D/tmp" "$D/rootfs/bin"
@@ -51,6 +51,7 @@ tar -C "$D/rootfs" -cf "$D/bb.tar" .
 podman --url "$URL" import "$D/bb.tar" localhost/postgres:16 >/dev/null
 podman --url "$URL" tag localhost/postgres:16 localhost/app:1
 
+BLOB=$(head -c 12288 /dev/urandom | base64 -w0)  # 16 KiB of text, written by a builtin
 echo "creating $N volumes and $N containers…" >&2
 for i in $(seq "$N"); do
   if [ $((i % 4)) -eq 0 ]; then
@@ -61,8 +62,8 @@ for i in $(seq "$N"); do
     podman --url "$URL" create --name "c$i" -v "vol$i:/data" localhost/app:1 true >/dev/null
   fi
   # Data in every volume so both tools have something to measure.
-  for f in $(seq "$FILES"); do
-    head -c 16384 /dev/urandom >"$D/mnt/storage/volumes/vol$i/_data/f$f"
+  for ((f = 1; f <= FILES; f++)); do
+    printf '%s' "$BLOB" >"$D/mnt/storage/volumes/vol$i/_data/f$f"
   done
 done
 sync
