@@ -76,7 +76,8 @@ run_tests() {
   cargo clippy --quiet --all-targets -- -D warnings
   say "cargo test (system tests required: PODFS_REQUIRE_SYSTEM_TESTS=1)"
   # Skips for a missing tool or missing root become failures here.
-  PODFS_REQUIRE_SYSTEM_TESTS=1 cargo test --no-fail-fast
+  # A hung test must fail CI with a message, not run into its time limit.
+  PODFS_REQUIRE_SYSTEM_TESTS=1 timeout --foreground 40m cargo test --no-fail-fast
 }
 
 case "${1:-}" in

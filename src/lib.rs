@@ -20,3 +20,4 @@ pub mod render;
 pub mod scan;
 pub mod size;
 pub mod suggest;
+pub mod validate;

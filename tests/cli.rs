@@ -151,3 +151,55 @@ fn man_pages_are_up_to_date() {
     }
     assert!(pages >= 2, "expected the main page and one per subcommand");
 }
+
+#[test]
+fn check_and_explain_exit_codes_and_messages() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check/disko");
+    // An error finding: exit 1, rustc-style text with the rule code and a caret.
+    let out = run(bin().arg("check").arg("--no-eval").arg("--disko").arg(corpus.join("p106-duplicate.nix")));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("error[P106]") && text.contains("p106-duplicate.nix:") && text.contains('^'),
+        "{text}"
+    );
+    assert!(text.contains("read without evaluation"), "--no-eval says so: {text}");
+    // A good file: exit 0.
+    let out = run(bin().arg("check").arg("--disko").arg(corpus.join("good-two-disks.nix")));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // Warnings fail only with --deny warnings.
+    let warn = corpus.join("p105-no-mountpoint.nix");
+    assert_eq!(run(bin().arg("check").arg("--disko").arg(&warn)).status.code(), Some(0));
+    assert_eq!(run(bin().args(["check", "--deny", "warnings", "--disko"]).arg(&warn)).status.code(), Some(1));
+
+    // Malformed input: exit 2 with the place; nothing else is checked.
+    let dir = TempDir::new("check-bad");
+    std::fs::write(dir.path().join("bad.nix"), "{\n  disko.devices = {\n    disk = ;\n  };\n}\n").unwrap();
+    let out = run(bin().arg("check").arg("--disko").arg(dir.path().join("bad.nix")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.nix:3:"), "{}", stderr(&out));
+    std::fs::write(dir.path().join("storage.conf"), "[storage]\ndriver = \"overlay\nrunroot = 1\n").unwrap();
+    let out = run(bin().arg("check").arg("--storage-conf").arg(dir.path().join("storage.conf")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("storage.conf:2:"), "{}", stderr(&out));
+    let out = run(bin().arg("check").arg("--disko").arg(dir.path().join("missing.nix")));
+    assert_eq!(out.status.code(), Some(3));
+
+    // explain reads the catalogue.
+    let out = run(bin().args(["explain", "P203"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("## Why it matters") && text.contains("## Fix"), "{text}");
+    let out = run(bin().args(["explain", "--list", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = v["rules"].as_array().unwrap();
+    assert!(rules.len() >= 22, "{}", rules.len());
+    for r in rules {
+        assert!(
+            !r["summary"].as_str().unwrap().is_empty()
+                && !r["summary"].as_str().unwrap().contains("to be written"),
+            "{r}"
+        );
+    }
+    let out = run(bin().args(["explain", "P999"]));
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -171,7 +171,21 @@ mod properties {
         fn every_plan_keeps_the_btrfs_rules_and_renders_valid_nix(inv in inventory(), strategy in strategy()) {
             let plan = decide(&podfs::classify::classify(&inv), strategy);
             check_invariants(&plan)?;
-            for f in podfs::render::render_all(&plan, "prop") {
+            let files = podfs::render::render_all(&plan, "prop");
+            // check(render(plan)) reports nothing, for every plan the tool can make.
+            let text = |name: &str| files.iter().find(|f| f.name == name).unwrap().contents.clone();
+            let disko = podfs::validate::disko::load_text(&text("disko.nix"), "disko.nix", podfs::validate::disko::NixMode::Static)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(disko.layout.subvolumes().count(), plan.layout.subvolumes().count());
+            let inputs = podfs::validate::Inputs {
+                disko: Some(disko),
+                storage: Some(podfs::validate::storage_conf::load_text(&text("storage.conf"), "storage.conf").unwrap()),
+                containers: None,
+                live: None,
+            };
+            let found = podfs::validate::check(&inputs);
+            prop_assert!(found.is_empty(), "check of a generated plan: {:#?}", found);
+            for f in files {
                 if f.name.ends_with(".nix") {
                     let (status, formatted) = alejandra::format::in_memory(f.name.into(), f.contents.clone());
                     prop_assert!(matches!(status, alejandra::format::Status::Changed(false)), "{} parses unchanged", f.name);

@@ -1,5 +1,7 @@
 //! The command line: one file per subcommand.
 
+pub mod check;
+pub mod explain;
 pub mod man;
 pub mod plan;
 pub mod scan;
@@ -27,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     Plan(plan::PlanArgs),
     Scan(scan::ScanArgs),
+    Check(check::CheckArgs),
+    Explain(explain::ExplainArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
@@ -47,6 +51,8 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
     match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::GenerateMan(args) => man::run(args),
     }
 }

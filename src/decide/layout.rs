@@ -289,6 +289,7 @@ fn disk(profile: &Profile, subvolumes: Vec<Subvolume>) -> Disk {
         type_code: Some("8300".into()),
         priority: None,
         content: Content::Btrfs(Btrfs {
+            attr_path: Vec::new(),
             // A label shows which disk this is in `lsblk -f` and `btrfs filesystem show`.
             extra_args: vec!["-L".into(), label.chars().take(255).collect()],
             mountpoint: None,
@@ -304,6 +305,7 @@ fn disk(profile: &Profile, subvolumes: Vec<Subvolume>) -> Disk {
             type_code: Some("EF00".into()),
             priority: Some(1),
             content: Content::Filesystem(Filesystem {
+                attr_path: Vec::new(),
                 format: "vfat".into(),
                 mountpoint: Some("/boot".into()),
                 mount_options: vec!["umask=0077".into()],

@@ -54,6 +54,10 @@ pub struct Subvolume {
 /// A btrfs filesystem with its subvolumes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Btrfs {
+    /// Where this filesystem's attributes are in a loaded disko file, e.g.
+    /// `disko.devices.disk.main.content.partitions.root.content`; empty for generated ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attr_path: Vec<String>,
     pub extra_args: Vec<String>,
     /// Mountpoint of the top-level subvolume itself (rarely used).
     pub mountpoint: Option<String>,
@@ -64,6 +68,9 @@ pub struct Btrfs {
 /// A filesystem other than btrfs (the ESP).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Filesystem {
+    /// As [`Btrfs::attr_path`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attr_path: Vec<String>,
     pub format: String,
     pub mountpoint: Option<String>,
     pub mount_options: Vec<String>,
@@ -121,6 +128,45 @@ impl Layout {
             .filter(|(m, _)| path_is_under(path, m))
             .max_by_key(|(m, _)| m.len())
             .map(|(_, s)| s)
+    }
+}
+
+/// What holds a path according to a layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder<'a> {
+    /// A btrfs filesystem, through the subvolume mounted at the longest prefix (or its
+    /// top level, when that is what is mounted there).
+    Btrfs { fs: &'a Btrfs, subvolume: Option<&'a Subvolume> },
+    /// Another filesystem, e.g. `vfat` or `ext4`.
+    Other(&'a Filesystem),
+}
+
+impl Layout {
+    /// The mount in this layout whose mountpoint is the longest prefix of `path`.
+    pub fn holder_of(&self, path: &str) -> Option<Holder<'_>> {
+        let mut best: Option<(usize, Holder<'_>)> = None;
+        for disk in &self.disks {
+            for p in &disk.partitions {
+                let candidates: Vec<(Option<&String>, Holder<'_>)> = match &p.content {
+                    Content::Filesystem(f) => vec![(f.mountpoint.as_ref(), Holder::Other(f))],
+                    Content::Btrfs(b) => {
+                        std::iter::once((b.mountpoint.as_ref(), Holder::Btrfs { fs: b, subvolume: None }))
+                            .chain(b.subvolumes.iter().map(|s| {
+                                (s.mountpoint.as_ref(), Holder::Btrfs { fs: b, subvolume: Some(s) })
+                            }))
+                            .collect()
+                    }
+                };
+                for (m, h) in candidates {
+                    if let Some(m) = m.filter(|m| path_is_under(path, m))
+                        && best.as_ref().is_none_or(|(len, _)| m.len() > *len)
+                    {
+                        best = Some((m.len(), h));
+                    }
+                }
+            }
+        }
+        best.map(|(_, h)| h)
     }
 }
 

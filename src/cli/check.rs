@@ -1,0 +1,123 @@
+//! `check`: validate a disko.nix and a storage.conf against each other and the real rules
+//! of btrfs and Podman.
+
+use super::Format;
+use crate::error::{Error, exit};
+use crate::validate::diagnostic::{Severity, render_human};
+use crate::validate::source::SourceFile;
+use crate::validate::{self, Inputs, containers_conf, disko, storage_conf};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Check a disko.nix and a containers/storage.conf against each other and against the
+/// rules of btrfs and Podman.
+///
+/// Either file alone is checked as far as it can be. disko.nix is evaluated with
+/// nix-instantiate when it is installed (literal and function-style configs, let
+/// bindings); without Nix, literal attribute sets are read statically and the output says
+/// so. Every finding has a rule code; `podman-btrfs-advise explain CODE` says what it
+/// checks, why it matters and how to fix it. With --live the disko file is also compared
+/// with the running host: mounts, the filesystem-wide options in force, and the NOCOW
+/// flag and compression property of each mounted subvolume.
+#[derive(Debug, Args)]
+#[command(after_long_help = LONG_HELP)]
+pub struct CheckArgs {
+    /// The disko configuration to check.
+    #[arg(long, value_name = "FILE", required_unless_present = "storage_conf")]
+    pub disko: Option<PathBuf>,
+
+    /// The containers/storage.conf to check.
+    #[arg(long, value_name = "FILE")]
+    pub storage_conf: Option<PathBuf>,
+
+    /// containers.conf, for `volume_path`.
+    #[arg(long, value_name = "FILE")]
+    pub containers_conf: Option<PathBuf>,
+
+    /// Also compare the disko file with this host's mounts and subvolume attributes.
+    #[arg(long, requires = "disko")]
+    pub live: bool,
+
+    /// Read disko.nix statically even when nix-instantiate is installed.
+    #[arg(long)]
+    pub no_eval: bool,
+
+    /// Fail (exit 1) on warnings too, not only on errors.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub deny: Option<Deny>,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Deny {
+    /// Warnings fail the check like errors.
+    Warnings,
+}
+
+const LONG_HELP: &str = "JSON output (--format json), fields are only ever added:
+  {\"diagnostics\": [{\"code\", \"severity\", \"message\", \"file\", \"line\", \"column\", \"help\"}],
+   \"summary\": {\"errors\", \"warnings\", \"infos\", \"evaluated\"}}
+  file is null and line/column 0 for findings about the live host; evaluated is whether
+  disko.nix was evaluated by Nix (null without --disko).
+
+Exit codes: 0 nothing at or above the failing severity; 1 an error (or, with --deny
+warnings, a warning) was found; 2 a file is malformed or usage is wrong; 3 a file
+cannot be read.
+
+Rules: podman-btrfs-advise explain --list";
+
+pub fn run(args: CheckArgs) -> Result<u8, Error> {
+    let mode = if args.no_eval { disko::NixMode::Static } else { disko::NixMode::Auto };
+    let disko = args.disko.as_deref().map(|p| disko::load(p, mode)).transpose()?;
+    let storage = args.storage_conf.as_deref().map(storage_conf::load).transpose()?;
+    let containers = args.containers_conf.as_deref().map(containers_conf::load).transpose()?;
+    let live = match (&disko, args.live) {
+        (Some(d), true) => {
+            let text = std::fs::read_to_string("/proc/self/mountinfo")
+                .map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
+            Some(validate::live::gather(&d.layout, &text))
+        }
+        _ => None,
+    };
+    let evaluated = disko.as_ref().map(|d| d.evaluated);
+    let inputs = Inputs { disko, storage, containers, live };
+    let diagnostics = validate::check(&inputs);
+    let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
+    let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
+
+    match args.format {
+        Format::Human => {
+            let sources: Vec<&SourceFile> = [
+                inputs.disko.as_ref().map(|d| &d.source),
+                inputs.storage.as_ref().map(|s| &s.source),
+                inputs.containers.as_ref().map(|c| &c.source),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            for d in &diagnostics {
+                println!("{}", render_human(d, &sources));
+            }
+            if evaluated == Some(false) {
+                println!(
+                    "note: {} was read without evaluation (nix-instantiate {}): only literal attribute sets are seen",
+                    args.disko.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    if args.no_eval { "skipped with --no-eval" } else { "not found" }
+                );
+            }
+            println!("{errors} error(s), {warnings} warning(s), {infos} info(s)");
+        }
+        Format::Json => {
+            let value = serde_json::json!({
+                "diagnostics": diagnostics,
+                "summary": {"errors": errors, "warnings": warnings, "infos": infos, "evaluated": evaluated},
+            });
+            println!("{}", serde_json::to_string_pretty(&value).expect("plain data serializes"));
+        }
+    }
+    let failing = errors > 0 || (args.deny == Some(Deny::Warnings) && warnings > 0);
+    Ok(if failing { exit::FINDINGS } else { exit::OK })
+}

@@ -1,0 +1,214 @@
+//! The rule catalogue: one file per rule. Each opens with its documentation (what it
+//! checks, why it matters, an example, the fix), which `explain CODE` prints, and
+//! declares its code and severity.
+
+pub mod p101_fs_options_differ;
+pub mod p102_per_subvolume_option;
+pub mod p103_nodatacow_with_compress;
+pub mod p104_unknown_disko_option;
+pub mod p105_options_without_mountpoint;
+pub mod p106_duplicate_mountpoint;
+pub mod p201_unknown_storage_key;
+pub mod p202_unknown_driver;
+pub mod p203_btrfs_size;
+pub mod p204_btrfs_min_space;
+pub mod p205_btrfs_mountopt;
+pub mod p206_overlay_size_on_btrfs;
+pub mod p207_runroot_not_run;
+pub mod p301_btrfs_driver_not_on_btrfs;
+pub mod p302_store_not_own_subvolume;
+pub mod p303_btrfs_driver_nodatacow;
+pub mod p304_rootless_btrfs_rm;
+pub mod p305_imagestore_is_graphroot;
+pub mod p401_live_nocow_missing;
+pub mod p402_live_options_lost;
+pub mod p403_live_compression_differs;
+pub mod p404_live_not_mounted;
+
+use super::Inputs;
+use super::diagnostic::{Diagnostic, Severity};
+use super::disko::DiskoFile;
+use crate::layout::{Btrfs, OptionScope, Subvolume, option_scope};
+
+/// A validation rule.
+pub struct Rule {
+    /// Stable code, e.g. `P101`.
+    pub code: &'static str,
+    /// Short kebab-case name, e.g. `fs-options-differ`.
+    pub name: &'static str,
+    pub severity: Severity,
+    /// The rule file's leading documentation, as Markdown.
+    pub doc: &'static str,
+    pub check: fn(&Inputs) -> Vec<Diagnostic>,
+}
+
+impl Rule {
+    /// The documentation as Markdown, without the space each `///` line starts with.
+    pub fn explanation(&self) -> String {
+        self.doc
+            .lines()
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .trim()
+            .to_string()
+    }
+
+    /// The first sentence of "What it checks", on one line.
+    pub fn summary(&self) -> String {
+        let paragraph: Vec<&str> = self
+            .doc
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| l.is_empty() || l.starts_with('#'))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let text = paragraph.join(" ");
+        match text.find(". ") {
+            Some(end) => text[..=end].to_string(),
+            None => text,
+        }
+    }
+}
+
+/// Declares a rule whose doc comment becomes both its item documentation and the text
+/// `explain` prints, so the two cannot drift apart.
+macro_rules! declare_rule {
+    (
+        $(#[doc = $doc:literal])*
+        pub static $item:ident = {
+            code: $code:literal,
+            name: $name:literal,
+            severity: $severity:expr,
+            check: $check:path $(,)?
+        };
+    ) => {
+        $(#[doc = $doc])*
+        pub static $item: $crate::validate::rules::Rule = $crate::validate::rules::Rule {
+            code: $code,
+            name: $name,
+            severity: $severity,
+            doc: concat!($($doc, "\n"),*),
+            check: $check,
+        };
+    };
+}
+pub(crate) use declare_rule;
+
+/// Every rule, in code order.
+pub static CATALOGUE: &[&Rule] = &[
+    &p101_fs_options_differ::RULE,
+    &p102_per_subvolume_option::RULE,
+    &p103_nodatacow_with_compress::RULE,
+    &p104_unknown_disko_option::RULE,
+    &p105_options_without_mountpoint::RULE,
+    &p106_duplicate_mountpoint::RULE,
+    &p201_unknown_storage_key::RULE,
+    &p202_unknown_driver::RULE,
+    &p203_btrfs_size::RULE,
+    &p204_btrfs_min_space::RULE,
+    &p205_btrfs_mountopt::RULE,
+    &p206_overlay_size_on_btrfs::RULE,
+    &p207_runroot_not_run::RULE,
+    &p301_btrfs_driver_not_on_btrfs::RULE,
+    &p302_store_not_own_subvolume::RULE,
+    &p303_btrfs_driver_nodatacow::RULE,
+    &p304_rootless_btrfs_rm::RULE,
+    &p305_imagestore_is_graphroot::RULE,
+    &p401_live_nocow_missing::RULE,
+    &p402_live_options_lost::RULE,
+    &p403_live_compression_differs::RULE,
+    &p404_live_not_mounted::RULE,
+];
+
+/// A btrfs filesystem's mounts in the order a system mounts them: parents before
+/// children (shorter mountpoints first), so the first one sets the filesystem-wide options.
+pub fn mounts_in_order(fs: &Btrfs) -> Vec<(&str, Option<&Subvolume>, &[String])> {
+    let mut mounts: Vec<(&str, Option<&Subvolume>, &[String])> = fs
+        .mountpoint
+        .as_deref()
+        .map(|m| (m, None, fs.mount_options.as_slice()))
+        .into_iter()
+        .chain(
+            fs.subvolumes
+                .iter()
+                .filter_map(|s| s.mountpoint.as_deref().map(|m| (m, Some(s), s.mount_options.as_slice()))),
+        )
+        .collect();
+    mounts.sort_by_key(|(m, _, _)| (m.trim_end_matches('/').matches('/').count(), m.len(), *m));
+    mounts
+}
+
+/// The filesystem-wide options of a mount's option list.
+pub fn fs_wide(options: &[String]) -> Vec<&str> {
+    options.iter().map(String::as_str).filter(|o| option_scope(o) == OptionScope::FilesystemWide).collect()
+}
+
+/// The attribute path of a subvolume's key (or of one of its attributes) in a loaded file.
+pub fn subvolume_path<'a>(fs: &'a Btrfs, sv: &'a Subvolume, tail: &[&'a str]) -> Vec<&'a str> {
+    let mut p: Vec<&str> = fs.attr_path.iter().map(String::as_str).collect();
+    p.push("subvolumes");
+    p.push(&sv.name);
+    p.extend_from_slice(tail);
+    p
+}
+
+/// A diagnostic at an attribute of the disko file (or its closest written ancestor).
+pub fn at_disko(rule: &Rule, disko: &DiskoFile, path: &[&str], message: impl Into<String>) -> Diagnostic {
+    Diagnostic::at(rule.code, rule.severity, &disko.source, disko.positions.of(path), message)
+}
+
+/// The offset of the list element `value` in a subvolume's mountOptions, else of the list.
+pub fn option_offset(disko: &DiskoFile, fs: &Btrfs, sv: &Subvolume, value: &str) -> Option<usize> {
+    let index = sv.mount_options.iter().position(|o| o == value).map(|i| i.to_string());
+    let mut path = subvolume_path(fs, sv, &["mountOptions"]);
+    if let Some(i) = index.as_deref() {
+        path.push(i);
+    }
+    disko.positions.of(&path)
+}
+
+/// Podman's defaults where storage.conf says nothing.
+pub const DEFAULT_GRAPHROOT: &str = "/var/lib/containers/storage";
+
+/// The storage driver, graphroot and where each is written (if it is).
+pub struct StoreSettings {
+    pub driver: String,
+    pub driver_at: Option<usize>,
+    pub graphroot: String,
+    pub graphroot_at: Option<usize>,
+}
+
+pub fn store_settings(inputs: &Inputs) -> StoreSettings {
+    let get = |key: &str| inputs.storage.as_ref().and_then(|s| s.get_str(&["storage", key]));
+    let (driver, driver_at) =
+        get("driver").filter(|(d, _)| !d.is_empty()).map_or(("overlay".into(), None), |(d, o)| (d, Some(o)));
+    let (graphroot, graphroot_at) = get("graphroot")
+        .filter(|(g, _)| !g.is_empty())
+        .map_or((DEFAULT_GRAPHROOT.into(), None), |(g, o)| (g, Some(o)));
+    StoreSettings { driver, driver_at, graphroot, graphroot_at }
+}
+
+/// A diagnostic at a storage.conf offset when there is a storage.conf, else at a disko
+/// attribute, else nowhere in particular (the first input given).
+pub fn at_storage_or_disko(
+    rule: &Rule,
+    inputs: &Inputs,
+    storage_offset: Option<usize>,
+    disko_path: &[&str],
+    message: impl Into<String>,
+) -> Diagnostic {
+    match (&inputs.storage, &inputs.disko) {
+        (Some(s), _) if storage_offset.is_some() => {
+            Diagnostic::at(rule.code, rule.severity, &s.source, storage_offset, message)
+        }
+        (_, Some(d)) => at_disko(rule, d, disko_path, message),
+        (Some(s), None) => Diagnostic::at(rule.code, rule.severity, &s.source, storage_offset, message),
+        (None, None) => Diagnostic::live(rule.code, rule.severity, message),
+    }
+}
+
+/// The rule with this code (case-insensitive) or name.
+pub fn find(code_or_name: &str) -> Option<&'static Rule> {
+    CATALOGUE.iter().copied().find(|r| r.code.eq_ignore_ascii_case(code_or_name) || r.name == code_or_name)
+}

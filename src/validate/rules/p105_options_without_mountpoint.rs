@@ -1,0 +1,55 @@
+//! P105 `options-without-mountpoint`.
+
+use super::{at_disko, declare_rule, subvolume_path};
+use crate::validate::Inputs;
+use crate::validate::diagnostic::{Diagnostic, Severity};
+
+declare_rule! {
+    /// ## What it checks
+    ///
+    /// A subvolume with `mountOptions` but no `mountpoint`.
+    ///
+    /// ## Why it matters
+    ///
+    /// disko mounts a subvolume only when it has a mountpoint, so the options are never
+    /// used. Often the mountpoint was forgotten or misspelt, and the data meant for the
+    /// subvolume lands in its parent instead (disko upgrade guide 2023-07-09).
+    ///
+    /// ## Example
+    ///
+    /// ```nix
+    /// "@nix" = { mountOptions = [ "noatime" ]; };
+    /// ```
+    ///
+    /// ## Fix
+    ///
+    /// Add the `mountpoint`, or drop the `mountOptions` if the subvolume is only created.
+    pub static RULE = {
+        code: "P105",
+        name: "options-without-mountpoint",
+        severity: Severity::Warning,
+        check: check,
+    };
+}
+
+fn check(inputs: &Inputs) -> Vec<Diagnostic> {
+    let Some(disko) = &inputs.disko else { return Vec::new() };
+    let mut out = Vec::new();
+    for fs in disko.layout.btrfs_filesystems() {
+        for sv in fs.subvolumes.iter().filter(|s| s.mountpoint.is_none() && !s.mount_options.is_empty()) {
+            out.push(
+                at_disko(
+                    &RULE,
+                    disko,
+                    &subvolume_path(fs, sv, &["mountOptions"]),
+                    format!(
+                        "subvolume `{}` has mountOptions but no mountpoint: it is never mounted",
+                        sv.name
+                    ),
+                )
+                .with_help("add `mountpoint = \"/…\";` or remove the mountOptions"),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,58 @@
+//! P401 `live-nocow-missing`.
+
+use super::{at_disko, declare_rule, subvolume_path};
+use crate::validate::Inputs;
+use crate::validate::diagnostic::{Diagnostic, Severity};
+
+declare_rule! {
+    /// ## What it checks
+    ///
+    /// With `check --live`: a subvolume the disko file makes NOCOW (`chattr +C` in its
+    /// `postCreateHook`) that is mounted on the running host without the NOCOW flag.
+    ///
+    /// ## Why it matters
+    ///
+    /// The hook runs only when disko creates the filesystem; a subvolume made by hand, or
+    /// re-created later, is copy-on-write, and the database files in it fragment. `+C` only
+    /// takes effect on empty files, so the longer this goes unnoticed the more data has to
+    /// be copied to fix it.
+    ///
+    /// ## Example
+    ///
+    /// ```nix
+    /// postCreateHook = ''chattr +C "$mnt/@podfs-database"'';   # but lsattr -d shows no C
+    /// ```
+    ///
+    /// ## Fix
+    ///
+    /// Stop the containers, create a new empty directory with `chattr +C`, copy the data
+    /// in with `cp --reflink=never`, and swap the directories; or use the NixOS module's
+    /// `systemd.tmpfiles` `h … +C` rule for new directories.
+    pub static RULE = {
+        code: "P401",
+        name: "live-nocow-missing",
+        severity: Severity::Warning,
+        check: check,
+    };
+}
+
+fn check(inputs: &Inputs) -> Vec<Diagnostic> {
+    let (Some(disko), Some(live)) = (&inputs.disko, &inputs.live) else { return Vec::new() };
+    let mut out = Vec::new();
+    for fs in disko.layout.btrfs_filesystems() {
+        for sv in fs.subvolumes.iter().filter(|s| s.nocow) {
+            let Some(m) = &sv.mountpoint else { continue };
+            if live.attributes.get(m).and_then(|a| a.nocow) != Some(false) {
+                continue;
+            }
+            out.push(
+                at_disko(&RULE, disko, &subvolume_path(fs, sv, &[]), format!(
+                    "subvolume `{}` should be NOCOW, but {m} on this host is copy-on-write (no C in lsattr -d)",
+                    sv.name
+                ))
+                .with_help(format!("new files only: `chattr +C {m}` while it is empty, or copy the data into a fresh +C directory")),
+            );
+        }
+    }
+    out
+}

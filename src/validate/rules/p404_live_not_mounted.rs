@@ -1,0 +1,68 @@
+//! P404 `live-not-mounted`.
+
+use super::{at_disko, declare_rule, subvolume_path};
+use crate::validate::Inputs;
+use crate::validate::diagnostic::{Diagnostic, Severity};
+
+declare_rule! {
+    /// ## What it checks
+    ///
+    /// With `check --live`: a subvolume the disko file mounts that is not mounted at its
+    /// mountpoint on the running host, or where another subvolume or filesystem is mounted.
+    ///
+    /// ## Why it matters
+    ///
+    /// Data written to that path lands in whatever is mounted above it (often the root
+    /// subvolume) with its attributes and in its snapshots, not in the planned subvolume.
+    ///
+    /// ## Example
+    ///
+    /// ```text
+    /// disko.nix: "@containers-storage".mountpoint = "/var/lib/containers/storage";
+    /// host:      /var/lib/containers/storage is a plain directory on /
+    /// ```
+    ///
+    /// ## Fix
+    ///
+    /// Mount it (`mount /var/lib/containers/storage` with the fstab or NixOS
+    /// `fileSystems` entry disko generates), then move any data written meanwhile.
+    pub static RULE = {
+        code: "P404",
+        name: "live-not-mounted",
+        severity: Severity::Warning,
+        check: check,
+    };
+}
+
+fn check(inputs: &Inputs) -> Vec<Diagnostic> {
+    let (Some(disko), Some(live)) = (&inputs.disko, &inputs.live) else { return Vec::new() };
+    let mut out = Vec::new();
+    for fs in disko.layout.btrfs_filesystems() {
+        for sv in &fs.subvolumes {
+            let Some(m) = &sv.mountpoint else { continue };
+            let found = live.mount_at(m);
+            let what = match found {
+                None => "nothing is mounted there".to_string(),
+                Some(e) if e.fs_type != "btrfs" => {
+                    format!("{} from {} is mounted there", e.fs_type, e.source)
+                }
+                Some(e) if e.subvolume().trim_start_matches('/') != sv.name.trim_start_matches('/') => {
+                    format!("subvolume {} is mounted there", e.subvolume())
+                }
+                Some(_) => continue,
+            };
+            out.push(
+                at_disko(
+                    &RULE,
+                    disko,
+                    &subvolume_path(fs, sv, &["mountpoint"]),
+                    format!("subvolume `{}` is not mounted at {m}: {what}", sv.name),
+                )
+                .with_help(
+                    "mount it with the fileSystems entry disko generates, then move data written meanwhile",
+                ),
+            );
+        }
+    }
+    out
+}
