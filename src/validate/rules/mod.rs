@@ -168,9 +168,6 @@ pub fn option_offset(disko: &DiskoFile, fs: &Btrfs, sv: &Subvolume, value: &str)
     disko.positions.of(&path)
 }
 
-/// Podman's defaults where storage.conf says nothing.
-pub const DEFAULT_GRAPHROOT: &str = "/var/lib/containers/storage";
-
 /// The storage driver, graphroot and where each is written (if it is).
 pub struct StoreSettings {
     pub driver: String,
@@ -179,14 +176,28 @@ pub struct StoreSettings {
     pub graphroot_at: Option<usize>,
 }
 
+/// The settings as containers/storage reads them: an unset driver is overlay, the
+/// default graphroot applies when none is written.
 pub fn store_settings(inputs: &Inputs) -> StoreSettings {
-    let get = |key: &str| inputs.storage.as_ref().and_then(|s| s.get_str(&["storage", key]));
-    let (driver, driver_at) =
-        get("driver").filter(|(d, _)| !d.is_empty()).map_or(("overlay".into(), None), |(d, o)| (d, Some(o)));
-    let (graphroot, graphroot_at) = get("graphroot")
-        .filter(|(g, _)| !g.is_empty())
-        .map_or((DEFAULT_GRAPHROOT.into(), None), |(g, o)| (g, Some(o)));
+    let Some(s) = &inputs.storage else {
+        return StoreSettings {
+            driver: "overlay".into(),
+            driver_at: None,
+            graphroot: super::storage_conf::DEFAULT_GRAPHROOT.into(),
+            graphroot_at: None,
+        };
+    };
+    let driver = s.driver_name().unwrap_or_else(|| "overlay".into());
+    let driver_at = s.driver().map(|(_, at)| at);
+    let (graphroot, graphroot_at) = s.graphroot();
     StoreSettings { driver, driver_at, graphroot, graphroot_at }
+}
+
+/// Lines of one rule's findings on a storage.conf text, for the rules' unit tests.
+#[cfg(test)]
+pub fn storage_findings(rule: &Rule, text: &str) -> Vec<Diagnostic> {
+    let storage = super::storage_conf::load_text(text, "storage.conf").expect("test text is valid TOML");
+    (rule.check)(&Inputs { storage: Some(storage), ..Inputs::default() })
 }
 
 /// A diagnostic at a storage.conf offset when there is a storage.conf, else at a disko

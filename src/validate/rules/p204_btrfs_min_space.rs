@@ -63,12 +63,8 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests {
-    use crate::validate::{Inputs, storage_conf};
-
     fn lines(text: &str) -> Vec<usize> {
-        let storage = storage_conf::load_text(text, "storage.conf").unwrap();
-        let inputs = Inputs { storage: Some(storage), ..Inputs::default() };
-        (super::RULE.check)(&inputs).into_iter().map(|d| d.line).collect()
+        crate::validate::rules::storage_findings(&super::RULE, text).into_iter().map(|d| d.line).collect()
     }
 
     #[test]

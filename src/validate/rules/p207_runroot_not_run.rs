@@ -70,12 +70,11 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests {
-    use crate::validate::{Inputs, storage_conf};
-
     fn lines(text: &str) -> Vec<(usize, usize)> {
-        let storage = storage_conf::load_text(text, "storage.conf").unwrap();
-        let inputs = Inputs { storage: Some(storage), ..Inputs::default() };
-        (super::RULE.check)(&inputs).into_iter().map(|d| (d.line, d.column)).collect()
+        crate::validate::rules::storage_findings(&super::RULE, text)
+            .into_iter()
+            .map(|d| (d.line, d.column))
+            .collect()
     }
 
     #[test]
