@@ -9,6 +9,7 @@
 pub mod class;
 pub mod classify;
 pub mod cli;
+pub mod conf;
 pub mod decide;
 pub mod diagnostic;
 pub mod error;

@@ -55,9 +55,7 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)], overwrite: Overwrite) -> 
                 return Ok(Written { path, backup: None, unchanged: true });
             }
             let backup = if overwrite == Overwrite::Backup && existing.contains(&path) {
-                let b = dir.join(format!("{name}.{stamp}.bak"));
-                fs::copy(&path, &b).map_err(|e| Error::io(&b, "back up to", e))?;
-                Some(b)
+                Some(backup_as(&path, &stamp)?)
             } else {
                 None
             };
@@ -65,6 +63,19 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)], overwrite: Overwrite) -> 
             Ok(Written { path, backup, unchanged: false })
         })
         .collect()
+}
+
+/// Copies `path` to `PATH.YYYYMMDDTHHMMSSZ.bak` beside it (permissions included) and
+/// returns the copy's path.
+pub fn backup(path: &Path) -> Result<PathBuf, Error> {
+    backup_as(path, &timestamp())
+}
+
+fn backup_as(path: &Path, stamp: &str) -> Result<PathBuf, Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let b = path.with_file_name(format!("{name}.{stamp}.bak"));
+    fs::copy(path, &b).map_err(|e| Error::io(&b, "back up to", e))?;
+    Ok(b)
 }
 
 /// Replaces `path` with `bytes` so that a reader sees the old or the new file, never a

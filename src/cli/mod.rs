@@ -5,6 +5,7 @@ pub mod explain;
 pub mod man;
 pub mod plan;
 pub mod scan;
+pub mod storage_conf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -30,6 +31,7 @@ pub enum Command {
     Plan(plan::PlanArgs),
     Scan(scan::ScanArgs),
     Check(check::CheckArgs),
+    StorageConf(storage_conf::StorageConfArgs),
     Explain(explain::ExplainArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
@@ -52,6 +54,7 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::Plan(args) => plan::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Check(args) => check::run(args),
+        Command::StorageConf(args) => storage_conf::run(args),
         Command::Explain(args) => explain::run(args),
         Command::GenerateMan(args) => man::run(args),
     }

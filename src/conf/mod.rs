@@ -1,0 +1,7 @@
+//! Managing a host's real containers/storage.conf the way a careful admin would: find the
+//! file Podman reads, change only the keys a plan owns (comments, order and other keys stay
+//! byte for byte), never strand a populated store, and never write to a NixOS-managed file.
+
+pub mod edit;
+pub mod locate;
+pub mod store;
