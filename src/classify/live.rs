@@ -7,7 +7,7 @@ use crate::class::Class;
 use crate::error::Error;
 use crate::inventory::live::{Container, LiveHost, Volume};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The label that names a class.
 pub const CLASS_LABEL: &str = "io.podfs.class";
@@ -24,16 +24,6 @@ pub struct ClassifiedObject {
 pub struct LiveProfile {
     pub containers: Vec<ClassifiedObject>,
     pub volumes: Vec<ClassifiedObject>,
-}
-
-impl LiveProfile {
-    pub fn volume(&self, name: &str) -> Option<&ClassifiedObject> {
-        self.volumes.iter().find(|v| v.name == name)
-    }
-
-    pub fn container(&self, name: &str) -> Option<&ClassifiedObject> {
-        self.containers.iter().find(|c| c.name == name)
-    }
 }
 
 /// The class a label names. An unknown value is an error naming the object, because a
@@ -124,18 +114,16 @@ pub fn classify_volume(v: &Volume, users: &[&Container]) -> Result<ClassifiedObj
     Ok(decided(&v.name, evidence, default))
 }
 
-/// Classifies every container and volume of a host.
+/// Classifies every container and volume of a host; the result is in the host's order.
 pub fn classify_host(host: &LiveHost) -> Result<LiveProfile, Error> {
     let containers = host.containers.iter().map(classify_container).collect::<Result<_, _>>()?;
+    let by_name: HashMap<&str, &Container> = host.containers.iter().map(|c| (c.name.as_str(), c)).collect();
     let volumes = host
         .volumes
         .iter()
         .map(|v| {
-            let users: Vec<&Container> = host
-                .containers
-                .iter()
-                .filter(|c| c.mounts.iter().any(|m| m.volume.as_deref() == Some(v.name.as_str())))
-                .collect();
+            let users: Vec<&Container> =
+                v.used_by.iter().filter_map(|n| by_name.get(n.as_str()).copied()).collect();
             classify_volume(v, &users)
         })
         .collect::<Result<_, _>>()?;

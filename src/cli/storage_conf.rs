@@ -82,10 +82,11 @@ is managed by NixOS (read-only or a link into the Nix store); or it cannot be wr
 Never run a bare `podman system reset` to switch drivers: it deletes graphroot,
 volumes included.";
 
+/// Podman's behaviour where `[storage]` leaves a key unset.
 const DEFAULTS: [(&str, &str); 3] = [
-    ("driver", "(chosen by containers/storage)"),
-    ("graphroot", "/var/lib/containers/storage"),
-    ("runroot", "/run/containers/storage"),
+    ("driver", "chosen by containers/storage"),
+    ("graphroot", crate::validate::storage_conf::DEFAULT_GRAPHROOT),
+    ("runroot", crate::decide::layout::RUNROOT),
 ];
 
 fn located(t: &Target) -> locate::Located {
@@ -167,14 +168,15 @@ fn diff(p: &PlanTarget) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
+/// The NixOS configuration that makes the same changes, written by the same Nix writer
+/// as the generated files.
 fn nixos_snippet(changes: &[edit::Change]) -> String {
-    let mut out = String::from("virtualisation.containers.storage.settings = {\n");
-    for c in changes {
-        let path = c.key.split('.').collect::<Vec<_>>().join(".");
-        out.push_str(&format!("  {path} = {};\n", crate::render::nix::quote(&c.to)));
-    }
-    out.push_str("};\n");
-    out
+    use crate::render::nix::{Attr, Nix, s, to_file};
+    let settings = changes.iter().map(|c| Attr::new(&c.key, s(&c.to))).collect();
+    to_file(
+        &[],
+        &Nix::Attrs(vec![Attr::new("virtualisation.containers.storage.settings", Nix::Attrs(settings))]),
+    )
 }
 
 fn migration_path(contents: &store::Contents, changes: &[&edit::Change]) -> String {

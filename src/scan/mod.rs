@@ -115,41 +115,36 @@ pub fn assemble(
         .clone()
         .unwrap_or_else(|| format!("{}/volumes", host.storage.graphroot.trim_end_matches('/')));
     let volume_path = place(&volume_path);
-    Ok(report(host, &profile, graphroot, volume_path, &|p| place(p)))
+    Ok(report(host, profile, graphroot, volume_path, &|p| place(p)))
 }
 
-/// Puts the pieces together (pure but for `place`).
+/// Puts the pieces together (pure but for `place`). `profile` is in the host's order,
+/// as [`classify_host`] returns it.
 pub fn report(
     host: LiveHost,
-    profile: &LiveProfile,
+    profile: LiveProfile,
     graphroot: Option<Placement>,
     volume_path: Option<Placement>,
     place: &dyn Fn(&str) -> Option<Placement>,
 ) -> ScanReport {
     let containers: Vec<ContainerReport> = host
         .containers
-        .iter()
-        .map(|c| {
-            let classified = profile.container(&c.name);
-            ContainerReport {
-                container: c.clone(),
-                class: classified.map_or(Class::General, |x| x.class),
-                evidence: classified.map(|x| x.evidence.clone()).unwrap_or_default(),
-            }
-        })
+        .into_iter()
+        .zip(profile.containers)
+        .map(|(container, c)| ContainerReport { container, class: c.class, evidence: c.evidence })
         .collect();
     let volumes: Vec<VolumeReport> = host
         .volumes
-        .iter()
-        .map(|v| {
-            let classified = profile.volume(&v.name);
-            let dir = data_dir(v).to_string();
+        .into_iter()
+        .zip(profile.volumes)
+        .map(|(volume, v)| {
+            let dir = data_dir(&volume).to_string();
             VolumeReport {
-                volume: v.clone(),
-                class: classified.map_or(Class::General, |x| x.class),
-                evidence: classified.map(|x| x.evidence.clone()).unwrap_or_default(),
                 placement: place(&dir),
                 data_dir: dir,
+                volume,
+                class: v.class,
+                evidence: v.evidence,
             }
         })
         .collect();
