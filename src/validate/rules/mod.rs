@@ -219,6 +219,40 @@ pub fn at_storage_or_disko(
     }
 }
 
+/// A subvolume the disko file mounts, with the running host's state, for the `--live` rules.
+pub struct LiveMount<'a> {
+    pub disko: &'a DiskoFile,
+    pub live: &'a super::live::LiveState,
+    pub fs: &'a Btrfs,
+    pub subvolume: &'a Subvolume,
+    pub mountpoint: &'a str,
+}
+
+/// Every mounted subvolume of the disko file, when `check --live` gathered the host's state.
+pub fn live_mounts(inputs: &Inputs) -> Vec<LiveMount<'_>> {
+    let (Some(disko), Some(live)) = (&inputs.disko, &inputs.live) else { return Vec::new() };
+    disko
+        .layout
+        .btrfs_filesystems()
+        .flat_map(|fs| fs.subvolumes.iter().map(move |sv| (fs, sv)))
+        .filter_map(|(fs, subvolume)| {
+            let mountpoint = subvolume.mountpoint.as_deref()?;
+            Some(LiveMount { disko, live, fs, subvolume, mountpoint })
+        })
+        .collect()
+}
+
+/// With `driver = "btrfs"` and a disko file: the settings and what holds graphroot.
+pub fn btrfs_driver_store(inputs: &Inputs) -> Option<(&DiskoFile, StoreSettings, crate::layout::Holder<'_>)> {
+    let disko = inputs.disko.as_ref()?;
+    let s = store_settings(inputs);
+    if s.driver != "btrfs" {
+        return None;
+    }
+    let holder = disko.layout.holder_of(&s.graphroot)?;
+    Some((disko, s, holder))
+}
+
 /// The rule with this code (case-insensitive) or name.
 pub fn find(code_or_name: &str) -> Option<&'static Rule> {
     CATALOGUE.iter().copied().find(|r| r.code.eq_ignore_ascii_case(code_or_name) || r.name == code_or_name)

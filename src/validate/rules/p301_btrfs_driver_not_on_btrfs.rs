@@ -1,6 +1,6 @@
 //! P301 `btrfs-driver-not-on-btrfs`.
 
-use super::{at_storage_or_disko, declare_rule, store_settings};
+use super::{at_storage_or_disko, btrfs_driver_store, declare_rule};
 use crate::layout::Holder;
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
@@ -36,12 +36,7 @@ declare_rule! {
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
-    let Some(disko) = &inputs.disko else { return Vec::new() };
-    let s = store_settings(inputs);
-    if s.driver != "btrfs" {
-        return Vec::new();
-    }
-    let Some(Holder::Other(fs)) = disko.layout.holder_of(&s.graphroot) else { return Vec::new() };
+    let Some((_, s, Holder::Other(fs))) = btrfs_driver_store(inputs) else { return Vec::new() };
     let path: Vec<&str> = fs.attr_path.iter().map(String::as_str).chain(["format"]).collect();
     vec![
         at_storage_or_disko(

@@ -1,6 +1,8 @@
 //! P303 `btrfs-driver-nodatacow`.
 
-use super::{at_storage_or_disko, declare_rule, fs_wide, mounts_in_order, store_settings, subvolume_path};
+use super::{
+    at_storage_or_disko, btrfs_driver_store, declare_rule, fs_wide, mounts_in_order, subvolume_path,
+};
 use crate::layout::Holder;
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
@@ -35,14 +37,7 @@ declare_rule! {
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
-    let Some(disko) = &inputs.disko else { return Vec::new() };
-    let s = store_settings(inputs);
-    if s.driver != "btrfs" {
-        return Vec::new();
-    }
-    let Some(Holder::Btrfs { fs, subvolume }) = disko.layout.holder_of(&s.graphroot) else {
-        return Vec::new();
-    };
+    let Some((_, s, Holder::Btrfs { fs, subvolume })) = btrfs_driver_store(inputs) else { return Vec::new() };
     let mounts = mounts_in_order(fs);
     let Some((_, _, first)) = mounts.first() else { return Vec::new() };
     if !fs_wide(first).contains(&"nodatacow") {

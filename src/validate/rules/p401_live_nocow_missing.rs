@@ -1,6 +1,6 @@
 //! P401 `live-nocow-missing`.
 
-use super::{at_disko, declare_rule, subvolume_path};
+use super::{at_disko, declare_rule, live_mounts, subvolume_path};
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
 
@@ -37,22 +37,18 @@ declare_rule! {
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
-    let (Some(disko), Some(live)) = (&inputs.disko, &inputs.live) else { return Vec::new() };
-    let mut out = Vec::new();
-    for fs in disko.layout.btrfs_filesystems() {
-        for sv in fs.subvolumes.iter().filter(|s| s.nocow) {
-            let Some(m) = &sv.mountpoint else { continue };
-            if live.attributes.get(m).and_then(|a| a.nocow) != Some(false) {
-                continue;
-            }
-            out.push(
-                at_disko(&RULE, disko, &subvolume_path(fs, sv, &[]), format!(
-                    "subvolume `{}` should be NOCOW, but {m} on this host is copy-on-write (no C in lsattr -d)",
-                    sv.name
-                ))
-                .with_help(format!("new files only: `chattr +C {m}` while it is empty, or copy the data into a fresh +C directory")),
-            );
-        }
-    }
-    out
+    live_mounts(inputs)
+        .into_iter()
+        .filter(|l| l.subvolume.nocow && l.live.attributes.get(l.mountpoint).and_then(|a| a.nocow) == Some(false))
+        .map(|l| {
+            let (sv, m) = (l.subvolume, l.mountpoint);
+            at_disko(&RULE, l.disko, &subvolume_path(l.fs, sv, &[]), format!(
+                "subvolume `{}` should be NOCOW, but {m} on this host is copy-on-write (no C in lsattr -d)",
+                sv.name
+            ))
+            .with_help(format!(
+                "new files only: `chattr +C {m}` while it is empty, or copy the data into a fresh +C directory"
+            ))
+        })
+        .collect()
 }

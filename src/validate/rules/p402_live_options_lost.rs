@@ -1,6 +1,6 @@
 //! P402 `live-options-lost`.
 
-use super::{at_disko, declare_rule, fs_wide, option_offset, subvolume_path};
+use super::{at_disko, declare_rule, fs_wide, live_mounts, option_offset, subvolume_path};
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
 
@@ -53,33 +53,31 @@ fn in_force(planned: &str, live: &[String]) -> bool {
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
-    let (Some(disko), Some(live)) = (&inputs.disko, &inputs.live) else { return Vec::new() };
-    let mut out = Vec::new();
-    for fs in disko.layout.btrfs_filesystems() {
-        for sv in &fs.subvolumes {
-            let Some(m) = &sv.mountpoint else { continue };
-            let Some(entry) = live.mount_at(m).filter(|e| e.fs_type == "btrfs") else { continue };
-            let lost: Vec<&str> = fs_wide(&sv.mount_options)
-                .into_iter()
-                .filter(|o| !in_force(o, &entry.super_options))
-                .collect();
+    live_mounts(inputs)
+        .into_iter()
+        .filter_map(|l| {
+            let (disko, fs, sv, m) = (l.disko, l.fs, l.subvolume, l.mountpoint);
+            let entry = l.live.mount_at(m).filter(|e| e.fs_type == "btrfs")?;
+            let lost: Vec<&str> =
+                fs_wide(&sv.mount_options).into_iter().filter(|o| !in_force(o, &entry.super_options)).collect();
             if lost.is_empty() {
-                continue;
+                return None;
             }
+            let in_force_now: Vec<&str> =
+                entry.super_options.iter().map(String::as_str).filter(|o| !o.starts_with("subvol")).collect();
             let mut d = at_disko(&RULE, disko, &subvolume_path(fs, sv, &["mountOptions"]), format!(
                 "{} asked for on {m} {} not in force: the filesystem runs with {}",
                 lost.join(","),
                 if lost.len() == 1 { "is" } else { "are" },
-                entry.super_options.iter().filter(|o| !o.starts_with("subvol")).cloned().collect::<Vec<_>>().join(",")
+                in_force_now.join(",")
             ))
             .with_help("another mount of this filesystem came first with other options; make them identical and remount");
             if let Some(o) = option_offset(disko, fs, sv, lost[0]) {
                 (d.line, d.column) = disko.source.position(o);
             }
-            out.push(d);
-        }
-    }
-    out
+            Some(d)
+        })
+        .collect()
 }
 
 #[cfg(test)]

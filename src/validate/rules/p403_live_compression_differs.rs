@@ -1,6 +1,6 @@
 //! P403 `live-compression-differs`.
 
-use super::{at_disko, declare_rule, subvolume_path};
+use super::{at_disko, declare_rule, live_mounts, subvolume_path};
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
 
@@ -36,24 +36,24 @@ declare_rule! {
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
-    let (Some(disko), Some(live)) = (&inputs.disko, &inputs.live) else { return Vec::new() };
-    let mut out = Vec::new();
-    for fs in disko.layout.btrfs_filesystems() {
-        for sv in fs.subvolumes.iter().filter(|s| !s.nocow) {
-            let (Some(m), Some(planned)) = (&sv.mountpoint, sv.compression) else { continue };
-            let Some(attrs) = live.attributes.get(m) else { continue };
-            let have = attrs.compression.as_deref().unwrap_or("");
+    live_mounts(inputs)
+        .into_iter()
+        .filter(|l| !l.subvolume.nocow)
+        .filter_map(|l| {
+            let planned = l.subvolume.compression?;
+            let have = l.live.attributes.get(l.mountpoint)?.compression.as_deref().unwrap_or("");
             if have == planned.as_str() {
-                continue;
+                return None;
             }
-            out.push(
+            let m = l.mountpoint;
+            Some(
                 at_disko(
                     &RULE,
-                    disko,
-                    &subvolume_path(fs, sv, &[]),
+                    l.disko,
+                    &subvolume_path(l.fs, l.subvolume, &[]),
                     format!(
                         "subvolume `{}` should have compression {planned}, but {m} has {}",
-                        sv.name,
+                        l.subvolume.name,
                         if have.is_empty() {
                             "no compression property".to_string()
                         } else {
@@ -62,8 +62,7 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
                     ),
                 )
                 .with_help(format!("btrfs property set {m} compression {planned}")),
-            );
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }

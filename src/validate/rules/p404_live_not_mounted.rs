@@ -1,6 +1,6 @@
 //! P404 `live-not-mounted`.
 
-use super::{at_disko, declare_rule, subvolume_path};
+use super::{at_disko, declare_rule, live_mounts, subvolume_path};
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
 
@@ -35,13 +35,11 @@ declare_rule! {
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
-    let (Some(disko), Some(live)) = (&inputs.disko, &inputs.live) else { return Vec::new() };
-    let mut out = Vec::new();
-    for fs in disko.layout.btrfs_filesystems() {
-        for sv in &fs.subvolumes {
-            let Some(m) = &sv.mountpoint else { continue };
-            let found = live.mount_at(m);
-            let what = match found {
+    live_mounts(inputs)
+        .into_iter()
+        .filter_map(|l| {
+            let sv = l.subvolume;
+            let what = match l.live.mount_at(l.mountpoint) {
                 None => "nothing is mounted there".to_string(),
                 Some(e) if e.fs_type != "btrfs" => {
                     format!("{} from {} is mounted there", e.fs_type, e.source)
@@ -49,20 +47,19 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
                 Some(e) if e.subvolume().trim_start_matches('/') != sv.name.trim_start_matches('/') => {
                     format!("subvolume {} is mounted there", e.subvolume())
                 }
-                Some(_) => continue,
+                Some(_) => return None,
             };
-            out.push(
+            Some(
                 at_disko(
                     &RULE,
-                    disko,
-                    &subvolume_path(fs, sv, &["mountpoint"]),
-                    format!("subvolume `{}` is not mounted at {m}: {what}", sv.name),
+                    l.disko,
+                    &subvolume_path(l.fs, sv, &["mountpoint"]),
+                    format!("subvolume `{}` is not mounted at {}: {what}", sv.name, l.mountpoint),
                 )
                 .with_help(
                     "mount it with the fileSystems entry disko generates, then move data written meanwhile",
                 ),
-            );
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
