@@ -6,10 +6,12 @@
 //! [`render`]. Each stage is a plain function of the previous stage's value; I/O happens
 //! only at the edges ([`inventory::spec::load`], [`output`]).
 
+pub mod btrfs;
 pub mod class;
 pub mod classify;
 pub mod cli;
 pub mod conf;
+pub mod daemon;
 pub mod decide;
 pub mod diagnostic;
 pub mod error;

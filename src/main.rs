@@ -1,18 +1,27 @@
 use clap::Parser;
-use podfs::cli::{self, Cli};
+use podfs::cli::{self, Cli, Command, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon's findings and volume operations are its output: show them by default.
+    let quiet = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let level = match cli.verbose {
-        0 => "warn",
+        0 => quiet,
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -5,6 +5,7 @@ pub mod explain;
 pub mod man;
 pub mod plan;
 pub mod scan;
+pub mod serve;
 pub mod storage_conf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,6 +23,10 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Log lines on stderr as text or as one JSON object each.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,6 +38,7 @@ pub enum Command {
     Check(check::CheckArgs),
     StorageConf(storage_conf::StorageConfArgs),
     Explain(explain::ExplainArgs),
+    Serve(serve::ServeArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
@@ -48,6 +54,16 @@ pub enum Format {
     Json,
 }
 
+/// How log lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// `LEVEL target: message key=value …`.
+    #[default]
+    Text,
+    /// One JSON object a line, fields included.
+    Json,
+}
+
 /// Runs a parsed command line; the exit code is the caller's business.
 pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
     match cli.command {
@@ -56,6 +72,7 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::Check(args) => check::run(args),
         Command::StorageConf(args) => storage_conf::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::GenerateMan(args) => man::run(args),
     }
 }

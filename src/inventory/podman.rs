@@ -292,7 +292,7 @@ pub async fn fetch_with(d: &Discovered, timeouts: Timeouts) -> Result<LiveHost, 
 }
 
 /// The path podman-api would use for `endpoint`, so raw calls speak the same API version.
-fn api_path(endpoint: &str) -> String {
+pub(crate) fn api_path(endpoint: &str) -> String {
     podman_api::LATEST_API_VERSION.make_endpoint(endpoint)
 }
 
@@ -708,6 +708,40 @@ struct RawInspect {
     host_config: RawHostConfig,
 }
 
+/// The part of `containers/{id}/json` read when a container is looked at on its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawContainer {
+    #[serde(rename = "Id", deserialize_with = "nullable")]
+    id: String,
+    #[serde(rename = "Name", deserialize_with = "nullable")]
+    name: String,
+    #[serde(rename = "ImageName", deserialize_with = "nullable")]
+    image_name: String,
+    #[serde(rename = "Image", deserialize_with = "nullable")]
+    image: String,
+    #[serde(rename = "State", deserialize_with = "nullable")]
+    state: RawState,
+    #[serde(rename = "Config", deserialize_with = "nullable")]
+    config: RawConfig,
+    #[serde(flatten)]
+    inspect: RawInspect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawState {
+    #[serde(rename = "Status", deserialize_with = "nullable")]
+    status: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawConfig {
+    #[serde(rename = "Labels", deserialize_with = "nullable")]
+    labels: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RawMount {
@@ -790,8 +824,50 @@ async fn inspect_all(
     Ok(results)
 }
 
+/// One volume, as `volumes/{name}/json` describes it; `Ok(None)` when it is gone.
+pub async fn volume(endpoint: &Endpoint, name: &str, limit: Duration) -> Result<Option<Volume>, String> {
+    let path = api_path(&format!("/libpod/volumes/{}/json", path_segment(name)));
+    let Some(body) = get_json(endpoint, &path, limit).await? else { return Ok(None) };
+    let v: models::Volume = serde_json::from_slice(&body)
+        .map_err(|e| format!("`volumes/{name}/json` answered JSON of an unexpected shape ({e})"))?;
+    Ok(Some(volume_from(v)))
+}
+
+/// One container from `containers/{id}/json` alone; `Ok(None)` when it is gone.
+pub async fn container(endpoint: &Endpoint, id: &str, limit: Duration) -> Result<Option<Container>, String> {
+    let path = api_path(&format!("/libpod/containers/{}/json", path_segment(id)));
+    let Some(body) = get_json(endpoint, &path, limit).await? else { return Ok(None) };
+    let raw: RawContainer = serde_json::from_slice(&body)
+        .map_err(|e| format!("`containers/{id}/json` answered JSON of an unexpected shape ({e})"))?;
+    let mut c = Container {
+        id: raw.id,
+        name: raw.name,
+        image: raw.image_name,
+        image_id: raw.image,
+        state: raw.state.status,
+        labels: raw.config.labels,
+        ..Container::default()
+    };
+    apply_inspect(&mut c, raw.inspect);
+    Ok(Some(c))
+}
+
+/// The body of a `GET` answered 200, `None` for 404.
+async fn get_json(endpoint: &Endpoint, path: &str, limit: Duration) -> Result<Option<Vec<u8>>, String> {
+    let answer = raw_get(endpoint, path, limit).await.map_err(|e| match e {
+        RawError::Io(e) => format!("{}: {e}", endpoint.url()),
+        RawError::Malformed(m) => format!("{} answered {m}", endpoint.url()),
+        RawError::Timeout => format!("{} did not answer within {limit:?}", endpoint.url()),
+    })?;
+    match answer.status {
+        200 => Ok(Some(answer.body)),
+        404 => Ok(None),
+        status => Err(format!("{} answered HTTP {status}{}", endpoint.url(), body_excerpt(&answer.body))),
+    }
+}
+
 /// Percent-encodes what could break out of one path segment.
-fn path_segment(s: &str) -> String {
+pub(crate) fn path_segment(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {

@@ -70,7 +70,7 @@ fn store_findings(what: &str, p: &Placement, graphroot: Option<&Placement>) -> O
     })
 }
 
-fn volume_findings(v: &VolumeReport) -> Vec<Finding> {
+pub fn volume_findings(v: &VolumeReport) -> Vec<Finding> {
     let Some(p) = v.placement.as_ref().filter(|p| p.is_btrfs()) else { return Vec::new() };
     let object = format!("volume {}", v.volume.name);
     let class = v.class;

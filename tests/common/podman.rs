@@ -22,6 +22,11 @@ pub struct PodmanService {
 impl PodmanService {
     /// Starts a service with graphroot in its own subvolume `storage` of a fresh btrfs.
     pub fn start(driver: &str) -> Self {
+        Self::start_with(driver, "")
+    }
+
+    /// As [`start`](Self::start), with `extra` appended to the service's containers.conf.
+    pub fn start_with(driver: &str, extra: &str) -> Self {
         let mut fs = LoopBtrfs::new("2G");
         let top = fs.mount("/", "");
         let graphroot = top.join("storage");
@@ -44,7 +49,7 @@ impl PodmanService {
             d.join("containers.conf"),
             format!(
                 "[containers]\ndefault_ulimits = []\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
-                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\n",
+                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\n{extra}",
                 d.join("tmp").display(),
                 d.join("events.log").display()
             ),
@@ -52,16 +57,26 @@ impl PodmanService {
         .unwrap();
         let socket = d.join("podman.sock");
         let url = format!("unix://{}", socket.display());
+        let mut service = PodmanService { fs, top, graphroot, socket, url, dir, child: None };
+        service.start_again();
+        service
+    }
+
+    /// Starts the service process (again, after [`stop`](Self::stop)) on the same socket
+    /// and storage, and waits until it answers.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the service is running already");
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("service.log")).unwrap();
         let child = Command::new("podman")
-            .args(["system", "service", "--time=0", &url])
+            .args(["system", "service", "--time=0", &self.url])
             .envs(Self::env_of(d))
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("service.log")).unwrap())
+            .stderr(log)
             .spawn()
             .expect("start podman system service");
-        let service = PodmanService { fs, top, graphroot, socket, url, dir, child: Some(child) };
-        service.wait_ready();
-        service
+        self.child = Some(child);
+        self.wait_ready();
     }
 
     fn env_of(d: &Path) -> Vec<(&'static str, PathBuf)> {

@@ -1,0 +1,238 @@
+//! The few btrfs operations the tool itself performs: create and delete a subvolume, set
+//! NOCOW, set the compression property and a qgroup size limit. Each works on directory
+//! file descriptors and a single path component, so no path given by a client can lead
+//! outside the directory it was opened in.
+
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, IFlags, Mode, OFlags, XattrFlags};
+use rustix::io::Errno;
+use rustix::ioctl::{Opcode, Setter, Updater, opcode};
+use std::fmt;
+
+/// Inode number of every subvolume root (BTRFS_FIRST_FREE_OBJECTID).
+pub const SUBVOLUME_ROOT_INO: u64 = 256;
+/// `statfs.f_type` of btrfs (BTRFS_SUPER_MAGIC).
+const SUPER_MAGIC: i64 = 0x9123_683e;
+const IOCTL_MAGIC: u8 = 0x94;
+/// BTRFS_PATH_NAME_MAX: a subvolume name is at most this many bytes.
+const PATH_NAME_MAX: usize = 4087;
+/// BTRFS_QGROUP_LIMIT_MAX_RFER: limit the bytes a subvolume refers to.
+const LIMIT_MAX_REFERENCED: u64 = 1;
+
+/// `struct btrfs_ioctl_vol_args`.
+#[repr(C)]
+struct VolArgs {
+    fd: i64,
+    name: [u8; PATH_NAME_MAX + 1],
+}
+
+/// `struct btrfs_qgroup_limit`.
+#[repr(C)]
+struct QgroupLimit {
+    flags: u64,
+    max_referenced: u64,
+    max_exclusive: u64,
+    reserved_referenced: u64,
+    reserved_exclusive: u64,
+}
+
+/// `struct btrfs_ioctl_qgroup_limit_args`.
+#[repr(C)]
+struct QgroupLimitArgs {
+    qgroupid: u64,
+    limit: QgroupLimit,
+}
+
+const SUBVOL_CREATE: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 14);
+const SNAP_DESTROY: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 15);
+const QGROUP_LIMIT: Opcode = opcode::read::<QgroupLimitArgs>(IOCTL_MAGIC, 43);
+
+/// What was being done when a btrfs operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    CreateSubvolume,
+    DeleteSubvolume,
+    SetNocow,
+    SetCompression,
+    LimitSize,
+    Open,
+}
+
+/// A failed btrfs operation, with a message that says what to do for the usual causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtrfsError {
+    pub op: Op,
+    pub errno: Errno,
+}
+
+impl BtrfsError {
+    fn new(op: Op) -> impl FnOnce(Errno) -> Self {
+        move |errno| BtrfsError { op, errno }
+    }
+
+    /// The kernel says btrfs quotas are off (ENOTCONN from the qgroup ioctls).
+    pub fn quotas_off(&self) -> bool {
+        self.op == Op::LimitSize && self.errno == Errno::NOTCONN
+    }
+}
+
+impl fmt::Display for BtrfsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.op {
+            Op::CreateSubvolume => "creating the subvolume",
+            Op::DeleteSubvolume => "deleting the subvolume",
+            Op::SetNocow => "setting NOCOW (chattr +C)",
+            Op::SetCompression => "setting the compression property",
+            Op::LimitSize => "setting the qgroup size limit",
+            Op::Open => "opening",
+        };
+        let io = std::io::Error::from(self.errno);
+        write!(f, "{what} failed: {io}")?;
+        match (self.op, self.errno) {
+            (_, Errno::PERM) | (_, Errno::ACCESS) => f.write_str(" (subvolume operations need root)"),
+            (Op::LimitSize, Errno::NOTCONN) => f.write_str(
+                " (btrfs quotas are off on this filesystem; a size limit needs `btrfs quota enable \
+                 <mountpoint>`, which has a cost for the whole filesystem, so this tool never turns it on)",
+            ),
+            (Op::DeleteSubvolume, Errno::NOTEMPTY) => f.write_str(" (it holds nested subvolumes)"),
+            (Op::DeleteSubvolume, Errno::INVAL) => f.write_str(" (it is not a subvolume)"),
+            (Op::SetCompression, Errno::INVAL) => f.write_str(" (the kernel does not know this algorithm)"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for BtrfsError {}
+
+/// Whether `fd` lies on btrfs.
+// `f_type`'s integer type differs between architectures.
+#[allow(clippy::unnecessary_cast)]
+pub fn is_btrfs(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type as i64 == SUPER_MAGIC)
+}
+
+/// Opens `name` in `dir` as a directory, refusing symlinks.
+pub fn open_dir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, BtrfsError> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(BtrfsError::new(Op::Open))
+}
+
+/// Whether `name` in `dir` is the root of a subvolume (not following symlinks).
+pub fn is_subvolume_at(dir: BorrowedFd<'_>, name: &str) -> bool {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+            && st.st_ino == SUBVOLUME_ROOT_INO
+    })
+}
+
+fn vol_args(name: &str) -> Result<Box<VolArgs>, Errno> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > PATH_NAME_MAX || bytes.contains(&0) || bytes.contains(&b'/') {
+        return Err(Errno::INVAL);
+    }
+    let mut args = Box::new(VolArgs { fd: 0, name: [0; PATH_NAME_MAX + 1] });
+    args.name[..bytes.len()].copy_from_slice(bytes);
+    Ok(args)
+}
+
+/// Creates subvolume `name` in directory `dir` (BTRFS_IOC_SUBVOL_CREATE).
+pub fn create_subvolume(dir: BorrowedFd<'_>, name: &str) -> Result<(), BtrfsError> {
+    let args = vol_args(name).map_err(BtrfsError::new(Op::CreateSubvolume))?;
+    // SAFETY: the opcode is _IOW(0x94, 14, struct btrfs_ioctl_vol_args), `VolArgs` has its layout.
+    unsafe { rustix::ioctl::ioctl(dir, Setter::<SUBVOL_CREATE, VolArgs>::new(*args)) }
+        .map_err(BtrfsError::new(Op::CreateSubvolume))
+}
+
+/// Deletes subvolume `name` in directory `dir` with everything in it (BTRFS_IOC_SNAP_DESTROY).
+/// The kernel refuses anything that is not a subvolume root, including symlinks.
+pub fn delete_subvolume(dir: BorrowedFd<'_>, name: &str) -> Result<(), BtrfsError> {
+    let args = vol_args(name).map_err(BtrfsError::new(Op::DeleteSubvolume))?;
+    // SAFETY: the opcode is _IOW(0x94, 15, struct btrfs_ioctl_vol_args), `VolArgs` has its layout.
+    unsafe { rustix::ioctl::ioctl(dir, Setter::<SNAP_DESTROY, VolArgs>::new(*args)) }
+        .map_err(BtrfsError::new(Op::DeleteSubvolume))
+}
+
+/// Reads the NOCOW flag (`lsattr` shows `C`).
+pub fn nocow(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::ioctl_getflags(fd).is_ok_and(|f| f.contains(IFlags::NOCOW))
+}
+
+/// Sets NOCOW (`chattr +C`). btrfs honours it only on empty files and directories; new
+/// files inherit it from their directory.
+pub fn set_nocow(fd: BorrowedFd<'_>) -> Result<(), BtrfsError> {
+    let flags = rustix::fs::ioctl_getflags(fd).map_err(BtrfsError::new(Op::SetNocow))?;
+    rustix::fs::ioctl_setflags(fd, flags | IFlags::NOCOW).map_err(BtrfsError::new(Op::SetNocow))?;
+    if nocow(fd) { Ok(()) } else { Err(BtrfsError { op: Op::SetNocow, errno: Errno::NOTSUP }) }
+}
+
+/// Sets the `compression` property (`zstd`, `none`, …), as `btrfs property set` does.
+pub fn set_compression(fd: BorrowedFd<'_>, value: &str) -> Result<(), BtrfsError> {
+    rustix::fs::fsetxattr(fd, "btrfs.compression", value.as_bytes(), XattrFlags::empty())
+        .map_err(BtrfsError::new(Op::SetCompression))
+}
+
+/// Reads the `compression` property, `None` when unset.
+pub fn compression(fd: BorrowedFd<'_>) -> Option<String> {
+    let mut buf = [0u8; 64];
+    let n = rustix::fs::fgetxattr(fd, "btrfs.compression", &mut buf[..]).ok()?;
+    let value = String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0').to_string();
+    (!value.is_empty()).then_some(value)
+}
+
+/// Limits how many bytes the subvolume whose root is `fd` may refer to. Fails with
+/// [`BtrfsError::quotas_off`] when the admin has not turned quotas on.
+pub fn limit_size(fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BtrfsError> {
+    let mut args = QgroupLimitArgs {
+        // 0: the qgroup of the subvolume the ioctl is called on.
+        qgroupid: 0,
+        limit: QgroupLimit {
+            flags: LIMIT_MAX_REFERENCED,
+            max_referenced: bytes,
+            max_exclusive: 0,
+            reserved_referenced: 0,
+            reserved_exclusive: 0,
+        },
+    };
+    // SAFETY: the opcode is _IOR(0x94, 43, struct btrfs_ioctl_qgroup_limit_args), which
+    // `QgroupLimitArgs` lays out; the kernel reads it and may write it back.
+    unsafe { rustix::ioctl::ioctl(fd.as_fd(), Updater::<QGROUP_LIMIT, QgroupLimitArgs>::new(&mut args)) }
+        .map_err(BtrfsError::new(Op::LimitSize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_layouts_match_the_kernel() {
+        assert_eq!(std::mem::size_of::<VolArgs>(), 4096);
+        assert_eq!(std::mem::size_of::<QgroupLimitArgs>(), 48);
+        // _IOW(0x94, 14, 4096) and _IOR(0x94, 43, 48) as the kernel headers spell them.
+        assert_eq!(SUBVOL_CREATE, 0x5000_940e);
+        assert_eq!(SNAP_DESTROY, 0x5000_940f);
+        assert_eq!(QGROUP_LIMIT, 0x8030_942b);
+    }
+
+    #[test]
+    fn names_that_are_not_one_path_component_never_reach_the_kernel() {
+        for bad in ["", "a/b", "../x", "a\0b"] {
+            assert_eq!(vol_args(bad).err(), Some(Errno::INVAL), "{bad:?}");
+        }
+        assert!(vol_args(&"x".repeat(PATH_NAME_MAX + 1)).is_err());
+        assert!(vol_args(&"x".repeat(PATH_NAME_MAX)).is_ok());
+    }
+
+    #[test]
+    fn quota_errors_say_what_to_do() {
+        let e = BtrfsError { op: Op::LimitSize, errno: Errno::NOTCONN };
+        assert!(e.quotas_off());
+        assert!(e.to_string().contains("btrfs quota enable"), "{e}");
+        let e = BtrfsError { op: Op::CreateSubvolume, errno: Errno::PERM };
+        assert!(e.to_string().contains("need root"), "{e}");
+    }
+}

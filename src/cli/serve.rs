@@ -1,0 +1,189 @@
+//! `serve`: the companion daemon, a Podman volume plugin plus drift watchers.
+
+use crate::daemon::{self, ServeConfig, watch::WatchedFiles};
+use crate::decide::layout::PODFS_ROOT;
+use crate::error::Error;
+use crate::inventory::podman;
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// Where the plugin listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/podman-btrfs-advise/podfs.sock";
+
+/// Run the volume plugin daemon: each volume its own btrfs subvolume, plus drift watchers.
+///
+/// Podman keeps every named volume in one plain directory. With this daemon registered as
+/// a volume plugin, `podman volume create --driver podfs --opt class=database pg` makes the
+/// volume a btrfs subvolume ROOT/database/pg with the attributes its class needs: NOCOW
+/// (chattr +C, set while it is empty) for database, cache and vm; compression property
+/// `none` for media; `zstd` for the rest. Without `--opt class` a volume is `general`.
+/// `--opt size=20G` sets a qgroup limit, only when the admin has turned btrfs quotas on
+/// (`btrfs quota enable`); this tool never turns them on.
+///
+/// Nothing is kept outside the filesystem: a volume's class is the directory it lies in,
+/// so a restart or crash loses nothing. Remove deletes only a subvolume that lies directly
+/// in one of ROOT's class directories. Names follow Podman's rule
+/// ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 255 bytes).
+///
+/// Watchers (structured log lines on stderr, `--log-format json` for JSON):
+/// Podman's event stream flags new containers and volumes whose class does not match
+/// where their data lies (`volume-cow`, `media-compressed`, `class-conflict`, …); it
+/// reconnects with backoff when Podman restarts. inotify on storage.conf, containers.conf
+/// and `--disko` re-runs `check` on every change, including write-and-rename.
+#[derive(Debug, Args)]
+#[command(after_long_help = LONG_HELP)]
+pub struct ServeArgs {
+    /// The plugin's unix socket (mode 0600); register it in containers.conf.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+
+    /// Directory on btrfs that holds the volumes (ROOT/CLASS/NAME); created if missing.
+    #[arg(long, value_name = "DIR", default_value = PODFS_ROOT)]
+    pub root: PathBuf,
+
+    /// The name the plugin is registered under in containers.conf (`--driver NAME`).
+    #[arg(long, value_name = "NAME", default_value = "podfs")]
+    pub plugin_name: String,
+
+    /// Podman API socket for the events watcher [default: as `scan`: CONTAINER_HOST, then
+    /// /run/podman/podman.sock for root].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Do not follow Podman's events.
+    #[arg(long)]
+    pub no_events: bool,
+
+    /// storage.conf to watch [default: the file Podman reads, see `storage-conf show`].
+    #[arg(long, value_name = "FILE")]
+    pub storage_conf: Option<PathBuf>,
+
+    /// containers.conf to watch [default: CONTAINERS_CONF, else /etc/containers/containers.conf].
+    #[arg(long, value_name = "FILE")]
+    pub containers_conf: Option<PathBuf>,
+
+    /// A disko.nix to check together with storage.conf on every change.
+    #[arg(long, value_name = "FILE")]
+    pub disko: Option<PathBuf>,
+
+    /// Do not watch configuration files.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+const LONG_HELP: &str = "Register the plugin (/etc/containers/containers.conf, or the NixOS module
+services.podman-btrfs-advise from contrib/nixos):
+  [engine.volume_plugins]
+  podfs = \"/run/podman-btrfs-advise/podfs.sock\"
+
+Use it:
+  podman volume create --driver podfs --opt class=database pg
+  podman run -v pg:/var/lib/postgresql/data docker.io/library/postgres
+  podman volume rm pg          # deletes the subvolume and its data
+
+Volume options (--opt): class=database|cache|vm|service|job|build|logs|media|general,
+size=SIZE (qgroup limit; needs quotas already on).
+
+Logging: info level by default for serve; -v for debug, RUST_LOG overrides.
+Under systemd use Type=notify: READY=1 is sent once the socket listens
+(contrib/systemd/podman-btrfs-advise.service). SIGTERM or SIGINT stops it and removes
+the socket.
+
+Exit codes: 0 stopped by a signal; 2 bad usage; 3 the root is not on btrfs, the socket
+is taken by another instance, or a path cannot be used.";
+
+/// The containers.conf Podman reads as root.
+fn default_containers_conf(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match env("CONTAINERS_CONF").filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from("/etc/containers/containers.conf"),
+    }
+}
+
+/// The files to watch from the flags, with the defaults filled in.
+pub fn watched_files(
+    args: &ServeArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    exists: &dyn Fn(&Path) -> bool,
+) -> WatchedFiles {
+    if args.no_watch {
+        return WatchedFiles::default();
+    }
+    let storage =
+        args.storage_conf.clone().unwrap_or_else(|| crate::conf::locate::locate(env, false, exists).path);
+    WatchedFiles {
+        disko: args.disko.clone(),
+        storage_conf: Some(storage),
+        containers_conf: Some(args.containers_conf.clone().unwrap_or_else(|| default_containers_conf(env))),
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<u8, Error> {
+    if args.plugin_name.is_empty()
+        || !args.plugin_name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(Error::Usage(format!(
+            "--plugin-name `{}`: use letters, digits, `_`, `.` and `-`",
+            args.plugin_name
+        )));
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let podman = if args.no_events {
+        None
+    } else {
+        let found = podman::discover(args.url.as_deref(), &env, rustix::process::geteuid().is_root())?;
+        if !matches!(found.endpoint, podman::Endpoint::Unix(_)) {
+            return Err(Error::Usage(format!(
+                "the events watcher follows unix sockets only, not {}; pass --no-events or a unix:// --url",
+                found.endpoint.url()
+            )));
+        }
+        Some(found.endpoint)
+    };
+    let config = ServeConfig {
+        watch: watched_files(&args, &env, &|p: &Path| p.exists()),
+        socket: args.socket,
+        root: args.root,
+        plugin_name: args.plugin_name,
+        podman,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(daemon::serve(config))?;
+    Ok(crate::error::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(argv: &[&str]) -> ServeArgs {
+        Wrap::parse_from(std::iter::once("serve").chain(argv.iter().copied())).args
+    }
+
+    #[test]
+    fn defaults_watch_what_podman_reads() {
+        let env = |n: &str| (n == "CONTAINERS_CONF").then(|| "/tmp/c.conf".to_string());
+        let files =
+            watched_files(&parse(&[]), &env, &|p: &Path| p == Path::new("/etc/containers/storage.conf"));
+        assert_eq!(files.storage_conf.as_deref(), Some(Path::new("/etc/containers/storage.conf")));
+        assert_eq!(files.containers_conf.as_deref(), Some(Path::new("/tmp/c.conf")));
+        assert_eq!(files.disko, None);
+        let none = |_: &str| None;
+        let files = watched_files(&parse(&["--disko", "/etc/disko.nix"]), &none, &|_: &Path| false);
+        // Neither file exists: the one an admin would create, so its creation is seen.
+        assert_eq!(files.storage_conf.as_deref(), Some(Path::new("/etc/containers/storage.conf")));
+        assert_eq!(files.containers_conf.as_deref(), Some(Path::new("/etc/containers/containers.conf")));
+        assert_eq!(files.disko.as_deref(), Some(Path::new("/etc/disko.nix")));
+        assert!(watched_files(&parse(&["--no-watch"]), &none, &|_: &Path| true).is_empty());
+    }
+}

@@ -1,0 +1,64 @@
+//! The companion daemon (`serve`): a Podman volume plugin that puts each volume on its own
+//! btrfs subvolume with its class's attributes, plus watchers that flag drift. Optional:
+//! every other command works without it.
+
+pub mod events;
+pub mod plugin;
+pub mod server;
+pub mod volumes;
+pub mod watch;
+
+use crate::error::Error;
+use crate::inventory::podman::Endpoint;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything `serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub socket: PathBuf,
+    pub root: PathBuf,
+    pub plugin_name: String,
+    /// Podman's API socket for the events watcher; `None` turns the watcher off.
+    pub podman: Option<Endpoint>,
+    /// Configuration files re-checked on change; empty turns the watcher off.
+    pub watch: watch::WatchedFiles,
+}
+
+/// Runs until SIGTERM or SIGINT. The plugin socket is removed on the way out.
+pub async fn serve(config: ServeConfig) -> Result<(), Error> {
+    let root = Arc::new(volumes::VolumeRoot::open(&config.root)?);
+    let mut socket = server::bind(&config.socket)?;
+    let listener = socket.listener.take().expect("a fresh socket has its listener");
+    let count = root.list().len();
+    tracing::info!(
+        socket = %socket.path.display(),
+        root = %root.path().display(),
+        volumes = count,
+        plugin = %config.plugin_name,
+        "volume plugin listening"
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::Environment(format!("cannot handle SIGTERM: {e}")))?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::Environment(format!("cannot handle SIGINT: {e}")))?;
+
+    let events = config.podman.clone().map(|endpoint| {
+        let watcher =
+            events::Watcher { endpoint, plugin_name: config.plugin_name.clone(), root: Some(root.clone()) };
+        tokio::spawn(events::watch(Arc::new(watcher)))
+    });
+    let files = (!config.watch.is_empty()).then(|| tokio::spawn(watch::watch(config.watch.clone())));
+    server::notify_ready(&format!("serving {count} volume(s) from {}", root.path().display()));
+
+    tokio::select! {
+        _ = server::run(listener, root.clone()) => {}
+        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+    }
+    for task in [events, files].into_iter().flatten() {
+        task.abort();
+    }
+    drop(socket);
+    Ok(())
+}
