@@ -6,9 +6,9 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon's findings and volume operations are its output: show them by default.
-    let quiet = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
-    let level = match cli.verbose {
-        0 => quiet,
+    let base = u8::from(matches!(cli.command, Command::Serve(_)));
+    let level = match cli.verbose.saturating_add(base) {
+        0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",

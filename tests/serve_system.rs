@@ -451,3 +451,42 @@ fn configuration_changes_are_rechecked() {
     plugin.wait_for(&["checked the configuration after a change to", "errors=0"], 1);
     assert_eq!(post(&plugin.socket, "/Plugin.Activate", json!({})).0, 200);
 }
+
+#[test]
+fn a_socket_path_that_is_taken_or_not_a_socket_is_refused() {
+    if !can_run("a_socket_path_that_is_taken_or_not_a_socket_is_refused", &["mkfs.btrfs"], true) {
+        return;
+    }
+    let mut fs = LoopBtrfs::new("1G");
+    let top = fs.mount("/", "");
+    let dir = TempDir::new("serve-socket");
+    let root = top.join("podfs");
+    let file = dir.path().join("precious");
+    std::fs::write(&file, "mine").unwrap();
+    let out = run(bin()
+        .args(["serve", "--no-events", "--no-watch", "--root"])
+        .arg(&root)
+        .arg("--socket")
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a socket"), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+
+    let plugin = Plugin::start(dir.path(), &root, &["--no-events", "--no-watch"]);
+    let out = run(bin()
+        .args(["serve", "--no-events", "--no-watch", "--root"])
+        .arg(&root)
+        .arg("--socket")
+        .arg(&plugin.socket));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another process listens"), "{out:?}");
+    assert_eq!(post(&plugin.socket, "/Plugin.Activate", json!({})).0, 200, "the first instance still serves");
+
+    // A root that is not on btrfs is refused before anything is created.
+    let out = run(bin()
+        .args(["serve", "--no-events", "--no-watch", "--root", "/proc/podfs-root/x", "--socket"])
+        .arg(dir.path().join("other.sock")));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not on btrfs"), "{out:?}");
+    assert!(!dir.path().join("other.sock").exists());
+}

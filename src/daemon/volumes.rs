@@ -134,6 +134,15 @@ pub fn class_attributes(class: Class) -> (bool, Option<&'static str>) {
     (nocow, compression.map(|c| c.as_str()))
 }
 
+fn not_btrfs(path: &Path) -> Error {
+    Error::Environment(format!(
+        "the managed root {} is not on btrfs; point --root at a directory on a btrfs filesystem \
+         (by default {})",
+        path.display(),
+        crate::decide::layout::PODFS_ROOT
+    ))
+}
+
 /// One volume as found on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VolumeInfo {
@@ -157,6 +166,17 @@ impl VolumeRoot {
         if !path.is_absolute() {
             return Err(Error::Usage(format!("--root {} must be an absolute path", path.display())));
         }
+        // Check the filesystem before creating anything, so a wrong --root leaves no trace.
+        let existing = path.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
+        let probe = rustix::fs::open(
+            existing,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(existing, "open", e.into()))?;
+        if !btrfs::is_btrfs(probe.as_fd()) {
+            return Err(not_btrfs(path));
+        }
         if !path.exists() {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -172,12 +192,7 @@ impl VolumeRoot {
         )
         .map_err(|e| Error::io(&path, "open the managed root", e.into()))?;
         if !btrfs::is_btrfs(dir.as_fd()) {
-            return Err(Error::Environment(format!(
-                "the managed root {} is not on btrfs; point --root at a directory on a btrfs \
-                 filesystem (by default {})",
-                path.display(),
-                crate::decide::layout::PODFS_ROOT
-            )));
+            return Err(not_btrfs(&path));
         }
         Ok(VolumeRoot { path, dir })
     }
