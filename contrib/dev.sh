@@ -28,6 +28,7 @@ declare -A PACKAGES=(
   [setpriv]=util-linux
   [cc]=gcc
   [curl]=curl
+  [systemd-analyze]=systemd
 )
 
 ensure_rust() {
