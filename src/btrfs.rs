@@ -158,8 +158,8 @@ pub fn delete_subvolume(dir: BorrowedFd<'_>, name: &str) -> Result<(), BtrfsErro
 }
 
 /// Reads the NOCOW flag (`lsattr` shows `C`).
-pub fn nocow(fd: BorrowedFd<'_>) -> bool {
-    rustix::fs::ioctl_getflags(fd).is_ok_and(|f| f.contains(IFlags::NOCOW))
+pub fn nocow(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    Ok(rustix::fs::ioctl_getflags(fd)?.contains(IFlags::NOCOW))
 }
 
 /// Sets NOCOW (`chattr +C`). btrfs honours it only on empty files and directories; new
@@ -167,7 +167,7 @@ pub fn nocow(fd: BorrowedFd<'_>) -> bool {
 pub fn set_nocow(fd: BorrowedFd<'_>) -> Result<(), BtrfsError> {
     let flags = rustix::fs::ioctl_getflags(fd).map_err(BtrfsError::new(Op::SetNocow))?;
     rustix::fs::ioctl_setflags(fd, flags | IFlags::NOCOW).map_err(BtrfsError::new(Op::SetNocow))?;
-    if nocow(fd) { Ok(()) } else { Err(BtrfsError { op: Op::SetNocow, errno: Errno::NOTSUP }) }
+    if nocow(fd) == Ok(true) { Ok(()) } else { Err(BtrfsError { op: Op::SetNocow, errno: Errno::NOTSUP }) }
 }
 
 /// Sets the `compression` property (`zstd`, `none`, …), as `btrfs property set` does.
@@ -176,12 +176,17 @@ pub fn set_compression(fd: BorrowedFd<'_>, value: &str) -> Result<(), BtrfsError
         .map_err(BtrfsError::new(Op::SetCompression))
 }
 
-/// Reads the `compression` property, `None` when unset.
-pub fn compression(fd: BorrowedFd<'_>) -> Option<String> {
+/// Reads the `compression` property, `None` when unset (or on a filesystem without it).
+pub fn compression(fd: BorrowedFd<'_>) -> Result<Option<String>, Errno> {
     let mut buf = [0u8; 64];
-    let n = rustix::fs::fgetxattr(fd, "btrfs.compression", &mut buf[..]).ok()?;
-    let value = String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0').to_string();
-    (!value.is_empty()).then_some(value)
+    match rustix::fs::fgetxattr(fd, "btrfs.compression", &mut buf[..]) {
+        Ok(n) => {
+            let value = String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0').to_string();
+            Ok((!value.is_empty()).then_some(value))
+        }
+        Err(Errno::NODATA) | Err(Errno::NOTSUP) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Limits how many bytes the subvolume whose root is `fd` may refer to. Fails with

@@ -260,8 +260,8 @@ impl VolumeRoot {
             name: name.to_string(),
             class,
             mountpoint: self.mountpoint(class, name),
-            nocow: sub.as_ref().is_some_and(|fd| btrfs::nocow(fd.as_fd())),
-            compression: sub.as_ref().and_then(|fd| btrfs::compression(fd.as_fd())),
+            nocow: sub.as_ref().is_some_and(|fd| btrfs::nocow(fd.as_fd()) == Ok(true)),
+            compression: sub.as_ref().and_then(|fd| btrfs::compression(fd.as_fd()).ok().flatten()),
         }
     }
 

@@ -5,16 +5,14 @@
 pub mod mountinfo;
 
 use mountinfo::MountEntry;
-use rustix::fs::{IFlags, Mode, OFlags};
+use rustix::fd::AsFd;
+use rustix::fs::{Mode, OFlags};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// The inode number of every btrfs subvolume root (BTRFS_FIRST_FREE_OBJECTID).
-const BTRFS_SUBVOLUME_ROOT_INO: u64 = 256;
 
 /// Where a directory's data lies and with which attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -103,7 +101,7 @@ fn subvolume_of(path: &Path, mount: &MountEntry) -> io::Result<(Option<String>, 
             _ => break,
         }
     }
-    let own = std::fs::metadata(root)?.ino() == BTRFS_SUBVOLUME_ROOT_INO && root == path;
+    let own = std::fs::metadata(root)?.ino() == crate::btrfs::SUBVOLUME_ROOT_INO && root == path;
     let inside = root.strip_prefix(mountpoint).unwrap_or(Path::new(""));
     let base = mount.subvolume().trim_end_matches('/');
     let name = if inside.as_os_str().is_empty() {
@@ -116,21 +114,17 @@ fn subvolume_of(path: &Path, mount: &MountEntry) -> io::Result<(Option<String>, 
 
 /// Reads the NOCOW inode flag (FS_IOC_GETFLAGS), as `lsattr` shows `C`.
 pub fn nocow(path: &Path) -> io::Result<bool> {
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty())?;
-    Ok(rustix::fs::ioctl_getflags(&fd)?.contains(IFlags::NOCOW))
+    Ok(crate::btrfs::nocow(open_nonblocking(path)?.as_fd())?)
 }
 
 /// Reads the `btrfs.compression` property (an extended attribute), `None` when unset.
 pub fn compression_property(path: &Path) -> io::Result<Option<String>> {
-    let mut buf = [0u8; 64];
-    match rustix::fs::getxattr(path, "btrfs.compression", &mut buf[..]) {
-        Ok(n) => {
-            let value = String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0').to_string();
-            Ok((!value.is_empty()).then_some(value))
-        }
-        Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::NOTSUP) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(crate::btrfs::compression(open_nonblocking(path)?.as_fd())?)
+}
+
+/// Opens any file for reading its attributes; NONBLOCK so a FIFO cannot hang the open.
+fn open_nonblocking(path: &Path) -> io::Result<rustix::fd::OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty())?)
 }
 
 /// Bytes of the regular files below `path` (apparent size, hard links counted once, no
