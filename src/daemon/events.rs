@@ -34,7 +34,8 @@ pub struct Watcher {
     pub endpoint: Endpoint,
     /// The name Podman knows this plugin by (`podfs`).
     pub plugin_name: String,
-    pub root: Option<Arc<VolumeRoot>>,
+    /// The plugin's volumes, to tell the class each was created with.
+    pub root: Arc<VolumeRoot>,
 }
 
 /// One line of `GET /libpod/events` (the Docker event shape Podman 4.3 and 5.x send).
@@ -285,9 +286,8 @@ fn plugin_findings(w: &Watcher, v: &Volume, decided: Class) -> Option<Finding> {
     if v.driver != w.plugin_name {
         return None;
     }
-    let root = w.root.as_ref()?;
     let name = super::volumes::VolumeName::parse(&v.name).ok()?;
-    let placed = root.get(&name).ok()?.class;
+    let placed = w.root.get(&name).ok()?.class;
     (placed != decided && decided != Class::General).then(|| Finding {
         severity: Severity::Warning,
         code: "class-conflict",

@@ -28,8 +28,7 @@ pub struct ServeConfig {
 /// Runs until SIGTERM or SIGINT. The plugin socket is removed on the way out.
 pub async fn serve(config: ServeConfig) -> Result<(), Error> {
     let root = Arc::new(volumes::VolumeRoot::open(&config.root)?);
-    let mut socket = server::bind(&config.socket)?;
-    let listener = socket.listener.take().expect("a fresh socket has its listener");
+    let (socket, listener) = server::bind(&config.socket)?;
     let count = root.list().len();
     tracing::info!(
         socket = %socket.path.display(),
@@ -45,7 +44,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), Error> {
 
     let events = config.podman.clone().map(|endpoint| {
         let watcher =
-            events::Watcher { endpoint, plugin_name: config.plugin_name.clone(), root: Some(root.clone()) };
+            events::Watcher { endpoint, plugin_name: config.plugin_name.clone(), root: root.clone() };
         tokio::spawn(events::watch(Arc::new(watcher)))
     });
     let files = (!config.watch.is_empty()).then(|| tokio::spawn(watch::watch(config.watch.clone())));

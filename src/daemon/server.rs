@@ -17,11 +17,10 @@ use tokio::net::UnixListener;
 /// A client that has not sent its request headers by then is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The listening socket, removed again when dropped (if it is still ours).
+/// The socket's path, removed again when dropped (if it is still ours).
 #[derive(Debug)]
 pub struct PluginSocket {
     pub path: PathBuf,
-    pub listener: Option<UnixListener>,
     inode: u64,
 }
 
@@ -35,7 +34,7 @@ impl Drop for PluginSocket {
 
 /// Binds the socket with mode 0600. A stale socket left by a crash is replaced; a live one
 /// (another instance) or anything that is not a socket is refused.
-pub fn bind(path: &Path) -> Result<PluginSocket, Error> {
+pub fn bind(path: &Path) -> Result<(PluginSocket, UnixListener), Error> {
     if !path.is_absolute() {
         return Err(Error::Usage(format!("--socket {} must be an absolute path", path.display())));
     }
@@ -76,10 +75,10 @@ pub fn bind(path: &Path) -> Result<PluginSocket, Error> {
     let inode = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, "inspect", e))?.ino();
     std_listener.set_nonblocking(true).map_err(|e| Error::io(path, "configure", e))?;
     let listener = UnixListener::from_std(std_listener).map_err(|e| Error::io(path, "listen on", e))?;
-    Ok(PluginSocket { path: path.to_path_buf(), listener: Some(listener), inode })
+    Ok((PluginSocket { path: path.to_path_buf(), inode }, listener))
 }
 
-/// Serves plugin requests until the listener fails for good.
+/// Serves plugin requests; never returns (a failed accept is logged and retried).
 pub async fn run(listener: UnixListener, root: Arc<VolumeRoot>) {
     let mut http = Http::new();
     http.http1_only(true).http1_header_read_timeout(HEADER_TIMEOUT);

@@ -341,10 +341,11 @@ impl VolumeRoot {
         let mut out = Vec::new();
         for class in Class::ALL {
             let Some(group) = self.group(class) else { continue };
-            let Ok(entries) = std::fs::read_dir(self.path.join(class.as_str())) else { continue };
+            // Read the directory already opened without following links, not its path again.
+            let Ok(entries) = rustix::fs::Dir::read_from(&group) else { continue };
             let mut names: Vec<String> = entries
                 .flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|e| e.file_name().to_str().ok().map(str::to_string))
                 .filter(|n| VolumeName::parse(n).is_ok() && btrfs::is_subvolume_at(group.as_fd(), n))
                 .collect();
             names.sort();
