@@ -86,7 +86,12 @@ impl fmt::Display for Error {
                 for p in paths {
                     writeln!(f, "  {}", p.display())?;
                 }
-                write!(f, "  = help: pass --force to replace them (each old file is kept as FILE.bak)")
+                write!(
+                    f,
+                    "  = help: pass --force to replace them; each old file is first kept as \
+                     FILE.YYYYMMDDTHHMMSSZ.bak (FILE.YYYYMMDDTHHMMSSZ.N.bak when that name is taken), \
+                     and the output names every backup"
+                )
             }
         }
     }

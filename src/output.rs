@@ -23,7 +23,8 @@ pub struct Written {
 pub enum Overwrite {
     /// Refuse, and write nothing at all.
     Refuse,
-    /// Keep a timestamped backup `NAME.YYYYMMDDTHHMMSSZ.bak`, then replace.
+    /// Keep a timestamped backup `NAME.YYYYMMDDTHHMMSSZ.bak` (`….N.bak` when that name is
+    /// taken), then replace.
     Backup,
     /// Replace without a backup: only for files that are wholly generated, like man pages.
     Replace,
@@ -66,16 +67,38 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)], overwrite: Overwrite) -> 
 }
 
 /// Copies `path` to `PATH.YYYYMMDDTHHMMSSZ.bak` beside it (permissions included) and
-/// returns the copy's path.
+/// returns the copy's path. A name already taken (two runs in one second, or a file the
+/// user made) gets a counter, `PATH.YYYYMMDDTHHMMSSZ.2.bak`, so no backup ever replaces
+/// another.
 pub fn backup(path: &Path) -> Result<PathBuf, Error> {
     backup_as(path, &timestamp())
 }
 
 fn backup_as(path: &Path, stamp: &str) -> Result<PathBuf, Error> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let b = path.with_file_name(format!("{name}.{stamp}.bak"));
-    fs::copy(path, &b).map_err(|e| Error::io(&b, "back up to", e))?;
-    Ok(b)
+    let mut source = File::open(path).map_err(|e| Error::io(path, "read", e))?;
+    let mode = source.metadata().map_err(|e| Error::io(path, "read", e))?.permissions();
+    for n in 1u32.. {
+        let b = match n {
+            1 => path.with_file_name(format!("{name}.{stamp}.bak")),
+            n => path.with_file_name(format!("{name}.{stamp}.{n}.bak")),
+        };
+        // create_new is O_EXCL: the name is ours alone, even against a concurrent run.
+        let mut copy = match OpenOptions::new().write(true).create_new(true).open(&b) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&b, "back up to", e)),
+        };
+        let written = std::io::copy(&mut source, &mut copy)
+            .and_then(|_| copy.set_permissions(mode.clone()))
+            .and_then(|()| copy.sync_all());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&b);
+            return Err(Error::io(&b, "back up to", e));
+        }
+        return Ok(b);
+    }
+    unreachable!("a counter runs out only after four billion backups in one second")
 }
 
 /// Replaces `path` with `bytes` so that a reader sees the old or the new file, never a
@@ -156,6 +179,32 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn backups_in_the_same_second_never_replace_each_other() {
+        let d = tempdir("collide");
+        fs::create_dir_all(&d).unwrap();
+        let f = d.join("storage.conf");
+        let mut backups = Vec::new();
+        for round in 0..3 {
+            fs::write(&f, format!("version {round}")).unwrap();
+            backups.push(backup_as(&f, "20261130T000000Z").unwrap());
+        }
+        let names: Vec<String> =
+            backups.iter().map(|b| b.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            names,
+            [
+                "storage.conf.20261130T000000Z.bak",
+                "storage.conf.20261130T000000Z.2.bak",
+                "storage.conf.20261130T000000Z.3.bak"
+            ]
+        );
+        for (round, b) in backups.iter().enumerate() {
+            assert_eq!(fs::read_to_string(b).unwrap(), format!("version {round}"));
+        }
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -45,6 +45,33 @@ fn plan_writes_four_files_and_refuses_to_overwrite_without_force() {
     assert!(fs::read_to_string(out_dir.join("storage.conf")).unwrap().contains("ci-runner"));
 }
 
+/// Forced plans in quick succession (often within one second) keep every replaced file,
+/// each under the name the output reports.
+#[test]
+fn forced_plans_never_reuse_a_backup_name() {
+    let dir = TempDir::new("backups");
+    let out_dir = dir.path().join("plan");
+    let mut kept = Vec::new();
+    for (round, example) in ["homelab", "ci-runner", "homelab", "ci-runner"].iter().enumerate() {
+        fs::create_dir_all(&out_dir).unwrap();
+        let mine = format!("# mine, round {round}\n");
+        fs::write(out_dir.join("storage.conf"), &mine).unwrap();
+        let out = run(bin().args(["plan", "--example", example, "--force", "--out"]).arg(&out_dir));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("storage.conf") && l.contains("previous kept as "))
+            .unwrap_or_else(|| panic!("no backup named for storage.conf:\n{stdout}"));
+        let backup = line.split("previous kept as ").nth(1).unwrap().trim_end_matches(')').to_string();
+        assert_eq!(fs::read_to_string(&backup).unwrap(), mine, "{backup}");
+        kept.push((backup, mine));
+    }
+    for (backup, mine) in &kept {
+        assert_eq!(&fs::read_to_string(backup).unwrap(), mine, "{backup} was replaced by a later run");
+    }
+}
+
 #[test]
 fn json_output_has_the_documented_shape() {
     let out = run(bin().args(["plan", "--example", "database-host", "--format", "json"]));
