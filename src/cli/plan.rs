@@ -3,9 +3,11 @@
 use super::Format;
 use crate::decide::{self, Strategy};
 use crate::error::{Error, exit};
-use crate::inventory::{DiskMode, examples, spec};
+use crate::inspect::blockdev::{self, Status};
+use crate::inventory::{DiskMode, Source, examples, spec};
 use crate::output::{self, Overwrite};
 use crate::render;
+use crate::size::Human;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -105,6 +107,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     let profile = profile(&args)?;
+    refuse_overfull(&profile)?;
     let plan = decide::decide(&profile, args.strategy);
     let files = render::render_all(&plan, &regenerate_command(&args));
 
@@ -171,6 +174,10 @@ fn list_examples(format: Format) {
 /// The classified workloads: from a spec or example, or from the live host.
 fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
     let mode = args.mode.as_deref().and_then(DiskMode::parse);
+    if let Some(disk) = &args.disk {
+        spec::check_device_path(disk).map_err(|e| Error::Usage(format!("--disk: {e}")))?;
+        refuse_disk_in_use(disk, DiskOrigin::Flag)?;
+    }
     let mut inventory = match (&args.spec, &args.example) {
         (Some(path), _) => spec::load(path)?,
         (None, Some(name)) => examples::load(name)?,
@@ -183,6 +190,9 @@ fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
                 args.disk.as_deref(),
                 mode.unwrap_or(DiskMode::DataDisk),
             )?;
+            if args.disk.is_none() {
+                refuse_disk_in_use(&host.disk, DiskOrigin::Graphroot(&report.storage.graphroot))?;
+            }
             tracing::info!(
                 containers = report.containers.len(),
                 volumes = report.volumes.len(),
@@ -193,9 +203,9 @@ fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
             return Ok(crate::scan::profile::to_profile(&report, host, source));
         }
     };
-    if let Some(disk) = &args.disk {
-        spec::check_device_path(disk).map_err(|e| Error::Usage(format!("--disk: {e}")))?;
-        inventory.host.disk = disk.clone();
+    match &args.disk {
+        Some(disk) => inventory.host.disk = disk.clone(),
+        None => refuse_disk_in_use(&inventory.host.disk, DiskOrigin::Spec(&inventory.source))?,
     }
     if let Some(mode) = mode {
         inventory.host.mode = mode;
@@ -206,6 +216,66 @@ fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
         inventory.source.describe()
     );
     Ok(crate::classify::classify(&inventory))
+}
+
+/// Where the disk of a plan was named, for saying what to do instead.
+enum DiskOrigin<'a> {
+    Flag,
+    Spec(&'a Source),
+    /// Defaulted to the device holding this graphroot.
+    Graphroot(&'a str),
+}
+
+/// Refuses a disk that something on this machine uses: a plan for it would have disko
+/// format a running system. A device that does not exist here is a plan for another
+/// machine and passes; when this machine cannot be read, nothing is assumed unused.
+fn refuse_disk_in_use(device: &str, origin: DiskOrigin) -> Result<(), Error> {
+    let status = blockdev::status(device).map_err(|e| {
+        Error::Environment(format!("cannot tell whether {device} is in use, so it is not planned: {e}"))
+    })?;
+    let Status::InUse(in_use) = status else { return Ok(()) };
+    let (problem, help) = match origin {
+        DiskOrigin::Flag => (
+            format!("refusing to plan the disk named by --disk: {in_use}"),
+            "pass --disk with a disk that nothing on this machine mounts, swaps on or builds on".to_string(),
+        ),
+        DiskOrigin::Spec(source) => (
+            format!("refusing to plan the disk in {} (host.disk): {in_use}", source.describe()),
+            "pass --disk with an unused disk; to plan for another machine, name its disk by a path \
+             that does not exist here (e.g. /dev/disk/by-id/…)"
+                .to_string(),
+        ),
+        DiskOrigin::Graphroot(graphroot) => (
+            format!(
+                "no disk chosen: graphroot {graphroot} lies on {}, which is in use: {}",
+                in_use.device,
+                in_use.uses.join("; ")
+            ),
+            "pass --disk with an unused disk to plan a new disk for this host's containers, or \
+             convert this host in place with the `migrate` command"
+                .to_string(),
+        ),
+    };
+    Err(Error::Usage(format!("{problem}\n  = help: {help}")))
+}
+
+/// Refuses a plan whose estimated use exceeds the disk, before anything is written.
+fn refuse_overfull(profile: &crate::classify::Profile) -> Result<(), Error> {
+    let Some(over) = decide::overfull(profile) else { return Ok(()) };
+    let host = &profile.host;
+    let reserve = match host.mode {
+        DiskMode::WholeDisk => {
+            format!(" (with {} for the system in whole-disk mode)", Human(decide::SYSTEM_RESERVE))
+        }
+        DiskMode::DataDisk => String::new(),
+    };
+    Err(Error::Usage(format!(
+        "the plan does not fit: the workloads need about {}{reserve} but {} holds {}; nothing was written\n  \
+         = help: plan for a larger disk (--disk, and disk_size in a spec's [host]), or fewer or smaller workloads",
+        Human(over.need),
+        host.disk,
+        Human(over.have)
+    )))
 }
 
 /// The command line that regenerates the same files, for the generated headers.
