@@ -34,8 +34,23 @@ JSON output (--format json), fields are only ever added:
   kind, count, path, subvolume}]; decisions [{topic, choice, why, gives_up}]; warnings.
   --list-examples --format json prints {\"examples\": [{\"name\", \"summary\"}]}.
 
-Exit codes: 0 planned; 2 bad spec or usage, or a refused overwrite; 3 a file could not be
-read or written.
+Refused, with exit 2 and nothing written:
+  - a disk that is in use on this machine: a filesystem on it or on one of its partitions
+    is mounted (btrfs: also as a member of a multi-device filesystem), it is active swap,
+    or something is built on it (device mapper: LVM, LUKS; md RAID; a loop device backed
+    by it). The message says what uses it, e.g. `/dev/vda is in use: /dev/vda1 is
+    mounted at / (ext4)`. This holds for --disk, for a spec's host.disk and for the
+    graphroot disk a plan from the host would default to; that one is always mounted, so
+    a plan from the host needs --disk with an unused disk (or convert the host in place
+    with `migrate`). A device that does not exist here is a plan for another machine and
+    is not checked: name such disks by /dev/disk/by-id/… paths.
+  - a plan whose estimated use (images, volumes, and 40 GiB for the system in
+    whole-disk mode) exceeds the disk; the message gives both sizes. Over 80% full is a
+    warning only.
+
+Exit codes: 0 planned; 2 bad spec or usage, a disk in use, a plan larger than its disk,
+or a refused overwrite; 3 a file could not be read or written, or this machine's mount
+table or sysfs could not be read to check the disk.
 
 The spec format is described in podman-btrfs-advise-spec(5).";
 
@@ -46,7 +61,8 @@ The spec format is described in podman-btrfs-advise-spec(5).";
 /// explicitly); classifies every workload, decides, and writes disko.nix, storage.conf,
 /// podfs-storage.nix and PLAN.md into --out. Without --out, PLAN.md goes to stdout and no
 /// file is written. Existing files are replaced only with --force, after a timestamped
-/// backup; all files are written atomically.
+/// backup; all files are written atomically. A disk in use on this machine, or a plan
+/// larger than its disk, is refused before anything is written.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct PlanArgs {
@@ -63,7 +79,8 @@ pub struct PlanArgs {
     pub list_examples: bool,
 
     /// Plan from what the live host runs (the default without --spec and --example). The
-    /// disk defaults to the device holding graphroot and the mode to data-disk.
+    /// mode defaults to data-disk. Pass --disk with an unused disk: graphroot's own disk is
+    /// in use, so without --disk no disk is chosen (exit 2).
     #[arg(long, conflicts_with_all = ["spec", "example"])]
     pub from_host: bool,
 
@@ -80,6 +97,8 @@ pub struct PlanArgs {
     pub strategy: Strategy,
 
     /// Block device to lay out, overriding the spec's `host.disk` (e.g. /dev/disk/by-id/…).
+    /// Refused (exit 2) when something on this machine uses it: a mount, swap, LVM,
+    /// LUKS, md RAID or a loop device.
     #[arg(long, value_name = "DEVICE")]
     pub disk: Option<String>,
 
