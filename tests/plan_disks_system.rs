@@ -143,6 +143,24 @@ fn a_mounted_btrfs_is_refused_by_any_name_and_from_a_spec() {
 }
 
 #[test]
+fn the_second_device_of_a_mounted_two_device_btrfs_is_refused() {
+    if !can_run("two-device btrfs", &["losetup", "mkfs.btrfs"], true) {
+        return;
+    }
+    let dir = TempDir::new("btrfs2");
+    let mut undo = Undo::default();
+    let first = undo.attach(&image(&dir, "a.img", "300M"), false);
+    let second = undo.attach(&image(&dir, "b.img", "300M"), false);
+    ok(Command::new("mkfs.btrfs").args(["-q", "-d", "single", "-m", "single", &first, &second]));
+    let at = dir.path().join("mnt");
+    undo.mount(&first, &at);
+    // mountinfo names only the first device, under an anonymous 0:NN device number.
+    let out_dir = dir.path().join("plan");
+    let out = plan_example_on(&second, &out_dir);
+    assert_refused(&out, &out_dir, &[&format!("{second} is mounted at {} (btrfs)", at.display())]);
+}
+
+#[test]
 fn a_partitioned_disk_with_one_partition_mounted_is_refused() {
     if !can_run("partitioned disk", &["sfdisk", "partx", "losetup", "mkfs.ext4"], true) {
         return;
