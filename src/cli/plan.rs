@@ -247,12 +247,21 @@ enum DiskOrigin<'a> {
 
 /// Refuses a disk that something on this machine uses: a plan for it would have disko
 /// format a running system. A device that does not exist here is a plan for another
-/// machine and passes; when this machine cannot be read, nothing is assumed unused.
+/// machine and passes; when this machine cannot be read, nothing is assumed unused. The
+/// graphroot disk is refused in any case: graphroot is mounted.
 fn refuse_disk_in_use(device: &str, origin: DiskOrigin) -> Result<(), Error> {
     let status = blockdev::status(device).map_err(|e| {
         Error::Environment(format!("cannot tell whether {device} is in use, so it is not planned: {e}"))
     })?;
-    let Status::InUse(in_use) = status else { return Ok(()) };
+    let in_use = match (status, &origin) {
+        (Status::InUse(in_use), _) => in_use,
+        // graphroot's filesystem is mounted, whatever its source looks like (`/dev/root`).
+        (_, DiskOrigin::Graphroot(_)) => blockdev::InUse {
+            device: device.to_string(),
+            uses: vec!["it holds the mounted filesystem of graphroot".to_string()],
+        },
+        _ => return Ok(()),
+    };
     let (problem, help) = match origin {
         DiskOrigin::Flag => (
             format!("refusing to plan the disk named by --disk: {in_use}"),

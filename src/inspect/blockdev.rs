@@ -52,7 +52,9 @@ pub struct Readings<'a> {
 
 /// Checks `device` (any path naming a block device, symlinks allowed) on this machine.
 pub fn status(device: &str) -> io::Result<Status> {
-    let Some((path, dev)) = block_device(device) else { return Ok(Status::Absent) };
+    let found =
+        block_device(device).map_err(|e| io::Error::new(e.kind(), format!("cannot read {device}: {e}")))?;
+    let Some((path, dev)) = found else { return Ok(Status::Absent) };
     let sys = Path::new("/sys");
     let name = sysfs_name(sys, dev)?;
     let mounts = mountinfo::parse(&read("/proc/self/mountinfo")?);
@@ -70,7 +72,7 @@ pub fn status(device: &str) -> io::Result<Status> {
 /// Bytes a block device holds (`/sys/class/block/NAME/size` counts 512-byte sectors),
 /// `None` when `device` is not a block device here.
 pub fn size_bytes(device: &str) -> Option<u64> {
-    let (_, dev) = block_device(device)?;
+    let (_, dev) = block_device(device).ok()??;
     let sys = Path::new("/sys");
     let name = sysfs_name(sys, dev).ok()?;
     let sectors: u64 =
@@ -82,11 +84,17 @@ fn read(path: &str) -> io::Result<String> {
     std::fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("cannot read {path}: {e}")))
 }
 
-/// The resolved path and device number of a block device, `None` for anything else.
-fn block_device(path: &str) -> Option<(PathBuf, DevNum)> {
-    let resolved = std::fs::canonicalize(path).ok()?;
-    let meta = std::fs::metadata(&resolved).ok()?;
-    meta.file_type().is_block_device().then(|| (resolved, split_rdev(meta.rdev())))
+/// The resolved path and device number of a block device, `None` for a path that is not
+/// there or not a block device; a path that cannot be read (permissions) is an error, not
+/// taken for absent.
+fn block_device(path: &str) -> io::Result<Option<(PathBuf, DevNum)>> {
+    let resolved = match std::fs::canonicalize(path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = std::fs::metadata(&resolved)?;
+    Ok(meta.file_type().is_block_device().then(|| (resolved, split_rdev(meta.rdev()))))
 }
 
 fn split_rdev(rdev: u64) -> DevNum {
@@ -99,7 +107,7 @@ fn resolve_block_device(path: &str) -> Option<DevNum> {
     if !path.starts_with('/') {
         return None;
     }
-    block_device(path).map(|(_, dev)| dev)
+    block_device(path).ok().flatten().map(|(_, dev)| dev)
 }
 
 /// The kernel's name of a block device (`vda1`, `dm-0`), from `/sys/dev/block/MAJ:MIN`.
