@@ -251,8 +251,9 @@ fn plan_from_the_live_host_places_its_data_by_class() {
     ]);
     service.ok(&["create", "--name", "web", "localhost/acme-app:1", "true"]);
 
-    // No --spec and no --example: the live host is the input.
-    let out = run(bin().args(["plan", "--format", "json", "--url", &service.url]));
+    // No --spec and no --example: the live host is the input. graphroot's own disk is in
+    // use, so a disk that is not on this machine is named (plan_disks_system tests the refusal).
+    let out = run(bin().args(["plan", "--format", "json", "--url", &service.url, "--disk", "/dev/vdb"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let plan = &v["plan"];
@@ -261,7 +262,7 @@ fn plan_from_the_live_host_places_its_data_by_class() {
         plan["profile"]["host"]["mode"], "data-disk",
         "a live host is never planned whole-disk by default"
     );
-    assert_eq!(plan["profile"]["host"]["disk"], service.fs.device.as_str());
+    assert_eq!(plan["profile"]["host"]["disk"], "/dev/vdb");
     let workloads = &plan["profile"]["workloads"];
     assert_eq!(by_name(workloads, "pg")["class"], "database");
     assert_eq!(by_name(workloads, "web")["class"], "general");

@@ -3,9 +3,11 @@
 use super::Format;
 use crate::decide::{self, Strategy};
 use crate::error::{Error, exit};
-use crate::inventory::{DiskMode, examples, spec};
+use crate::inspect::blockdev::{self, Status};
+use crate::inventory::{DiskMode, Source, examples, spec};
 use crate::output::{self, Overwrite};
 use crate::render;
+use crate::size::Human;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -32,8 +34,23 @@ JSON output (--format json), fields are only ever added:
   kind, count, path, subvolume}]; decisions [{topic, choice, why, gives_up}]; warnings.
   --list-examples --format json prints {\"examples\": [{\"name\", \"summary\"}]}.
 
-Exit codes: 0 planned; 2 bad spec or usage, or a refused overwrite; 3 a file could not be
-read or written.
+Refused, with exit 2 and nothing written:
+  - a disk that is in use on this machine: a filesystem on it or on one of its partitions
+    is mounted (btrfs: also as a member of a multi-device filesystem), it is active swap,
+    or something is built on it (device mapper: LVM, LUKS; md RAID; a loop device backed
+    by it). The message says what uses it, e.g. `/dev/vda is in use: /dev/vda1 is
+    mounted at / (ext4)`. This holds for --disk, for a spec's host.disk and for the
+    graphroot disk a plan from the host would default to; that one is always mounted, so
+    a plan from the host needs --disk with an unused disk (or convert the host in place
+    with `migrate`). A device that does not exist here is a plan for another machine and
+    is not checked: name such disks by /dev/disk/by-id/… paths.
+  - a plan whose estimated use (images, volumes, and 40 GiB for the system in
+    whole-disk mode) exceeds the disk; the message gives both sizes. Over 80% full is a
+    warning only.
+
+Exit codes: 0 planned; 2 bad spec or usage, a disk in use, a plan larger than its disk,
+or a refused overwrite; 3 a file could not be read or written, or this machine's mount
+table or sysfs could not be read to check the disk.
 
 The spec format is described in podman-btrfs-advise-spec(5).";
 
@@ -44,7 +61,8 @@ The spec format is described in podman-btrfs-advise-spec(5).";
 /// explicitly); classifies every workload, decides, and writes disko.nix, storage.conf,
 /// podfs-storage.nix and PLAN.md into --out. Without --out, PLAN.md goes to stdout and no
 /// file is written. Existing files are replaced only with --force, after a timestamped
-/// backup; all files are written atomically.
+/// backup; all files are written atomically. A disk in use on this machine, or a plan
+/// larger than its disk, is refused before anything is written.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct PlanArgs {
@@ -61,7 +79,8 @@ pub struct PlanArgs {
     pub list_examples: bool,
 
     /// Plan from what the live host runs (the default without --spec and --example). The
-    /// disk defaults to the device holding graphroot and the mode to data-disk.
+    /// mode defaults to data-disk. Pass --disk with an unused disk: graphroot's own disk is
+    /// in use, so without --disk no disk is chosen (exit 2).
     #[arg(long, conflicts_with_all = ["spec", "example"])]
     pub from_host: bool,
 
@@ -78,6 +97,8 @@ pub struct PlanArgs {
     pub strategy: Strategy,
 
     /// Block device to lay out, overriding the spec's `host.disk` (e.g. /dev/disk/by-id/…).
+    /// Refused (exit 2) when something on this machine uses it: a mount, swap, LVM,
+    /// LUKS, md RAID or a loop device.
     #[arg(long, value_name = "DEVICE")]
     pub disk: Option<String>,
 
@@ -105,6 +126,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     let profile = profile(&args)?;
+    refuse_overfull(&profile)?;
     let plan = decide::decide(&profile, args.strategy);
     let files = render::render_all(&plan, &regenerate_command(&args));
 
@@ -171,6 +193,10 @@ fn list_examples(format: Format) {
 /// The classified workloads: from a spec or example, or from the live host.
 fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
     let mode = args.mode.as_deref().and_then(DiskMode::parse);
+    if let Some(disk) = &args.disk {
+        spec::check_device_path(disk).map_err(|e| Error::Usage(format!("--disk: {e}")))?;
+        refuse_disk_in_use(disk, DiskOrigin::Flag)?;
+    }
     let mut inventory = match (&args.spec, &args.example) {
         (Some(path), _) => spec::load(path)?,
         (None, Some(name)) => examples::load(name)?,
@@ -183,6 +209,9 @@ fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
                 args.disk.as_deref(),
                 mode.unwrap_or(DiskMode::DataDisk),
             )?;
+            if args.disk.is_none() {
+                refuse_disk_in_use(&host.disk, DiskOrigin::Graphroot(&report.storage.graphroot))?;
+            }
             tracing::info!(
                 containers = report.containers.len(),
                 volumes = report.volumes.len(),
@@ -193,9 +222,9 @@ fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
             return Ok(crate::scan::profile::to_profile(&report, host, source));
         }
     };
-    if let Some(disk) = &args.disk {
-        spec::check_device_path(disk).map_err(|e| Error::Usage(format!("--disk: {e}")))?;
-        inventory.host.disk = disk.clone();
+    match &args.disk {
+        Some(disk) => inventory.host.disk = disk.clone(),
+        None => refuse_disk_in_use(&inventory.host.disk, DiskOrigin::Spec(&inventory.source))?,
     }
     if let Some(mode) = mode {
         inventory.host.mode = mode;
@@ -206,6 +235,75 @@ fn profile(args: &PlanArgs) -> Result<crate::classify::Profile, Error> {
         inventory.source.describe()
     );
     Ok(crate::classify::classify(&inventory))
+}
+
+/// Where the disk of a plan was named, for saying what to do instead.
+enum DiskOrigin<'a> {
+    Flag,
+    Spec(&'a Source),
+    /// Defaulted to the device holding this graphroot.
+    Graphroot(&'a str),
+}
+
+/// Refuses a disk that something on this machine uses: a plan for it would have disko
+/// format a running system. A device that does not exist here is a plan for another
+/// machine and passes; when this machine cannot be read, nothing is assumed unused. The
+/// graphroot disk is refused in any case: graphroot is mounted.
+fn refuse_disk_in_use(device: &str, origin: DiskOrigin) -> Result<(), Error> {
+    let status = blockdev::status(device).map_err(|e| {
+        Error::Environment(format!("cannot tell whether {device} is in use, so it is not planned: {e}"))
+    })?;
+    let in_use = match (status, &origin) {
+        (Status::InUse(in_use), _) => in_use,
+        // graphroot's filesystem is mounted, whatever its source looks like (`/dev/root`).
+        (_, DiskOrigin::Graphroot(_)) => blockdev::InUse {
+            device: device.to_string(),
+            uses: vec!["it holds the mounted filesystem of graphroot".to_string()],
+        },
+        _ => return Ok(()),
+    };
+    let (problem, help) = match origin {
+        DiskOrigin::Flag => (
+            format!("refusing to plan the disk named by --disk: {in_use}"),
+            "pass --disk with a disk that nothing on this machine mounts, swaps on or builds on".to_string(),
+        ),
+        DiskOrigin::Spec(source) => (
+            format!("refusing to plan the disk in {} (host.disk): {in_use}", source.describe()),
+            "pass --disk with an unused disk; to plan for another machine, name its disk by a path \
+             that does not exist here (e.g. /dev/disk/by-id/…)"
+                .to_string(),
+        ),
+        DiskOrigin::Graphroot(graphroot) => (
+            format!(
+                "no disk chosen: graphroot {graphroot} lies on {}, which is in use: {}",
+                in_use.device,
+                in_use.uses.join("; ")
+            ),
+            "pass --disk with an unused disk to plan a new disk for this host's containers, or \
+             convert this host in place with the `migrate` command"
+                .to_string(),
+        ),
+    };
+    Err(Error::Usage(format!("{problem}\n  = help: {help}")))
+}
+
+/// Refuses a plan whose estimated use exceeds the disk, before anything is written.
+fn refuse_overfull(profile: &crate::classify::Profile) -> Result<(), Error> {
+    let Some(over) = decide::overfull(profile) else { return Ok(()) };
+    let host = &profile.host;
+    let reserve = match host.mode {
+        DiskMode::WholeDisk => {
+            format!(" (with {} for the system in whole-disk mode)", Human(decide::SYSTEM_RESERVE))
+        }
+        DiskMode::DataDisk => String::new(),
+    };
+    Err(Error::Usage(format!(
+        "the plan does not fit: the workloads need about {}{reserve} but {} holds {}; nothing was written\n  \
+         = help: plan for a larger disk (--disk, and disk_size in a spec's [host]), or fewer or smaller workloads",
+        Human(over.need),
+        host.disk,
+        Human(over.have)
+    )))
 }
 
 /// The command line that regenerates the same files, for the generated headers.

@@ -97,7 +97,7 @@ pub struct Plan {
 }
 
 /// Space the system itself takes on a whole disk: ESP, Nix store, logs, headroom.
-const SYSTEM_RESERVE: u64 = 40 * GIB;
+pub const SYSTEM_RESERVE: u64 = 40 * GIB;
 
 pub fn decide(profile: &Profile, strategy: Strategy) -> Plan {
     let (driver, driver_decision) = driver::choose_driver(profile, strategy);
@@ -140,14 +140,30 @@ pub fn estimated_use(profile: &Profile) -> u64 {
     }
 }
 
+/// The plan does not fit: the workloads need `need` bytes but the disk holds `have`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overfull {
+    pub need: u64,
+    pub have: u64,
+}
+
+/// `Some` when the estimated use exceeds the disk; a disk of unknown size (0) is never
+/// called too small.
+pub fn overfull(profile: &Profile) -> Option<Overfull> {
+    let (need, have) = (estimated_use(profile), profile.host.disk_size);
+    (have > 0 && need > have).then_some(Overfull { need, have })
+}
+
+/// Near-full and unknown-size warnings; a plan that does not fit at all is refused
+/// before deciding (see [`overfull`]).
 fn capacity_warnings(profile: &Profile) -> Vec<String> {
     let need = estimated_use(profile);
     let have = profile.host.disk_size;
-    if need > have {
+    if have == 0 {
         vec![format!(
-            "the workloads need about {} but the disk holds {}: the plan does not fit",
-            Human(need),
-            Human(have)
+            "the size of {} is unknown: the workloads need about {}, check that the disk holds that",
+            profile.host.disk,
+            Human(need)
         )]
     } else if need.saturating_mul(10) > have.saturating_mul(8) {
         vec![format!(
@@ -159,5 +175,28 @@ fn capacity_warnings(profile: &Profile) -> Vec<String> {
         )]
     } else {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::examples;
+
+    #[test]
+    fn every_example_fits_its_disk_and_a_smaller_disk_is_overfull() {
+        for example in examples::EXAMPLES {
+            let mut profile = crate::classify::classify(&examples::load(example.name).unwrap());
+            assert_eq!(overfull(&profile), None, "{}", example.name);
+            let need = estimated_use(&profile);
+            profile.host.disk_size = need - 1;
+            assert_eq!(overfull(&profile), Some(Overfull { need, have: need - 1 }));
+            assert!(capacity_warnings(&profile)[0].contains("keep at least 20% free"));
+            profile.host.disk_size = need;
+            assert_eq!(overfull(&profile), None, "exactly full still fits, with a warning");
+            profile.host.disk_size = 0;
+            assert_eq!(overfull(&profile), None, "an unknown size is not called too small");
+            assert!(capacity_warnings(&profile)[0].contains("is unknown"));
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! of a path, the effective options of its mount, its NOCOW flag and compression
 //! property, and how many bytes a directory holds. Nothing here writes.
 
+pub mod blockdev;
 pub mod mountinfo;
 
 use mountinfo::MountEntry;

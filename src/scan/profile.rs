@@ -103,8 +103,10 @@ pub fn to_profile(report: &ScanReport, host: Host, source: Source) -> Profile {
 }
 
 /// Facts about the machine for a plan from the live host: its name, the device holding
-/// graphroot, that filesystem's size, and whether the disk is solid-state. `disk`
-/// overrides the device; without one the graphroot device must be a block device.
+/// graphroot, the disk's size, and whether the disk is solid-state. `disk` overrides the
+/// device; without one the graphroot device must be a block device. The size is the
+/// device's when it is a block device here, else that of graphroot's filesystem. Whether
+/// the disk is in use is for the caller to check.
 pub fn host_facts(report: &ScanReport, disk: Option<&str>, mode: DiskMode) -> Result<Host, Error> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| safe_name(s.trim()))
@@ -122,9 +124,11 @@ pub fn host_facts(report: &ScanReport, disk: Option<&str>, mode: DiskMode) -> Re
         }
     };
     crate::inventory::spec::check_device_path(&device).map_err(|e| Error::Usage(format!("--disk: {e}")))?;
-    let disk_size = rustix::fs::statvfs(Path::new(&report.storage.graphroot))
-        .map(|s| s.f_blocks.saturating_mul(s.f_frsize))
-        .unwrap_or(0);
+    let disk_size = crate::inspect::blockdev::size_bytes(&device).unwrap_or_else(|| {
+        rustix::fs::statvfs(Path::new(&report.storage.graphroot))
+            .map(|s| s.f_blocks.saturating_mul(s.f_frsize))
+            .unwrap_or(0)
+    });
     Ok(Host {
         name,
         disk: device.clone(),
