@@ -247,6 +247,56 @@ fn active_swap_and_a_loop_device_on_top_are_refused_an_unused_disk_is_planned() 
     assert!(disko.contains(&format!("device = \"{free}\"")), "{disko}");
 }
 
+/// A process holding a mount namespace of its own, ended by pid on drop (its mounts go
+/// with it).
+struct Namespace(std::process::Child);
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_disk_mounted_only_in_another_mount_namespace_is_refused() {
+    if !can_run("namespace-only mount", &["unshare", "losetup", "mkfs.ext4"], true) {
+        return;
+    }
+    let dir = TempDir::new("nsdisk");
+    let mut undo = Undo::default();
+    let device = undo.attach(&image(&dir, "ns.img", "64M"), false);
+    ok(Command::new("mkfs.ext4").args(["-q", &device]));
+    let at = dir.path().join("inside");
+    std::fs::create_dir_all(&at).unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!("mount {device} {} && touch {} && exec sleep 600", at.display(), ready.display());
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .spawn()
+        .expect("start unshare");
+    let holder = Namespace(child);
+    let start = std::time::Instant::now();
+    while !ready.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(ready.exists(), "the namespace did not mount {device}");
+    let outside = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!outside.contains(&format!(" {device} ")), "the mount leaked into this namespace");
+
+    let out_dir = dir.path().join("plan");
+    let out = plan_example_on(&device, &out_dir);
+    let pid = holder.0.id();
+    assert_refused(
+        &out,
+        &out_dir,
+        &[&format!("{device} is mounted at {} (in the mount namespace of pid {pid}) (ext4)", at.display())],
+    );
+    drop(holder);
+    let out = plan_example_on(&device, &out_dir);
+    assert!(out.status.success(), "once the namespace is gone the disk is free: {}", stderr(&out));
+}
+
 #[test]
 fn plan_from_a_live_host_refuses_graphroots_disk_and_plans_an_unused_one() {
     if !can_run("plan from host disks", &["podman", "runc", "mkfs.btrfs", "losetup", "busybox"], true) {

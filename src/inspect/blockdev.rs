@@ -57,7 +57,7 @@ pub fn status(device: &str) -> io::Result<Status> {
     let Some((path, dev)) = found else { return Ok(Status::Absent) };
     let sys = Path::new("/sys");
     let name = sysfs_name(sys, dev)?;
-    let mounts = mountinfo::parse(&read("/proc/self/mountinfo")?);
+    let mounts = every_namespace_mounts()?;
     let swaps = parse_swaps(&read("/proc/swaps")?);
     let readings = Readings { sys, mounts: &mounts, swaps: &swaps, resolve: &resolve_block_device };
     let uses = uses(&readings, &name)?;
@@ -78,6 +78,35 @@ pub fn size_bytes(device: &str) -> Option<u64> {
     let sectors: u64 =
         std::fs::read_to_string(class_block(sys, &name).join("size")).ok()?.trim().parse().ok()?;
     Some(sectors.saturating_mul(512))
+}
+
+/// The mounts of this mount namespace and of every other one on the machine (containers,
+/// chroots in namespaces of their own, rootless Podman): a disk mounted only inside a
+/// container is just as much in use. Mounts seen from another namespace name it in their
+/// mountpoint, `/data (in the mount namespace of pid 4242)`.
+fn every_namespace_mounts() -> io::Result<Vec<MountEntry>> {
+    let namespace = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    let mut seen: HashSet<PathBuf> = namespace("self").into_iter().collect();
+    let mut mounts = mountinfo::parse(&read("/proc/self/mountinfo")?);
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        // A process that ends meanwhile, or one we may not look into, has nothing to add
+        // that the kernel would let us read; root reads them all.
+        let Some(ns) = namespace(&pid.to_string()) else { continue };
+        if !seen.insert(ns) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else { continue };
+        mounts.extend(mountinfo::parse(&text).into_iter().map(|mut m| {
+            m.mountpoint = format!("{} (in the mount namespace of pid {pid})", m.mountpoint);
+            m
+        }));
+    }
+    Ok(mounts)
 }
 
 fn read(path: &str) -> io::Result<String> {
