@@ -40,12 +40,15 @@ impl Service {
             dir.join("containers.conf"),
             format!(
                 "[containers]\ndefault_ulimits = []\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
-                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\n",
+                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\n\n\
+                 [network]\nnetwork_config_dir = \"{}\"\n",
                 dir.join("tmp").display(),
-                dir.join("events.log").display()
+                dir.join("events.log").display(),
+                dir.join("networks").display()
             ),
         )
         .unwrap();
+        std::fs::write(dir.join("registries.conf"), "").unwrap();
     }
 
     /// Only this test's files: Podman and the tool never fall back to the machine's.
@@ -53,6 +56,7 @@ impl Service {
         vec![
             ("CONTAINERS_STORAGE_CONF", dir.join("storage.conf")),
             ("CONTAINERS_CONF", dir.join("containers.conf")),
+            ("CONTAINERS_REGISTRIES_CONF", dir.join("registries.conf")),
             ("HOME", dir.join("home")),
             ("XDG_CONFIG_HOME", dir.join("config")),
             ("XDG_RUNTIME_DIR", dir.join("run")),
