@@ -185,7 +185,7 @@ impl NamespacedPodman {
 fn a_podman_in_another_mount_namespace_is_inspected_in_its_own() {
     if !can_run(
         "a_podman_in_another_mount_namespace_is_inspected_in_its_own",
-        &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter", "chattr"],
+        &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter", "chattr", "setpriv"],
         true,
     ) {
         return;
@@ -242,6 +242,23 @@ fn a_podman_in_another_mount_namespace_is_inspected_in_its_own() {
     );
     assert!(text.contains(&format!("read through /proc/{pid}/root")), "{text}");
     assert!(text.contains("NOCOW"), "{text}");
+
+    // A user who may talk to the socket but not look into root's process: said, not guessed.
+    let socket = s.url.trim_start_matches("unix://");
+    std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_podman-btrfs-advise"))
+        .args(["scan", "--format", "json", "--url", &s.url])
+        .envs(Service::env(s.dir.path())));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let source = &v["placement_source"];
+    assert_eq!((&source["read"], &source["server_pid"]), (&false.into(), &pid.into()), "{source}");
+    let note = source["note"].as_str().unwrap();
+    assert!(note.starts_with("placement not read") && note.contains("permission denied"), "{note}");
+    assert_eq!(v["graphroot"], Value::Null);
+    assert_eq!((&v["volumes"][0]["placement"], &v["volumes"][0]["size"]), (&Value::Null, &Value::Null));
 }
 
 #[test]
