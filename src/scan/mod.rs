@@ -72,7 +72,7 @@ pub struct PlacementSource {
 /// How a scan reads placements: through a namespace, or not at all (and why).
 #[derive(Debug, Clone)]
 pub enum PlacementReader {
-    Read(MountView),
+    Read { view: MountView, server_pid: Option<u32> },
     NotRead { server_pid: Option<u32>, why: String },
 }
 
@@ -94,7 +94,7 @@ impl PlacementReader {
                     .into(),
             ),
             (Endpoint::Unix(_), Some(pid)) => match MountView::of_process(pid) {
-                Ok(view) => PlacementReader::Read(view),
+                Ok(view) => PlacementReader::Read { view, server_pid },
                 Err(e) => not_read(format!("placement not read: {e}")),
             },
         }
@@ -102,9 +102,9 @@ impl PlacementReader {
 
     fn source(&self) -> PlacementSource {
         match self {
-            PlacementReader::Read(view) => PlacementSource {
+            PlacementReader::Read { view, server_pid } => PlacementSource {
                 read: true,
-                server_pid: view.foreign_pid(),
+                server_pid: *server_pid,
                 root: Some(view.root().display().to_string()),
                 note: view.foreign_pid().map(|pid| {
                     format!(
@@ -166,7 +166,7 @@ pub fn assemble(
 ) -> Result<ScanReport, Error> {
     let profile = classify_host(&host)?;
     let view = match reader {
-        PlacementReader::Read(view) => Some(view),
+        PlacementReader::Read { view, .. } => Some(view),
         PlacementReader::NotRead { .. } => None,
     };
     if let (Some(view), true) = (view, options.sizes) {
@@ -276,7 +276,7 @@ pub fn scan_host(
     let (found, host, server_pid) = fetch(url)?;
     let reader = PlacementReader::for_server(&found.endpoint, server_pid);
     match &reader {
-        PlacementReader::Read(view) => {
+        PlacementReader::Read { view, .. } => {
             tracing::debug!(root = %view.root().display(), mounts = view.mounts.len(), "reading placements")
         }
         PlacementReader::NotRead { why, .. } => tracing::info!("{why}"),
@@ -300,4 +300,44 @@ fn fetch(url: Option<&str>) -> Result<(Discovered, LiveHost, Option<u32>), Error
         .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
     let (host, pid) = runtime.block_on(podman::fetch_from(&found, podman::Timeouts::default()))?;
     Ok((found, host, pid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placements_are_not_read_over_tcp_or_from_an_unnamed_server() {
+        let tcp = Endpoint::Tcp("192.0.2.7:8080".into());
+        let PlacementReader::NotRead { server_pid: None, why } = PlacementReader::for_server(&tcp, None)
+        else {
+            panic!("a TCP Podman's files are never read here")
+        };
+        assert!(why.starts_with("placement not read") && why.contains("tcp://192.0.2.7:8080"), "{why}");
+        let unix = Endpoint::Unix("/run/podman/podman.sock".into());
+        let PlacementReader::NotRead { why, .. } = PlacementReader::for_server(&unix, None) else {
+            panic!("an unnamed server's namespace is unknown")
+        };
+        assert!(why.contains("PID namespace"), "{why}");
+        // Our own process: read directly, no note.
+        let pid = std::process::id();
+        let own = PlacementReader::for_server(&unix, Some(pid)).source();
+        assert_eq!(
+            own,
+            PlacementSource { read: true, server_pid: Some(pid), root: Some("/".into()), note: None }
+        );
+    }
+
+    #[test]
+    fn a_report_without_placements_says_why() {
+        let reader =
+            PlacementReader::NotRead { server_pid: None, why: "placement not read: over TCP".into() };
+        let host = LiveHost { endpoint: "tcp://127.0.0.1:1".into(), ..LiveHost::default() };
+        let report = assemble(host, &reader, ScanOptions { sizes: true, workers: 1 }, &|_, _| {}).unwrap();
+        assert_eq!((report.graphroot.as_ref(), report.placement_source.read), (None, false));
+        let text = human::render(&report);
+        assert!(text.contains("note        placement not read: over TCP"), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["placement_source"]["note"], "placement not read: over TCP");
+    }
 }
