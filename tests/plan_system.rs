@@ -248,9 +248,18 @@ fn podman_accepts_every_generated_storage_conf() {
                 toml_edit::value(run_dir.path().join(format!("run{id}")).to_str().unwrap());
             let conf_path = run_dir.path().join(format!("storage{id}.conf"));
             std::fs::write(&conf_path, conf.to_string()).unwrap();
+            // Only this test's files, none of the machine's containers.conf, registries or networks.
+            let podman_conf = run_dir.path().join("containers.conf");
+            let net = run_dir.path().join("networks");
+            std::fs::write(&podman_conf, format!("[network]\nnetwork_config_dir = \"{}\"\n", net.display()))
+                .unwrap();
+            std::fs::write(run_dir.path().join("registries.conf"), "").unwrap();
             let out = run(Command::new("podman")
                 .args(["info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
-                .env("CONTAINERS_STORAGE_CONF", &conf_path));
+                .env("CONTAINERS_STORAGE_CONF", &conf_path)
+                .env("CONTAINERS_CONF", &podman_conf)
+                .env("CONTAINERS_REGISTRIES_CONF", run_dir.path().join("registries.conf"))
+                .env("HOME", run_dir.path()));
             assert!(
                 out.status.success(),
                 "{} / {strategy}: podman rejected the generated storage.conf:\n{}\n{}",

@@ -129,9 +129,17 @@ fn apply_changes_only_planned_keys_and_podman_reads_the_result() {
     assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), old);
 
     // A real Podman reads it: new driver and graphroot.
+    // Only this test's files, none of the machine's containers.conf, registries or networks.
+    let podman_conf = dir.path().join("containers.conf");
+    let net = dir.path().join("networks");
+    std::fs::write(&podman_conf, format!("[network]\nnetwork_config_dir = \"{}\"\n", net.display())).unwrap();
+    std::fs::write(dir.path().join("registries.conf"), "").unwrap();
     let out = run(Command::new("podman")
         .args(["info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
-        .env("CONTAINERS_STORAGE_CONF", &conf));
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .env("CONTAINERS_CONF", &podman_conf)
+        .env("CONTAINERS_REGISTRIES_CONF", dir.path().join("registries.conf"))
+        .env("HOME", dir.path()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("btrfs {}", new_root.display()));
 
@@ -197,7 +205,10 @@ fn nixos_managed_files_are_refused_with_the_snippet() {
     let dir = TempDir::new("nixos");
     let plan = plan_dir(dir.path(), "overlay", &dir.path().join("store"), &dir.path().join("run"));
     let conf = dir.path().join("storage.conf");
-    let text = "[storage]\ndriver = \"vfs\"\n";
+    // graphroot is written: the default would be the machine's /var/lib/containers/storage.
+    let text =
+        format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\n", dir.path().join("store").display());
+    let text = text.as_str();
     std::fs::write(&conf, text).unwrap();
     std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
     let out = run(bin().args(["storage-conf", "apply", "--plan"]).arg(&plan).arg("--file").arg(&conf));

@@ -16,6 +16,12 @@ use std::io::{IsTerminal, Write};
 /// restart policy), walks the volume directories for their sizes, and inspects the
 /// filesystem, subvolume, NOCOW flag and compression of graphroot and every volume. Reads
 /// only; changes nothing. Never calls Podman's slow `system df`.
+///
+/// Placements and sizes are read where Podman's data is: the socket names the process
+/// that answers (SO_PEERCRED), and a Podman in another mount namespace (a chroot, a
+/// container) is read through /proc/PID/root and /proc/PID/mountinfo. Over tcp:// nothing
+/// local is read; the report says so (placement_source), as it does when /proc/PID/root
+/// cannot be read.
 #[derive(Debug, Args)]
 #[command(after_long_help = LONG_HELP)]
 pub struct ScanArgs {
@@ -40,6 +46,7 @@ const LONG_HELP: &str = "JSON output (--format json), fields are only ever added
   {endpoint, podman_version, rootless,
    storage {driver, graphroot, runroot, backing_filesystem, volume_path},
    graphroot PLACEMENT, volume_path PLACEMENT,
+   placement_source {read, server_pid, root, note},
    images [{id, names, size, shared_size, containers}],
    containers [{id, name, image, image_id, state, labels, restart_policy, auto_remove,
                 mounts [{kind, source, destination, volume, read_write}], rw_size,
@@ -52,6 +59,11 @@ const LONG_HELP: &str = "JSON output (--format json), fields are only ever added
   PLACEMENT: {path, filesystem, device, mountpoint, subvolume, own_subvolume,
               filesystem_options, mount_options, nocow, compression} or null.
   Sizes are bytes; a volume's size is null with --no-sizes or when unreadable.
+  placement_source: read is false when no placement or size was read (tcp://, a server
+  process that cannot be seen or whose /proc/PID/root is not readable), and note says
+  why; root is / or /proc/PID/root (Podman in another mount namespace or root, note says
+  so); server_pid is the process the unix socket names (for a socket-activated service:
+  systemd). Paths in PLACEMENT are as Podman names them.
 
 Exit codes: 0 scanned (findings do not change it); 2 an io.podfs.class label names no
 class; 3 no socket, permission denied, or the socket does not answer like Podman.";

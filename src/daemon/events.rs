@@ -8,7 +8,7 @@ use super::volumes::VolumeRoot;
 use crate::class::Class;
 use crate::classify::live::classify_volume;
 use crate::diagnostic::Severity;
-use crate::inspect;
+use crate::inspect::MountView;
 use crate::inventory::live::{Container, Volume};
 use crate::inventory::podman::{self, Endpoint};
 use crate::scan::findings::{Finding, volume_findings};
@@ -135,6 +135,8 @@ async fn follow(w: &Watcher, since: Option<i64>, last_seen: &mut i64) -> Result<
         return Err(Failure::Connect("the events watcher follows unix sockets only".into()));
     };
     let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| Failure::Connect(e.to_string()))?;
+    // Placements are read in the mount namespace of the Podman that answers.
+    let server_pid = podman::peer_pid(&stream);
     let (mut sender, connection) =
         hyper::client::conn::handshake(stream).await.map_err(|e| Failure::Connect(e.to_string()))?;
     let driver = tokio::spawn(async move {
@@ -165,7 +167,7 @@ async fn follow(w: &Watcher, since: Option<i64>, last_seen: &mut i64) -> Result<
                 Ok(event) if event.time_nano > 0 && event.time_nano <= *last_seen => {}
                 Ok(event) => {
                     *last_seen = (*last_seen).max(event.time_nano);
-                    for f in judge(w, &event).await {
+                    for f in judge(w, &event, server_pid).await {
                         log_finding(&f);
                     }
                 }
@@ -205,8 +207,9 @@ impl Event {
     }
 }
 
-/// The findings one event leads to.
-async fn judge(w: &Watcher, event: &Event) -> Vec<Finding> {
+/// The findings one event leads to; placements are read in the mount namespace of
+/// `server_pid`, the Podman that sent the event.
+async fn judge(w: &Watcher, event: &Event, server_pid: Option<u32>) -> Vec<Finding> {
     let object = event.object();
     if object.is_empty() {
         tracing::debug!("ignoring a {} event that names nothing", event.kind);
@@ -227,13 +230,12 @@ async fn judge(w: &Watcher, event: &Event) -> Vec<Finding> {
             return Vec::new();
         }
     };
-    let mounts = match inspect::read_mounts() {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!("cannot read the mount table: {e}");
-            return Vec::new();
-        }
+    let view = match server_pid {
+        Some(pid) => MountView::of_process(pid),
+        None => Err("the socket does not name the Podman process (another PID namespace)".to_string()),
     };
+    let view =
+        view.map_err(|e| tracing::warn!(object, "placement of a new {} not read: {e}", event.kind)).ok();
     let users: Vec<&Container> = container.iter().collect();
     let mut out = Vec::new();
     for v in volumes {
@@ -242,8 +244,10 @@ async fn judge(w: &Watcher, event: &Event) -> Vec<Finding> {
                 tracing::debug!(volume = %v.name, class = %classified.class, "judging a new volume");
                 out.extend(plugin_findings(w, &v, classified.class));
                 let dir = data_dir(&v).to_string();
-                let placement =
-                    (!dir.is_empty()).then(|| inspect::inspect(Path::new(&dir), &mounts).ok()).flatten();
+                let placement = view
+                    .as_ref()
+                    .filter(|_| !dir.is_empty())
+                    .and_then(|view| view.inspect(Path::new(&dir)).ok());
                 let report = VolumeReport {
                     volume: v,
                     class: classified.class,

@@ -47,7 +47,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), Error> {
             events::Watcher { endpoint, plugin_name: config.plugin_name.clone(), root: root.clone() };
         tokio::spawn(events::watch(Arc::new(watcher)))
     });
-    let files = (!config.watch.is_empty()).then(|| tokio::spawn(watch::watch(config.watch.clone())));
+    // Armed before READY: a change made as soon as the daemon says it is ready is seen.
+    let files = (!config.watch.is_empty())
+        .then(|| watch::arm(&config.watch))
+        .and_then(|armed| {
+            armed.map_err(|e| tracing::error!("cannot watch the configuration files: {e}")).ok()
+        })
+        .map(|armed| tokio::spawn(watch::watch(armed)));
     server::notify_ready(&format!("serving {count} volume(s) from {}", root.path().display()));
 
     tokio::select! {

@@ -104,24 +104,27 @@ struct Watched {
     names: Vec<OsString>,
 }
 
+/// Watches armed on the configuration files' directories, not yet checked.
+pub struct Armed {
+    files: WatchedFiles,
+    events: inotify::EventStream<[u8; 4096]>,
+    watched: Vec<Watched>,
+}
+
+/// Arms the watches. Call it before saying the daemon is ready and before the first
+/// check: a change made after this returns is queued by the kernel and checked, even one
+/// made while the first check runs.
+pub fn arm(files: &WatchedFiles) -> std::io::Result<Armed> {
+    let (inotify, watched) = start(files)?;
+    let events = inotify.into_event_stream([0u8; 4096])?;
+    Ok(Armed { files: files.clone(), events, watched })
+}
+
 /// Runs forever: check once, then after every change.
-pub async fn watch(files: WatchedFiles) {
+pub async fn watch(armed: Armed) {
+    let Armed { files, mut events, watched } = armed;
     let initial = files.clone();
     let _ = tokio::task::spawn_blocking(move || check_and_log(&initial, "start")).await;
-    let (inotify, watched) = match start(&files) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!("cannot watch the configuration files: {e}");
-            return std::future::pending().await;
-        }
-    };
-    let mut events = match inotify.into_event_stream([0u8; 4096]) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot watch the configuration files: {e}");
-            return std::future::pending().await;
-        }
-    };
     let relevant = |event: &inotify::Event<OsString>| {
         watched.iter().any(|w| {
             w.descriptor == event.wd && event.name.as_ref().is_some_and(|n| w.names.iter().any(|m| m == n))

@@ -204,11 +204,17 @@ pub async fn fetch(d: &Discovered) -> Result<LiveHost, Error> {
 
 /// [`fetch`] with chosen timeouts.
 pub async fn fetch_with(d: &Discovered, timeouts: Timeouts) -> Result<LiveHost, Error> {
+    fetch_from(d, timeouts).await.map(|(host, _)| host)
+}
+
+/// [`fetch_with`], and the pid of the process that answered the first call on a unix
+/// socket ([`peer_pid`]), to read paths in its mount namespace.
+pub async fn fetch_from(d: &Discovered, timeouts: Timeouts) -> Result<(LiveHost, Option<u32>), Error> {
     let fail = Failure { d };
     let started = std::time::Instant::now();
 
     // First contact, raw, so that each way of failing gets its own message.
-    let ping = raw_get(&d.endpoint, &api_path("/libpod/_ping"), timeouts.first_answer)
+    let (ping, server_pid) = raw_get_from(&d.endpoint, &api_path("/libpod/_ping"), timeouts.first_answer)
         .await
         .map_err(|e| fail.raw(e, "_ping", timeouts.first_answer))?;
     let ping_version = check_ping(&ping).map_err(|detail| fail.not_podman(&detail))?;
@@ -280,7 +286,7 @@ pub async fn fetch_with(d: &Discovered, timeouts: Timeouts) -> Result<LiveHost, 
     check_version(&version).map_err(|e| fail.version(e))?;
     let (rootless, storage) = storage_from_info(info).map_err(|detail| fail.not_podman(&detail))?;
 
-    Ok(assemble(
+    let host = assemble(
         d.endpoint.url(),
         version,
         rootless,
@@ -288,7 +294,8 @@ pub async fn fetch_with(d: &Discovered, timeouts: Timeouts) -> Result<LiveHost, 
         images.into_iter().map(image_from).collect(),
         containers,
         volumes.into_iter().map(volume_from).collect(),
-    ))
+    );
+    Ok((host, server_pid))
 }
 
 /// The path podman-api would use for `endpoint`, so raw calls speak the same API version.
@@ -574,17 +581,45 @@ impl RawResponse {
 trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Socket for T {}
 
-async fn connect(endpoint: &Endpoint) -> io::Result<Box<dyn Socket>> {
+/// The process at the other end of a connected unix socket (SO_PEERCRED), `None` when
+/// the kernel cannot name it here (0: it lives in a PID namespace we cannot see).
+///
+/// The kernel records the credentials of the process that called `listen()`. For a
+/// socket-activated service (systemd's podman.socket) that is systemd, not Podman: PID 1
+/// for the rootful socket, which shares the host's mount namespace with the Podman it
+/// starts, so reading there is right; a user's `systemd --user` for a rootless socket,
+/// whose Podman keeps its store at the same paths.
+pub fn peer_pid(stream: &tokio::net::UnixStream) -> Option<u32> {
+    let pid = stream.peer_cred().ok()?.pid()?;
+    u32::try_from(pid).ok().filter(|p| *p > 0)
+}
+
+async fn connect(endpoint: &Endpoint) -> io::Result<(Box<dyn Socket>, Option<u32>)> {
     Ok(match endpoint {
-        Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
-        Endpoint::Tcp(authority) => Box::new(tokio::net::TcpStream::connect(authority.as_str()).await?),
+        Endpoint::Unix(path) => {
+            let stream = tokio::net::UnixStream::connect(path).await?;
+            let pid = peer_pid(&stream);
+            (Box::new(stream), pid)
+        }
+        Endpoint::Tcp(authority) => {
+            (Box::new(tokio::net::TcpStream::connect(authority.as_str()).await?), None)
+        }
     })
 }
 
 /// One `GET`, with `Connection: close`, read to the end.
 async fn raw_get(endpoint: &Endpoint, path: &str, limit: Duration) -> Result<RawResponse, RawError> {
+    raw_get_from(endpoint, path, limit).await.map(|(answer, _)| answer)
+}
+
+/// [`raw_get`], and the pid of the process that answered on a unix socket ([`peer_pid`]).
+async fn raw_get_from(
+    endpoint: &Endpoint,
+    path: &str,
+    limit: Duration,
+) -> Result<(RawResponse, Option<u32>), RawError> {
     let exchange = async {
-        let mut socket = connect(endpoint).await.map_err(RawError::Io)?;
+        let (mut socket, pid) = connect(endpoint).await.map_err(RawError::Io)?;
         let host = match endpoint {
             Endpoint::Unix(_) => "d",
             Endpoint::Tcp(authority) => authority.as_str(),
@@ -607,7 +642,7 @@ async fn raw_get(endpoint: &Endpoint, path: &str, limit: Duration) -> Result<Raw
         if answer.len() as u64 > MAX_ANSWER {
             return Err(RawError::Malformed(format!("the answer is larger than {} MiB", MAX_ANSWER >> 20)));
         }
-        parse_response(&answer).map_err(RawError::Malformed)
+        parse_response(&answer).map(|r| (r, pid)).map_err(RawError::Malformed)
     };
     tokio::time::timeout(limit, exchange).await.unwrap_or(Err(RawError::Timeout))
 }

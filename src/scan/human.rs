@@ -42,6 +42,9 @@ pub fn render(r: &ScanReport) -> String {
     if let Some(g) = &r.graphroot {
         let _ = writeln!(out, "              {}", placement_line(g));
     }
+    if let Some(note) = &r.placement_source.note {
+        let _ = writeln!(out, "  note        {note}");
+    }
     if let Some(v) = &r.volume_path {
         let _ = writeln!(out, "  volumes     {}", v.path);
         let _ = writeln!(out, "              {}", placement_line(v));

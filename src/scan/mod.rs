@@ -10,9 +10,9 @@ use crate::class::Class;
 use crate::classify::Evidence;
 use crate::classify::live::{LiveProfile, classify_host};
 use crate::error::Error;
-use crate::inspect::mountinfo::MountEntry;
-use crate::inspect::{self, Placement};
+use crate::inspect::{MountView, Placement};
 use crate::inventory::live::{Container, Image, LiveHost, StorageFacts, Volume};
+use crate::inventory::podman::{self, Discovered, Endpoint};
 pub use findings::Finding;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,6 +54,72 @@ pub struct Summary {
     pub by_class: BTreeMap<Class, ClassSummary>,
 }
 
+/// Where placements and sizes were read, or why they were not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlacementSource {
+    /// Placements and volume sizes were read at all.
+    pub read: bool,
+    /// The Podman server process the socket named (SO_PEERCRED), when known.
+    pub server_pid: Option<u32>,
+    /// The directory paths were read through: `/`, or `/proc/PID/root` for a Podman in
+    /// another mount namespace; `None` when nothing was read.
+    pub root: Option<String>,
+    /// Why placements were not read, or how they were read when not directly; `None`
+    /// when they were read in our own namespace.
+    pub note: Option<String>,
+}
+
+/// How a scan reads placements: through a namespace, or not at all (and why).
+#[derive(Debug, Clone)]
+pub enum PlacementReader {
+    Read { view: MountView, server_pid: Option<u32> },
+    NotRead { server_pid: Option<u32>, why: String },
+}
+
+impl PlacementReader {
+    /// For a Podman that answered at `endpoint`, from the pid its socket named: a TCP
+    /// Podman's files are on its host, never read from here; a unix socket's server is
+    /// read in its own mount namespace.
+    pub fn for_server(endpoint: &Endpoint, server_pid: Option<u32>) -> PlacementReader {
+        let not_read = |why: String| PlacementReader::NotRead { server_pid, why };
+        match (endpoint, server_pid) {
+            (Endpoint::Tcp(_), _) => not_read(format!(
+                "placement not read: Podman answered over TCP ({}), so its files are not read from here; \
+                 scan through its unix socket on that host (forwarded with ssh -L) to see them",
+                endpoint.url()
+            )),
+            (Endpoint::Unix(_), None) => not_read(
+                "placement not read: the socket does not name the Podman process (it runs in a PID \
+                 namespace not visible from here), so its mount namespace is unknown"
+                    .into(),
+            ),
+            (Endpoint::Unix(_), Some(pid)) => match MountView::of_process(pid) {
+                Ok(view) => PlacementReader::Read { view, server_pid },
+                Err(e) => not_read(format!("placement not read: {e}")),
+            },
+        }
+    }
+
+    fn source(&self) -> PlacementSource {
+        match self {
+            PlacementReader::Read { view, server_pid } => PlacementSource {
+                read: true,
+                server_pid: *server_pid,
+                root: Some(view.root().display().to_string()),
+                note: view.foreign_pid().map(|pid| {
+                    format!(
+                        "read through {}: Podman (pid {pid}) runs in another mount namespace or root",
+                        view.root().display()
+                    )
+                }),
+            },
+            PlacementReader::NotRead { server_pid, why } => {
+                PlacementSource { read: false, server_pid: *server_pid, root: None, note: Some(why.clone()) }
+            }
+        }
+    }
+}
+
 /// The result of a scan; its JSON form is `scan --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScanReport {
@@ -63,6 +129,8 @@ pub struct ScanReport {
     pub storage: StorageFacts,
     pub graphroot: Option<Placement>,
     pub volume_path: Option<Placement>,
+    /// Where placements and sizes were read, or why not.
+    pub placement_source: PlacementSource,
     pub images: Vec<Image>,
     pub containers: Vec<ContainerReport>,
     pub volumes: Vec<VolumeReport>,
@@ -92,21 +160,24 @@ pub struct ScanOptions {
 /// Adds sizes, classes, placements and findings to what the socket said.
 pub fn assemble(
     mut host: LiveHost,
-    mounts: &[MountEntry],
+    reader: &PlacementReader,
     options: ScanOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<ScanReport, Error> {
     let profile = classify_host(&host)?;
-    if options.sizes {
+    let view = match reader {
+        PlacementReader::Read { view, .. } => Some(view),
+        PlacementReader::NotRead { .. } => None,
+    };
+    if let (Some(view), true) = (view, options.sizes) {
         let dirs: Vec<PathBuf> = host.volumes.iter().map(|v| PathBuf::from(data_dir(v))).collect();
-        for (v, size) in host.volumes.iter_mut().zip(inspect::dir_sizes(&dirs, options.workers, progress)) {
+        for (v, size) in host.volumes.iter_mut().zip(view.dir_sizes(&dirs, options.workers, progress)) {
             v.size = size;
         }
     }
     let place = |path: &str| {
-        inspect::inspect(Path::new(path), mounts)
-            .map_err(|e| tracing::debug!("cannot inspect {path}: {e}"))
-            .ok()
+        let view = view?;
+        view.inspect(Path::new(path)).map_err(|e| tracing::debug!("cannot inspect {path}: {e}")).ok()
     };
     let graphroot = place(&host.storage.graphroot);
     let volume_path = host
@@ -115,7 +186,9 @@ pub fn assemble(
         .clone()
         .unwrap_or_else(|| format!("{}/volumes", host.storage.graphroot.trim_end_matches('/')));
     let volume_path = place(&volume_path);
-    Ok(report(host, profile, graphroot, volume_path, &|p| place(p)))
+    let mut report = report(host, profile, graphroot, volume_path, &|p| place(p));
+    report.placement_source = reader.source();
+    Ok(report)
 }
 
 /// Puts the pieces together (pure but for `place`). `profile` is in the host's order,
@@ -156,6 +229,11 @@ pub fn report(
         storage: host.storage,
         graphroot,
         volume_path,
+        placement_source: PlacementSource {
+            read: true,
+            root: Some("/".into()),
+            ..PlacementSource::default()
+        },
         images: host.images,
         containers,
         volumes,
@@ -188,19 +266,31 @@ fn summarize(images: &[Image], containers: &[ContainerReport], volumes: &[Volume
 
 /// Connects to Podman (`url`, else `CONTAINER_HOST`, else the default socket), reads
 /// everything, and assembles the report. The only function here that talks to Podman.
+/// Placements are read where Podman's data is: in the mount namespace of the process
+/// that answered on a unix socket, and not at all over TCP.
 pub fn scan_host(
     url: Option<&str>,
     options: ScanOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<ScanReport, Error> {
-    let host = fetch_host(url)?;
-    let mounts = inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
-    assemble(host, &mounts, options, progress)
+    let (found, host, server_pid) = fetch(url)?;
+    let reader = PlacementReader::for_server(&found.endpoint, server_pid);
+    match &reader {
+        PlacementReader::Read { view, .. } => {
+            tracing::debug!(root = %view.root().display(), mounts = view.mounts.len(), "reading placements")
+        }
+        PlacementReader::NotRead { why, .. } => tracing::info!("{why}"),
+    }
+    assemble(host, &reader, options, progress)
 }
 
 /// Reads what the Podman socket knows.
 pub fn fetch_host(url: Option<&str>) -> Result<LiveHost, Error> {
-    use crate::inventory::podman;
+    fetch(url).map(|(_, host, _)| host)
+}
+
+/// The endpoint found, what it knows, and the pid of the process that answered.
+fn fetch(url: Option<&str>) -> Result<(Discovered, LiveHost, Option<u32>), Error> {
     let env = |name: &str| std::env::var(name).ok();
     let found = podman::discover(url, &env, rustix::process::geteuid().is_root())?;
     tracing::info!("using Podman at {} ({})", found.endpoint.url(), found.why);
@@ -208,5 +298,46 @@ pub fn fetch_host(url: Option<&str>) -> Result<LiveHost, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(podman::fetch(&found))
+    let (host, pid) = runtime.block_on(podman::fetch_from(&found, podman::Timeouts::default()))?;
+    Ok((found, host, pid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placements_are_not_read_over_tcp_or_from_an_unnamed_server() {
+        let tcp = Endpoint::Tcp("192.0.2.7:8080".into());
+        let PlacementReader::NotRead { server_pid: None, why } = PlacementReader::for_server(&tcp, None)
+        else {
+            panic!("a TCP Podman's files are never read here")
+        };
+        assert!(why.starts_with("placement not read") && why.contains("tcp://192.0.2.7:8080"), "{why}");
+        let unix = Endpoint::Unix("/run/podman/podman.sock".into());
+        let PlacementReader::NotRead { why, .. } = PlacementReader::for_server(&unix, None) else {
+            panic!("an unnamed server's namespace is unknown")
+        };
+        assert!(why.contains("PID namespace"), "{why}");
+        // Our own process: read directly, no note.
+        let pid = std::process::id();
+        let own = PlacementReader::for_server(&unix, Some(pid)).source();
+        assert_eq!(
+            own,
+            PlacementSource { read: true, server_pid: Some(pid), root: Some("/".into()), note: None }
+        );
+    }
+
+    #[test]
+    fn a_report_without_placements_says_why() {
+        let reader =
+            PlacementReader::NotRead { server_pid: None, why: "placement not read: over TCP".into() };
+        let host = LiveHost { endpoint: "tcp://127.0.0.1:1".into(), ..LiveHost::default() };
+        let report = assemble(host, &reader, ScanOptions { sizes: true, workers: 1 }, &|_, _| {}).unwrap();
+        assert_eq!((report.graphroot.as_ref(), report.placement_source.read), (None, false));
+        let text = human::render(&report);
+        assert!(text.contains("note        placement not read: over TCP"), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["placement_source"]["note"], "placement not read: over TCP");
+    }
 }

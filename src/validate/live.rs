@@ -29,19 +29,26 @@ impl LiveState {
         let want = if want.is_empty() { "/" } else { want };
         self.mounts.iter().rev().find(|m| m.mountpoint == want)
     }
+
+    /// The btrfs mount at exactly `mountpoint`. NOCOW and the compression property are
+    /// btrfs attributes: elsewhere (another filesystem, or nothing mounted) P404 says what
+    /// is there, and no attribute advice is given.
+    pub fn btrfs_at(&self, mountpoint: &str) -> Option<&MountEntry> {
+        self.mount_at(mountpoint).filter(|m| m.fs_type == "btrfs")
+    }
 }
 
-/// Reads mountinfo and, for each mountpoint the layout names, its flags (read-only).
+/// Reads mountinfo and, for each mountpoint of the layout where btrfs is mounted, its
+/// flags (read-only).
 pub fn gather(layout: &Layout, mountinfo_text: &str) -> LiveState {
-    let mounts = mountinfo::parse(mountinfo_text);
-    let mut attributes = BTreeMap::new();
+    let mut state = LiveState { mounts: mountinfo::parse(mountinfo_text), attributes: BTreeMap::new() };
     let points = layout.subvolumes().filter_map(|s| s.mountpoint.clone());
     for m in points {
         let path = Path::new(&m);
-        if !path.is_dir() {
+        if state.btrfs_at(&m).is_none() || !path.is_dir() {
             continue;
         }
-        attributes.insert(
+        state.attributes.insert(
             m.clone(),
             LiveAttributes {
                 nocow: crate::inspect::nocow(path).ok(),
@@ -49,5 +56,5 @@ pub fn gather(layout: &Layout, mountinfo_text: &str) -> LiveState {
             },
         );
     }
-    LiveState { mounts, attributes }
+    state
 }

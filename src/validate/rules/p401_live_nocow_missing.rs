@@ -9,6 +9,7 @@ declare_rule! {
     ///
     /// With `check --live`: a subvolume the disko file makes NOCOW (`chattr +C` in its
     /// `postCreateHook`) that is mounted on the running host without the NOCOW flag.
+    /// Only a btrfs mount is judged: where another filesystem is mounted, P404 says so.
     ///
     /// ## Why it matters
     ///
@@ -39,7 +40,8 @@ declare_rule! {
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     live_mounts(inputs)
         .into_iter()
-        .filter(|l| l.subvolume.nocow && l.live.attributes.get(l.mountpoint).and_then(|a| a.nocow) == Some(false))
+        .filter(|l| l.subvolume.nocow && l.live.btrfs_at(l.mountpoint).is_some())
+        .filter(|l| l.live.attributes.get(l.mountpoint).and_then(|a| a.nocow) == Some(false))
         .map(|l| {
             let (sv, m) = (l.subvolume, l.mountpoint);
             at_disko(&RULE, l.disko, &subvolume_path(l.fs, sv, &[]), format!(

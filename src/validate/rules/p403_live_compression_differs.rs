@@ -8,7 +8,8 @@ declare_rule! {
     /// ## What it checks
     ///
     /// With `check --live`: a subvolume whose `btrfs property get DIR compression` on the
-    /// running host differs from what the disko file's `postCreateHook` sets.
+    /// running host differs from what the disko file's `postCreateHook` sets. Only a
+    /// btrfs mount is judged: where another filesystem is mounted, P404 says so.
     ///
     /// ## Why it matters
     ///
@@ -38,7 +39,7 @@ declare_rule! {
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     live_mounts(inputs)
         .into_iter()
-        .filter(|l| !l.subvolume.nocow)
+        .filter(|l| !l.subvolume.nocow && l.live.btrfs_at(l.mountpoint).is_some())
         .filter_map(|l| {
             let planned = l.subvolume.compression?;
             let have = l.live.attributes.get(l.mountpoint)?.compression.as_deref().unwrap_or("");

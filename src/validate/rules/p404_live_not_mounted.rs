@@ -9,6 +9,8 @@ declare_rule! {
     ///
     /// With `check --live`: a subvolume the disko file mounts that is not mounted at its
     /// mountpoint on the running host, or where another subvolume or filesystem is mounted.
+    /// A filesystem that is not btrfs is named once, here; P401 and P403 give no NOCOW or
+    /// compression advice for it.
     ///
     /// ## Why it matters
     ///
@@ -42,7 +44,10 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
             let what = match l.live.mount_at(l.mountpoint) {
                 None => "nothing is mounted there".to_string(),
                 Some(e) if e.fs_type != "btrfs" => {
-                    format!("{} from {} is mounted there", e.fs_type, e.source)
+                    format!(
+                        "{} from {} is mounted there, not btrfs (its NOCOW flag and compression are not checked)",
+                        e.fs_type, e.source
+                    )
                 }
                 Some(e) if e.subvolume().trim_start_matches('/') != sv.name.trim_start_matches('/') => {
                     format!("subvolume {} is mounted there", e.subvolume())

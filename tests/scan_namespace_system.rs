@@ -1,0 +1,295 @@
+//! `scan` reads placements where Podman's data really is: a real Podman 4.3 started in a
+//! mount namespace of its own, with graphroot on a loop btrfs mounted only there, is
+//! inspected through /proc/PID/root; a Podman answering over TCP is not inspected at all,
+//! and the report says why.
+
+mod common;
+
+use common::{LoopBtrfs, TempDir, bin, can_run, ok, run};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `podman system service` this test started; Drop unmounts what it mounted in the
+/// service's namespace, then ends the process by its pid.
+struct Service {
+    child: Option<Child>,
+    url: String,
+    dir: TempDir,
+    /// The mount made inside the service's own mount namespace, if any.
+    inner_mount: Option<PathBuf>,
+}
+
+impl Service {
+    /// Writes storage.conf and containers.conf for a store at `graphroot`.
+    fn configure(dir: &Path, graphroot: &Path, driver: &str) {
+        for sub in ["run", "tmp", "home", "config"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(
+            dir.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+                graphroot.display(),
+                dir.join("run").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("containers.conf"),
+            format!(
+                "[containers]\ndefault_ulimits = []\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
+                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\n\n\
+                 [network]\nnetwork_config_dir = \"{}\"\n",
+                dir.join("tmp").display(),
+                dir.join("events.log").display(),
+                dir.join("networks").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("registries.conf"), "").unwrap();
+    }
+
+    /// Only this test's files: Podman and the tool never fall back to the machine's.
+    fn env(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("CONTAINERS_STORAGE_CONF", dir.join("storage.conf")),
+            ("CONTAINERS_CONF", dir.join("containers.conf")),
+            ("CONTAINERS_REGISTRIES_CONF", dir.join("registries.conf")),
+            ("HOME", dir.join("home")),
+            ("XDG_CONFIG_HOME", dir.join("config")),
+            ("XDG_RUNTIME_DIR", dir.join("run")),
+        ]
+    }
+
+    fn spawn(dir: TempDir, url: String, inner_mount: Option<PathBuf>, command: &mut Command) -> Service {
+        let log = std::fs::File::create(dir.path().join("service.log")).unwrap();
+        command.envs(Self::env(dir.path())).env_remove("CONTAINER_HOST").stdout(Stdio::null()).stderr(log);
+        let child = command.spawn().expect("start podman system service");
+        let service = Service { child: Some(child), url, dir, inner_mount };
+        service.wait_ready();
+        service
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
+    }
+
+    fn podman(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.arg("--url").arg(&self.url).envs(Self::env(self.dir.path()));
+        c
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            let out = run(self.podman().args(["version", "--format", "{{.Server.Version}}"]));
+            if out.status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("podman service at {} did not come up:\n{}", self.url, self.log());
+    }
+
+    /// `scan --format json` of this service, with only this test's environment.
+    fn scan_json(&self) -> Value {
+        let out = run(bin()
+            .args(["scan", "--format", "json", "--url", &self.url])
+            .envs(Self::env(self.dir.path()))
+            .env_remove("CONTAINER_HOST"));
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    }
+
+    fn scan_human(&self) -> String {
+        let out = run(bin().args(["scan", "--url", &self.url]).envs(Self::env(self.dir.path())));
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let pid = child.id().to_string();
+        if let Some(at) = &self.inner_mount {
+            let _ =
+                Command::new("nsenter").args(["--target", &pid, "--mount", "umount", "-l"]).arg(at).status();
+        }
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A btrfs on a loop device, prepared in our namespace, then mounted only in the
+/// service's. Field order matters: the service ends before the device is detached.
+struct NamespacedPodman {
+    service: Service,
+    /// Where the btrfs is mounted inside the service's namespace; outside, an empty
+    /// directory on another filesystem.
+    mnt: PathBuf,
+    _fs: LoopBtrfs,
+}
+
+impl NamespacedPodman {
+    fn start() -> NamespacedPodman {
+        let mut fs = LoopBtrfs::new("1G");
+        // graphroot is a subvolume with compression zstd; its volumes directory a NOCOW
+        // subvolume, so every new volume directory inherits +C.
+        let top = fs.mount("/", "");
+        // (A new subvolume inherits its parent's compression property, and +C is refused
+        // next to one: the property comes last.)
+        ok(Command::new("btrfs").args(["subvolume", "create"]).arg(top.join("storage")));
+        ok(Command::new("btrfs").args(["subvolume", "create"]).arg(top.join("storage/volumes")));
+        ok(Command::new("chattr").arg("+C").arg(top.join("storage/volumes")));
+        ok(Command::new("btrfs")
+            .args(["property", "set"])
+            .arg(top.join("storage"))
+            .args(["compression", "zstd"]));
+        fs.umount(&top);
+
+        let dir = TempDir::new("ns-podman");
+        let mnt = dir.path().join("data");
+        std::fs::create_dir_all(&mnt).unwrap();
+        Service::configure(dir.path(), &mnt.join("storage"), "overlay");
+        let socket = dir.path().join("podman.sock");
+        let url = format!("unix://{}", socket.display());
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount -t btrfs -o compress=zstd:1,subvol=/ "$1" "$2" && exec podman system service --time=0 "$3""#)
+            .args(["sh", &fs.device])
+            .arg(&mnt)
+            .arg(&url);
+        let service = Service::spawn(dir, url, Some(mnt.clone()), &mut command);
+        NamespacedPodman { service, mnt, _fs: fs }
+    }
+}
+
+#[test]
+fn a_podman_in_another_mount_namespace_is_inspected_in_its_own() {
+    if !can_run(
+        "a_podman_in_another_mount_namespace_is_inspected_in_its_own",
+        &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter", "chattr", "setpriv"],
+        true,
+    ) {
+        return;
+    }
+    let ns = NamespacedPodman::start();
+    let s = &ns.service;
+    let pid = s.pid();
+    let graphroot = ns.mnt.join("storage");
+    // Outside the namespace graphroot does not exist, and its parent is not btrfs.
+    assert!(!graphroot.exists(), "the btrfs leaked into the test's namespace");
+    let outside = ok(Command::new("stat").args(["-f", "-c", "%T"]).arg(&ns.mnt));
+    assert_ne!(outside.trim(), "btrfs");
+
+    ok(s.podman().args(["volume", "create", "--label", "io.podfs.class=database", "pgdata"]));
+    // Data written through the namespace's root: its size must be measured there too.
+    let data = PathBuf::from(format!("/proc/{pid}/root")).join(graphroot.strip_prefix("/").unwrap());
+    std::fs::write(data.join("volumes/pgdata/_data/blob"), vec![7u8; 100_000]).unwrap();
+
+    let v = s.scan_json();
+    let source = &v["placement_source"];
+    assert_eq!(source["read"], true, "{source}");
+    assert_eq!(source["server_pid"], pid, "SO_PEERCRED names the service: {source}");
+    assert_eq!(source["root"], format!("/proc/{pid}/root"), "{source}");
+    assert!(source["note"].as_str().unwrap().contains("another mount namespace"), "{source}");
+
+    let g = &v["graphroot"];
+    assert_eq!(g["path"], graphroot.to_str().unwrap(), "paths as Podman names them: {g}");
+    assert_eq!(g["filesystem"], "btrfs", "{g}");
+    assert_eq!(g["subvolume"], "/storage", "{g}");
+    assert_eq!(g["own_subvolume"], true, "{g}");
+    assert_eq!(g["nocow"], false, "{g}");
+    assert_eq!(g["compression"], "zstd", "{g}");
+    assert!(g["filesystem_options"].as_array().unwrap().iter().any(|o| o == "compress=zstd:1"), "{g}");
+
+    let volumes = v["volumes"].as_array().unwrap();
+    assert_eq!(volumes.len(), 1, "{v}");
+    let pg = &volumes[0];
+    assert_eq!(pg["class"], "database");
+    assert_eq!(pg["size"], 100_000, "{pg}");
+    let p = &pg["placement"];
+    assert_eq!(p["filesystem"], "btrfs", "{p}");
+    assert_eq!(p["subvolume"], "/storage/volumes", "{p}");
+    assert_eq!(p["own_subvolume"], false, "{p}");
+    assert_eq!(p["nocow"], true, "{p}");
+    assert_eq!(p["compression"], Value::Null, "{p}");
+    // A NOCOW database volume in a subvolume of its own class: nothing to say about it.
+    let findings = v["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["object"] == "volume pgdata"), "{findings:?}");
+
+    let text = s.scan_human();
+    assert!(
+        text.contains("btrfs on ") && text.contains("subvolume /storage, a subvolume of its own"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("read through /proc/{pid}/root")), "{text}");
+    assert!(text.contains("NOCOW"), "{text}");
+
+    // A user who may talk to the socket but not look into root's process: said, not guessed.
+    let socket = s.url.trim_start_matches("unix://");
+    std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_podman-btrfs-advise"))
+        .args(["scan", "--format", "json", "--url", &s.url])
+        .envs(Service::env(s.dir.path())));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let source = &v["placement_source"];
+    assert_eq!((&source["read"], &source["server_pid"]), (&false.into(), &pid.into()), "{source}");
+    let note = source["note"].as_str().unwrap();
+    assert!(note.starts_with("placement not read") && note.contains("permission denied"), "{note}");
+    assert_eq!(v["graphroot"], Value::Null);
+    assert_eq!((&v["volumes"][0]["placement"], &v["volumes"][0]["size"]), (&Value::Null, &Value::Null));
+}
+
+#[test]
+fn a_podman_over_tcp_is_not_inspected_and_the_report_says_why() {
+    if !can_run("a_podman_over_tcp_is_not_inspected_and_the_report_says_why", &["podman"], true) {
+        return;
+    }
+    let dir = TempDir::new("tcp-podman");
+    let graphroot = dir.path().join("storage");
+    Service::configure(dir.path(), &graphroot, "vfs");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut command = Command::new("podman");
+    command.args(["system", "service", "--time=0", &url]);
+    let s = Service::spawn(dir, url.clone(), None, &mut command);
+    ok(s.podman().args(["volume", "create", "--label", "io.podfs.class=database", "pgdata"]));
+    // The data is right here, yet a TCP endpoint's files are never read from this side.
+    assert!(graphroot.join("volumes/pgdata/_data").is_dir());
+
+    let v = s.scan_json();
+    let source = &v["placement_source"];
+    assert_eq!(source["read"], false, "{source}");
+    assert_eq!(source["server_pid"], Value::Null, "{source}");
+    let note = source["note"].as_str().unwrap();
+    assert!(note.starts_with("placement not read") && note.contains(&url) && note.contains("TCP"), "{note}");
+    assert_eq!(v["graphroot"], Value::Null);
+    assert_eq!(v["volume_path"], Value::Null);
+    let pg = &v["volumes"][0];
+    assert_eq!((&pg["name"], &pg["placement"], &pg["size"]), (&"pgdata".into(), &Value::Null, &Value::Null));
+    assert!(v["findings"].as_array().unwrap().is_empty(), "nothing judged from unread placements: {v}");
+
+    let text = s.scan_human();
+    assert!(text.contains("note        placement not read: Podman answered over TCP"), "{text}");
+}
