@@ -46,6 +46,8 @@ pub enum Status {
 pub struct Readings<'a> {
     pub sys: &'a Path,
     pub mounts: &'a [MountEntry],
+    /// Mounts seen only in other mount namespaces, their mountpoints naming the namespace.
+    pub other_namespaces: &'a [MountEntry],
     pub swaps: &'a [String],
     pub resolve: &'a dyn Fn(&str) -> Option<DevNum>,
 }
@@ -57,9 +59,16 @@ pub fn status(device: &str) -> io::Result<Status> {
     let Some((path, dev)) = found else { return Ok(Status::Absent) };
     let sys = Path::new("/sys");
     let name = sysfs_name(sys, dev)?;
-    let mounts = every_namespace_mounts()?;
+    let mounts = mountinfo::parse(&read("/proc/self/mountinfo")?);
+    let other_namespaces = other_namespace_mounts();
     let swaps = parse_swaps(&read("/proc/swaps")?);
-    let readings = Readings { sys, mounts: &mounts, swaps: &swaps, resolve: &resolve_block_device };
+    let readings = Readings {
+        sys,
+        mounts: &mounts,
+        other_namespaces: &other_namespaces,
+        swaps: &swaps,
+        resolve: &resolve_block_device,
+    };
     let uses = uses(&readings, &name)?;
     if uses.is_empty() {
         return Ok(Status::Unused);
@@ -80,15 +89,17 @@ pub fn size_bytes(device: &str) -> Option<u64> {
     Some(sectors.saturating_mul(512))
 }
 
-/// The mounts of this mount namespace and of every other one on the machine (containers,
-/// chroots in namespaces of their own, rootless Podman): a disk mounted only inside a
-/// container is just as much in use. Mounts seen from another namespace name it in their
-/// mountpoint, `/data (in the mount namespace of pid 4242)`.
-fn every_namespace_mounts() -> io::Result<Vec<MountEntry>> {
+/// The mounts of every other mount namespace on the machine (containers, chroots in
+/// namespaces of their own, rootless Podman): a disk mounted only inside a container is
+/// just as much in use. Each mountpoint names its namespace, `/data (in the mount
+/// namespace of pid 4242)`.
+fn other_namespace_mounts() -> Vec<MountEntry> {
     let namespace = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
     let mut seen: HashSet<PathBuf> = namespace("self").into_iter().collect();
-    let mut mounts = mountinfo::parse(&read("/proc/self/mountinfo")?);
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")?
+    let mut mounts = Vec::new();
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .collect();
@@ -106,7 +117,7 @@ fn every_namespace_mounts() -> io::Result<Vec<MountEntry>> {
             m
         }));
     }
-    Ok(mounts)
+    mounts
 }
 
 fn read(path: &str) -> io::Result<String> {
@@ -309,8 +320,12 @@ impl Walk<'_> {
         let sys = self.r.sys;
         let device = shown(sys, name)?;
         if let Some(dev) = dev_number(sys, name)? {
-            let mounts: Vec<&MountEntry> =
-                self.r.mounts.iter().filter(|m| mount_is_on(m, dev, self.btrfs, self.r.resolve)).collect();
+            let on_dev = |m: &&MountEntry| mount_is_on(m, dev, self.btrfs, self.r.resolve);
+            let mut mounts: Vec<&MountEntry> = self.r.mounts.iter().filter(on_dev).collect();
+            // Our own mounts say it best; other namespaces matter when we see none.
+            if mounts.is_empty() {
+                mounts = self.r.other_namespaces.iter().filter(on_dev).collect();
+            }
             self.out.extend(describe_mounts(&device, &mounts));
             if self.r.swaps.iter().any(|s| (self.r.resolve)(s) == Some(dev)) {
                 self.out.push(format!("{device} is active swap"));
@@ -461,7 +476,13 @@ mod tests {
             ("/dev/md0", (9, 0)),
             ("/dev/loop3", (7, 3)),
         ]);
-        let r = Readings { sys: &sys.0, mounts: &mounts, swaps: &swaps, resolve: &resolve };
+        let r = Readings {
+            sys: &sys.0,
+            mounts: &mounts,
+            other_namespaces: &[],
+            swaps: &swaps,
+            resolve: &resolve,
+        };
         uses(&r, name).unwrap()
     }
 
