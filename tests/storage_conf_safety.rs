@@ -467,3 +467,39 @@ fn plan_with_runroot(plan: &Path, runroot: &Path) -> PathBuf {
     write(&dir.join("storage.conf"), &changed);
     dir
 }
+
+#[test]
+fn check_reads_podman_6_drop_ins_under_a_configuration_root() {
+    let dir = TempDir::new("check-dropins");
+    let d = dir.path();
+    let sys = d.join("sysroot");
+    write(&sys.join("etc/containers/storage.conf"), "[storage]\ndriver = \"overlay\"\n");
+    let bad = sys.join("etc/containers/storage.conf.d/10-bad.conf");
+    write(&bad, "[storage.options.btrfs]\nsize = \"10G\"\n");
+    let check = |version: &str| {
+        let home = d.join("home");
+        run(bin()
+            .args(["check", "--format", "json", "--podman-version", version, "--config-root"])
+            .arg(&sys)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env_remove("CONTAINERS_STORAGE_CONF")
+            .env_remove("CONTAINERS_STORAGE_CONF_OVERRIDE"))
+    };
+    let out = check("6.0");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "P203")
+        .expect("P203 in the drop-in");
+    assert_eq!(
+        (found["file"].as_str().unwrap(), found["line"].as_u64().unwrap()),
+        (bad.to_str().unwrap(), 2)
+    );
+    // Before Podman 6 the drop-in is not read, so it is not checked.
+    let out = check("5.4");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

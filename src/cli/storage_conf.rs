@@ -127,26 +127,10 @@ struct Context {
     stack: Stack,
 }
 
-fn podman_version(t: &Target, host: Option<&LiveHost>) -> Result<(Option<Version>, String), Error> {
-    if let Some(v) = &t.podman_version {
-        let parsed = Version::parse(v).ok_or_else(|| {
-            Error::Usage(format!("--podman-version {v:?} is not a version like 5.4 or 6.0"))
-        })?;
-        return Ok((Some(parsed), "--podman-version".into()));
-    }
-    if let Some(h) = host {
-        return Ok((Version::parse(&h.podman_version), format!("the Podman socket at {}", h.endpoint)));
-    }
-    let out = std::process::Command::new("podman").arg("--version").output();
-    match out.ok().filter(|o| o.status.success()).and_then(|o| Version::parse(&String::from_utf8_lossy(&o.stdout))) {
-        Some(v) => Ok((Some(v), "`podman --version` on PATH".into())),
-        None => Ok((None, "unknown: no Podman on PATH and no --url; the rules before Podman 6 are assumed (pass --podman-version)".into())),
-    }
-}
-
 fn context(t: &Target) -> Result<Context, Error> {
     let host = t.url.as_deref().map(|u| crate::scan::fetch_host(Some(u))).transpose()?;
-    let (version, version_source) = podman_version(t, host.as_ref())?;
+    let socket = host.as_ref().map(|h| (h.endpoint.as_str(), h.podman_version.as_str()));
+    let (version, version_source) = resolve::detect_version(t.podman_version.as_deref(), socket)?;
     let mut caller = Caller::current(t.config_root.clone());
     caller.rootless |= t.rootless;
     if let Some(f) = &t.file {

@@ -62,6 +62,33 @@ impl std::fmt::Display for Version {
     }
 }
 
+/// The Podman version whose rules apply, and how it was learned: `--podman-version`,
+/// else the socket's answer, else `podman --version` on PATH. `None` when nothing
+/// answers; the rules before 6 are then assumed, and the source says so.
+pub fn detect_version(
+    given: Option<&str>,
+    socket: Option<(&str, &str)>,
+) -> Result<(Option<Version>, String), Error> {
+    if let Some(v) = given {
+        let parsed = Version::parse(v).ok_or_else(|| {
+            Error::Usage(format!("--podman-version {v:?} is not a version like 5.4 or 6.0"))
+        })?;
+        return Ok((Some(parsed), "--podman-version".into()));
+    }
+    if let Some((endpoint, version)) = socket {
+        return Ok((Version::parse(version), format!("the Podman socket at {endpoint}")));
+    }
+    let out = std::process::Command::new("podman").arg("--version").output();
+    Ok(match out.ok().filter(|o| o.status.success()).and_then(|o| Version::parse(&String::from_utf8_lossy(&o.stdout))) {
+        Some(v) => (Some(v), "`podman --version` on PATH".into()),
+        None => (
+            None,
+            "unknown: no Podman on PATH and no --url; the rules before Podman 6 are assumed (pass --podman-version)"
+                .into(),
+        ),
+    })
+}
+
 /// Who asks, and where the configuration directories are. `config_root` prefixes
 /// `/etc/containers` and `/usr/share/containers` only (for tests and chroots); the user's
 /// directories come from the environment as they do for Podman.
