@@ -257,16 +257,14 @@ fn a_store_the_user_cannot_read_is_unknown_not_empty() {
         return;
     }
     let user = user_with_image();
-    // A store only root can read, holding an image; the user's file names it (copied from
-    // root's, as happens).
+    // Root's store, which only root can read, holding an image; root's storage.conf
+    // (readable by all, as /etc/containers/storage.conf is) names it. The user points the
+    // tool at that file.
     let root_store = user.dir.path().join("root-store");
     write(&root_store.join("vfs-images/images.json"), "[{\"id\": \"x\"}]");
     std::fs::set_permissions(&root_store, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let conf = user.config().join("containers/storage.conf");
-    user.write_own(
-        &conf,
-        &format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\n", root_store.display()),
-    );
+    let root_conf = user.dir.path().join("root-storage.conf");
+    write(&root_conf, &format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\n", root_store.display()));
     let new_store = user.home().join("new-store");
     let plan = plan_dir(
         user.dir.path(),
@@ -274,14 +272,66 @@ fn a_store_the_user_cannot_read_is_unknown_not_empty() {
         new_store.to_str().unwrap(),
         user.runtime().join("containers").to_str().unwrap(),
     );
-    let before = snapshot(&[&user.config(), &user.config_root(), &plan, &root_store]);
-    let out = run(user.tool(&["storage-conf", "apply", "--podman-version", "5.4", "--plan"]).arg(&plan));
+    let watched = [user.config(), user.config_root(), plan.clone(), root_store.clone(), root_conf.clone()];
+    let watched: Vec<&Path> = watched.iter().map(PathBuf::as_path).collect();
+    let before = snapshot(&watched);
+    let out = run(user
+        .tool(&[
+            "storage-conf",
+            "apply",
+            "--podman-version",
+            "5.4",
+            "--file",
+            root_conf.to_str().unwrap(),
+            "--plan",
+        ])
+        .arg(&plan));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("unknown, never empty") && err.contains("ermission denied"), "{err}");
-    assert!(err.contains(root_store.to_str().unwrap()), "{err}");
-    assert_eq!(snapshot(&[&user.config(), &user.config_root(), &plan, &root_store]), before);
+    assert!(err.contains(root_store.to_str().unwrap()) && err.contains("--url"), "{err}");
+    assert_eq!(snapshot(&watched), before);
     assert!(!new_store.exists());
+    assert!(user.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("localhost/mine:1"));
+}
+
+#[test]
+fn nixos_comes_first_with_every_planned_key() {
+    let dir = TempDir::new("nixos-first");
+    let d = dir.path();
+    // A populated store and a read-only (NixOS-managed) file that already has the
+    // planned graphroot: the answer is the complete snippet, not the store refusal.
+    let store = d.join("store");
+    write(&store.join("overlay-images/images.json"), "[{\"id\": \"x\"}]");
+    let conf = d.join("storage.conf");
+    let text = format!("[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\n", store.display());
+    write(&conf, &text);
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let plan = plan_dir(d, "btrfs", store.to_str().unwrap(), "/run/containers/storage");
+    let out = tool_in(
+        d,
+        &[
+            "storage-conf",
+            "apply",
+            "--podman-version",
+            "5.4",
+            "--file",
+            conf.to_str().unwrap(),
+            "--plan",
+            plan.to_str().unwrap(),
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("virtualisation.containers.storage.settings") && !err.contains("images,"), "{err}");
+    for key in [
+        "storage.driver = \"btrfs\"",
+        "storage.graphroot = ",
+        "storage.runroot = \"/run/containers/storage\"",
+    ] {
+        assert!(err.contains(key), "{key} missing: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), text);
 }
 
 #[test]
