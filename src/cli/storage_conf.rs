@@ -37,10 +37,13 @@ pub struct StorageConfArgs {
 #[derive(Debug, Subcommand)]
 pub enum StorageConfCommand {
     /// Every storage.conf file read for you, and each effective key with its origin.
+    #[command(after_long_help = LONG_HELP)]
     Show(Target),
     /// The unified diff from the current file to the plan's settings.
+    #[command(after_long_help = LONG_HELP)]
     Diff(PlanTarget),
     /// Change the file (or, on Podman 6, write a drop-in) to the plan's settings.
+    #[command(after_long_help = LONG_HELP)]
     Apply(ApplyArgs),
 }
 
@@ -95,12 +98,12 @@ pub struct ApplyArgs {
     pub dry_run: bool,
 }
 
-const LONG_HELP: &str = "Exit codes: 0 done (or nothing to do); 2 a malformed storage.conf (not
-touched), bad usage, or a plan made for root applied by a rootless user; 3 refused: the
-current store is populated or cannot be read (unknown is never taken for empty), the
-target graphroot or imagestore already holds a store of another driver, a file read
-later would override the planned keys, or the file is managed by NixOS (read-only or a
-link into the Nix store); or it cannot be written.
+const LONG_HELP: &str = "Exit codes: 0 done (or nothing to do); 2 a malformed storage.conf (not touched),
+bad usage, or a plan made for root applied by a rootless user; 3 refused: the current
+store is populated or cannot be read (unknown is never taken for empty), the target
+graphroot or imagestore already holds a store of another driver, a file read later would
+override the planned keys, or the file is managed by NixOS (read-only or a link into the
+Nix store); or it cannot be written.
 
 Files (--config-root DIR prefixes /etc and /usr/share):
   before Podman 6: CONTAINERS_STORAGE_CONF, else root: /etc/containers/storage.conf over
