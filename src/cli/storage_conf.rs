@@ -449,6 +449,12 @@ fn apply(a: &ApplyArgs) -> Result<u8, Error> {
     if let Some(why) = overridden(&pl.settings, &after, target) {
         return Err(Error::Environment(why));
     }
+    if let Some(d) = after.driver.as_ref().filter(|d| d.from.contains("STORAGE_DRIVER")) {
+        tracing::warn!(
+            "STORAGE_DRIVER={} is set here and overrides the driver of every storage.conf for Podman run with it",
+            d.value
+        );
+    }
     let changed = store_changes(&before, &after);
     if !changed.is_empty() {
         check_stores(cx, &before, &after, &changed)?;

@@ -529,6 +529,15 @@ impl Stack {
             );
             (graphroot, runroot, get(&keys, "driver"))
         };
+        // STORAGE_DRIVER in the environment wins over every file, for root and rootless alike.
+        let driver = caller
+            .var("STORAGE_DRIVER")
+            .map(|d| Resolved {
+                value: d.to_string(),
+                from: "the STORAGE_DRIVER environment variable".into(),
+                default: false,
+            })
+            .or(driver);
         let driver =
             driver.map(|d| if d.value == "overlay2" { Resolved { value: "overlay".into(), ..d } } else { d });
         let imagestore = get(&keys, "imagestore").map(expand);
@@ -691,6 +700,12 @@ mod tests {
         assert!(e.driver.unwrap().from.ends_with("90-late.conf"));
         assert_eq!(e.graphroot.value, "/srv/root");
         assert_eq!(e.imagestore.unwrap().value, "/img");
+        let forced = t.caller(0, &[("STORAGE_DRIVER", "overlay2")]);
+        let d = stack(&forced, true).unwrap().effective(&forced).unwrap().driver.unwrap();
+        assert_eq!(
+            (d.value.as_str(), d.from.as_str()),
+            ("overlay", "the STORAGE_DRIVER environment variable")
+        );
         assert_eq!(s.target.path, t.0.join("root/etc/containers/storage.rootful.conf.d").join(DROP_IN_NAME));
 
         let me = t.caller(1000, &[("XDG_RUNTIME_DIR", "/run/user/1000")]);
