@@ -491,14 +491,16 @@ fn podman_6_apply_writes_a_drop_in_that_sorts_last() {
     assert!(err.contains("zz-late.conf") && err.contains("read after"), "{err}");
     assert_eq!(std::fs::read_to_string(&ours).unwrap(), mine);
 
-    // Before Podman 6 the same tree is one file: the main file is edited, drop-ins ignored.
+    // Before Podman 6 the same tree is one file and drop-ins mean nothing: /etc's file is
+    // written, starting from the vendor file it replaces, which stays untouched.
     let out =
         tool_in(d, &["storage-conf", "diff", "--podman-version", "5.4", "--plan", plan3.to_str().unwrap()]);
     let diff = String::from_utf8_lossy(&out.stdout);
     assert!(
-        diff.contains("usr/share/containers/storage.conf (current)") && diff.contains("+driver = \"btrfs\""),
+        diff.contains("etc/containers/storage.conf (current)") && diff.contains("+driver = \"btrfs\""),
         "{diff}"
     );
+    assert!(diff.contains(" [storage]\n-graphroot = "), "the vendor file is the starting point: {diff}");
 }
 
 fn plan_with_runroot(plan: &Path, runroot: &Path) -> PathBuf {

@@ -107,7 +107,8 @@ Nix store); or it cannot be written.
 
 Files (--config-root DIR prefixes /etc and /usr/share):
   before Podman 6: CONTAINERS_STORAGE_CONF, else root: /etc/containers/storage.conf over
-    /usr/share/containers/storage.conf; rootless: $XDG_CONFIG_HOME (or ~/.config)
+    /usr/share/containers/storage.conf (apply then writes /etc's, starting from a copy of
+    it); rootless: $XDG_CONFIG_HOME (or ~/.config)
     /containers/storage.conf, with only rootless_storage_path and a rootless driver taken
     from the system file.
   Podman 6: one main file (user, else /etc, else /usr/share), then drop-ins *.conf from
@@ -269,7 +270,7 @@ fn planned(p: &PlanTarget) -> Result<Planned, Error> {
         Some(text) => text,
         None => match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => cx.stack.seed.clone().unwrap_or_default(),
             Err(e) => return Err(Error::io(path, "read", e)),
         },
     };

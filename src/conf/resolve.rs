@@ -273,6 +273,9 @@ pub struct Stack {
     /// The main file (or the one named by CONTAINERS_STORAGE_CONF), read or not: the
     /// file NixOS would manage.
     pub main: PathBuf,
+    /// The text the target starts from while it does not exist: before Podman 6, root's
+    /// /etc file replaces the vendor file wholesale, so it starts as a copy of it.
+    pub seed: Option<String>,
 }
 
 /// The values a stack gives the caller.
@@ -368,7 +371,14 @@ pub fn stack(caller: &Caller, layered: bool) -> Result<Stack, Error> {
             drop_in: false,
             why: "CONTAINERS_STORAGE_CONF names it; no other file is read".into(),
         };
-        return Ok(Stack { layered, rootless: caller.rootless, layers, target, main: path.clone() });
+        return Ok(Stack {
+            layered,
+            rootless: caller.rootless,
+            layers,
+            target,
+            main: path.clone(),
+            seed: None,
+        });
     }
 
     if layered {
@@ -404,20 +414,25 @@ pub fn stack(caller: &Caller, layered: bool) -> Result<Stack, Error> {
                 ));
             }
         };
-        return Ok(Stack { layered, rootless: caller.rootless, layers, target, main: main_path });
+        return Ok(Stack { layered, rootless: caller.rootless, layers, target, main: main_path, seed: None });
     }
 
     let system = first_existing(&[&admin_main, &vendor_main])?;
     if !caller.rootless {
-        let path = system.as_ref().map_or_else(|| admin_main.clone(), |l| l.path.clone());
-        let why = match &system {
-            Some(l) if l.path == admin_main => "root: /etc/containers/storage.conf wins over /usr/share",
-            Some(_) => "root: no /etc/containers/storage.conf, the distribution default",
-            None => "root: no storage.conf yet; /etc/containers/storage.conf is where one belongs",
+        let (why, seed) = match &system {
+            Some(l) if l.path == admin_main => {
+                ("root: /etc/containers/storage.conf wins over /usr/share", None)
+            }
+            Some(l) => (
+                "root: Podman reads the distribution's /usr/share file; apply writes /etc/containers/storage.conf \
+                 starting from a copy of it (the vendor file belongs to the package)",
+                Some(l.text.clone()),
+            ),
+            None => ("root: no storage.conf yet; /etc/containers/storage.conf is where one belongs", None),
         };
         layers.extend(system);
-        let target = Target { path: path.clone(), drop_in: false, why: why.into() };
-        return Ok(Stack { layered, rootless: false, layers, target, main: path });
+        let target = Target { path: admin_main.clone(), drop_in: false, why: why.into() };
+        return Ok(Stack { layered, rootless: false, layers, target, main: admin_main, seed });
     }
     let Some(user) = user_main else {
         return Err(Error::Environment(
@@ -435,7 +450,7 @@ pub fn stack(caller: &Caller, layered: bool) -> Result<Stack, Error> {
     };
     layers.extend(own);
     let target = Target { path: user.clone(), drop_in: false, why: why.into() };
-    Ok(Stack { layered, rootless: true, layers, target, main: user })
+    Ok(Stack { layered, rootless: true, layers, target, main: user, seed: None })
 }
 
 fn override_layer(caller: &Caller) -> Result<Option<Layer>, Error> {
@@ -461,9 +476,12 @@ impl Stack {
         let role = if self.target.drop_in { Role::DropIn } else { Role::Main };
         let new = Layer { path: self.target.path.clone(), role, text: text.to_string() };
         let name = self.target.path.file_name();
-        // A same-named drop-in of an earlier place is masked by ours.
         if self.target.drop_in {
+            // A same-named drop-in of an earlier place is masked by ours.
             next.layers.retain(|l| !(l.role == Role::DropIn && l.path.file_name() == name));
+        } else {
+            // One main file wins: the new one replaces the one read so far.
+            next.layers.retain(|l| !matches!(l.role, Role::Main | Role::Env));
         }
         let at = next
             .layers
@@ -643,6 +661,17 @@ mod tests {
         let s = stack(&c, false).unwrap();
         assert_eq!(s.target.path, etc);
         assert_eq!(s.effective(&c).unwrap().driver.unwrap().from, etc.display().to_string());
+        // Only the vendor file: apply starts /etc's from a copy of it, and that replaces it.
+        std::fs::remove_file(&etc).unwrap();
+        let s = stack(&c, false).unwrap();
+        assert_eq!(
+            (s.target.path.as_path(), s.seed.as_deref()),
+            (etc.as_path(), Some("[storage]\ndriver = \"overlay\"\n"))
+        );
+        let after = s.with_target_text("[storage]\ngraphroot = \"/g\"\n");
+        assert_eq!(after.layers.len(), 1);
+        assert!(after.effective(&c).unwrap().driver.is_none(), "the vendor file no longer counts");
+        t.write("root/etc/containers/storage.conf", ROOTFUL);
         // Drop-ins mean nothing before 6.
         t.write("root/etc/containers/storage.conf.d/99-x.conf", "[storage]\ndriver = \"vfs\"\n");
         assert_eq!(stack(&c, false).unwrap().effective(&c).unwrap().driver.unwrap().value, "btrfs");
