@@ -252,6 +252,30 @@ fn a_rootless_user_applying_a_root_plan_is_refused_and_nothing_changes() {
 }
 
 #[test]
+fn a_rootless_users_own_populated_store_is_the_one_counted() {
+    if !needs_rootless("rootless populated store") {
+        return;
+    }
+    let user = user_with_image();
+    // A plan with rootless settings that moves the store: refused because the user's own
+    // store (not root's) holds the image.
+    let runroot = user.runtime().join("containers");
+    let plan = plan_dir(user.dir.path(), "vfs", "$HOME/elsewhere", runroot.to_str().unwrap());
+    let before = snapshot(&[&user.config(), &user.config_root(), &plan]);
+    let out = run(user.tool(&["storage-conf", "apply", "--podman-version", "5.4", "--plan"]).arg(&plan));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let own = user.data().join("containers/storage");
+    assert!(err.contains("1 images") && err.contains(own.to_str().unwrap()), "{err}");
+    assert!(
+        err.contains(&format!("{:?}", user.home().join("elsewhere").display().to_string())),
+        "expanded: {err}"
+    );
+    assert_eq!(snapshot(&[&user.config(), &user.config_root(), &plan]), before);
+    assert!(user.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("localhost/mine:1"));
+}
+
+#[test]
 fn a_store_the_user_cannot_read_is_unknown_not_empty() {
     if !needs_rootless("rootless unreadable store") {
         return;
@@ -382,6 +406,19 @@ fn a_target_store_of_another_driver_is_refused_on_both_models() {
     assert_eq!(snapshot(&[dir.path(), &service.graphroot.join("overlay-images")]), before);
     assert!(!root.join("etc/containers/storage.rootful.conf.d").exists());
     assert_eq!(service.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]), "localhost/keep:1");
+
+    // The socket names the Podman version whose rules apply.
+    let out = run(bin()
+        .args(["storage-conf", "show", "--format", "json", "--url", &service.url, "--file"])
+        .arg(&conf)
+        .arg("--config-root")
+        .arg(&root)
+        .env("HOME", &home));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = service.ok(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(version.starts_with(v["podman_version"].as_str().unwrap()), "{v} vs {version}");
+    assert!(v["version_source"].as_str().unwrap().contains(&service.url), "{v}");
 }
 
 /// `storage-conf` with a configuration root and a home of its own, as root.
