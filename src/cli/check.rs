@@ -125,6 +125,15 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
                     if args.no_eval { "skipped with --no-eval" } else { "not found" }
                 );
             }
+            if args.host_storage || args.config_root.is_some() {
+                match storage_files.len() {
+                    0 => println!("note: Podman reads no storage.conf here; its built-in defaults apply"),
+                    _ => {
+                        let names: Vec<&str> = storage_files.iter().map(|f| f.source.path.as_str()).collect();
+                        println!("note: storage.conf files checked, in reading order: {}", names.join(", "));
+                    }
+                }
+            }
             println!("{errors} error(s), {warnings} warning(s), {infos} info(s)");
         }
         Format::Json => {
