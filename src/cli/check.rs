@@ -23,12 +23,27 @@ use std::path::PathBuf;
 #[command(after_long_help = LONG_HELP)]
 pub struct CheckArgs {
     /// The disko configuration to check.
-    #[arg(long, value_name = "FILE", required_unless_present = "storage_conf")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["storage_conf", "host_storage", "config_root"])]
     pub disko: Option<PathBuf>,
 
     /// The containers/storage.conf to check.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["host_storage", "config_root"])]
     pub storage_conf: Option<PathBuf>,
+
+    /// Check every storage.conf file Podman reads here for you: the one file before
+    /// Podman 6; from 6 the main file, its drop-ins and CONTAINERS_STORAGE_CONF_OVERRIDE
+    /// (see `storage-conf --help`). Each file is checked on its own.
+    #[arg(long)]
+    pub host_storage: bool,
+
+    /// Like --host-storage, with /etc/containers and /usr/share/containers read below DIR.
+    #[arg(long, value_name = "DIR")]
+    pub config_root: Option<PathBuf>,
+
+    /// The Podman version whose file rules apply with --host-storage or --config-root
+    /// (default: `podman --version`; before 6 when unknown).
+    #[arg(long, value_name = "X.Y")]
+    pub podman_version: Option<String>,
 
     /// containers.conf, for `volume_path`.
     #[arg(long, value_name = "FILE")]
@@ -72,7 +87,11 @@ Rules: podman-btrfs-advise explain --list";
 pub fn run(args: CheckArgs) -> Result<u8, Error> {
     let mode = if args.no_eval { disko::NixMode::Static } else { disko::NixMode::Auto };
     let disko = args.disko.as_deref().map(|p| disko::load(p, mode)).transpose()?;
-    let storage = args.storage_conf.as_deref().map(storage_conf::load).transpose()?;
+    let storage_files = match (&args.storage_conf, args.host_storage || args.config_root.is_some()) {
+        (Some(p), _) => vec![storage_conf::load(p)?],
+        (None, true) => host_storage_files(&args)?,
+        (None, false) => Vec::new(),
+    };
     let containers = args.containers_conf.as_deref().map(containers_conf::load).transpose()?;
     let live = match (&disko, args.live) {
         (Some(d), true) => {
@@ -83,21 +102,19 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
         _ => None,
     };
     let evaluated = disko.as_ref().map(|d| d.evaluated);
-    let inputs = Inputs { disko, storage, containers, live };
-    let diagnostics = validate::check(&inputs);
+    let mut inputs = Inputs { disko, storage: None, containers, live };
+    let diagnostics = check_each(&mut inputs, &storage_files);
     let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
     let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
 
     match args.format {
         Format::Human => {
-            let sources: Vec<&SourceFile> = [
-                inputs.disko.as_ref().map(|d| &d.source),
-                inputs.storage.as_ref().map(|s| &s.source),
-                inputs.containers.as_ref().map(|c| &c.source),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
+            let sources: Vec<&SourceFile> =
+                [inputs.disko.as_ref().map(|d| &d.source), inputs.containers.as_ref().map(|c| &c.source)]
+                    .into_iter()
+                    .flatten()
+                    .chain(storage_files.iter().map(|s| &s.source))
+                    .collect();
             for d in &diagnostics {
                 println!("{}", render_human(d, &sources));
             }
@@ -107,6 +124,15 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
                     args.disko.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                     if args.no_eval { "skipped with --no-eval" } else { "not found" }
                 );
+            }
+            if args.host_storage || args.config_root.is_some() {
+                match storage_files.len() {
+                    0 => println!("note: Podman reads no storage.conf here; its built-in defaults apply"),
+                    _ => {
+                        let names: Vec<&str> = storage_files.iter().map(|f| f.source.path.as_str()).collect();
+                        println!("note: storage.conf files checked, in reading order: {}", names.join(", "));
+                    }
+                }
             }
             println!("{errors} error(s), {warnings} warning(s), {infos} info(s)");
         }
@@ -120,4 +146,40 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
     }
     let failing = errors > 0 || (args.deny == Some(Deny::Warnings) && warnings > 0);
     Ok(if failing { exit::FINDINGS } else { exit::OK })
+}
+
+/// The storage.conf files containers/storage reads for the caller, in reading order.
+fn host_storage_files(args: &CheckArgs) -> Result<Vec<storage_conf::StorageConfFile>, Error> {
+    use crate::conf::resolve;
+    let (version, source) = resolve::detect_version(args.podman_version.as_deref(), None)?;
+    tracing::info!(
+        "storage.conf rules of Podman {} ({source})",
+        version.map_or("before 6".into(), |v| v.to_string())
+    );
+    let caller = resolve::Caller::current(args.config_root.clone());
+    let stack = resolve::stack(&caller, version.is_some_and(resolve::Version::layered))?;
+    storage_conf::load_stack(&stack)
+}
+
+/// Runs the rules once for each storage.conf (or once without one); findings that do not
+/// depend on the storage file (disko, containers.conf) are kept once.
+fn check_each(
+    inputs: &mut Inputs,
+    storage: &[storage_conf::StorageConfFile],
+) -> Vec<validate::diagnostic::Diagnostic> {
+    if storage.is_empty() {
+        return validate::check(inputs);
+    }
+    let mut all = Vec::new();
+    for file in storage {
+        inputs.storage = Some(file.clone());
+        for d in validate::check(inputs) {
+            if !all.contains(&d) {
+                all.push(d);
+            }
+        }
+    }
+    inputs.storage = None;
+    all.sort_by(|a, b| (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code)));
+    all
 }

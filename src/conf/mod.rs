@@ -1,7 +1,9 @@
 //! Managing a host's real containers/storage.conf the way a careful admin would: find the
-//! file Podman reads, change only the keys a plan owns (comments, order and other keys stay
-//! byte for byte), never strand a populated store, and never write to a NixOS-managed file.
+//! files containers/storage reads for the caller, change only the keys a plan owns
+//! (comments, order and other keys stay byte for byte), never strand a populated store,
+//! and never write to a NixOS-managed file.
 
 pub mod edit;
 pub mod locate;
+pub mod resolve;
 pub mod store;

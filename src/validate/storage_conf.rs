@@ -322,6 +322,13 @@ pub fn load_text(text: &str, name: &str) -> Result<StorageConfFile, Error> {
     Ok(StorageConfFile { source, doc })
 }
 
+/// Every file of a resolved storage.conf stack (the main file and, on Podman 6, its
+/// drop-ins and override), in reading order, each loaded on its own so findings keep
+/// their file, line and column.
+pub fn load_stack(stack: &crate::conf::resolve::Stack) -> Result<Vec<StorageConfFile>, Error> {
+    stack.layers.iter().map(|l| load_text(&l.text, &l.path.display().to_string())).collect()
+}
+
 /// Reads a configuration file; bytes that are not UTF-8 are an input error at their place
 /// (TOML is UTF-8), I/O failures are I/O errors.
 pub(crate) fn read_text(path: &std::path::Path) -> Result<String, Error> {
