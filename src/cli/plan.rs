@@ -111,7 +111,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Replace existing files in --out (each is first kept as NAME.TIMESTAMP.bak).
+    /// Replace existing files in --out (each is first kept as NAME.YYYYMMDDTHHMMSSZ.bak, with
+    /// a counter, NAME.YYYYMMDDTHHMMSSZ.N.bak, when that name is taken).
     #[arg(long, requires = "out")]
     pub force: bool,
 
