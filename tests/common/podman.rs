@@ -1,5 +1,5 @@
-//! A real Podman service on a temporary socket, its graphroot on a loop-mounted btrfs
-//! (DESIGN §7), on either of the two Podman versions the tests cover. Drop removes its
+//! A real Podman service on a temporary socket, its graphroot on a loop-mounted btrfs,
+//! on either of the two Podman versions the tests cover. Drop removes its
 //! containers, ends exactly the processes it started (by pid) and unmounts what it
 //! mounted, also when a test fails.
 
@@ -20,18 +20,18 @@ pub enum Podman {
     Trixie,
 }
 
-/// Runs `fn NAME(podman: Podman)` once per Podman version, as the tests `NAME::podman4`
-/// and `NAME::podman5`.
+/// Runs `fn NAME(podman: Podman)` once per Podman, as the tests `NAME::host` and
+/// `NAME::trixie`.
 #[macro_export]
 macro_rules! on_each_podman {
     ($name:ident) => {
         mod $name {
             #[test]
-            fn podman4() {
+            fn host() {
                 super::$name($crate::common::podman::Podman::Host)
             }
             #[test]
-            fn podman5() {
+            fn trixie() {
                 super::$name($crate::common::podman::Podman::Trixie)
             }
         }
@@ -48,12 +48,18 @@ impl Podman {
         std::env::var_os(TRIXIE_ROOT_ENV).map(PathBuf::from).unwrap_or_else(|| TRIXIE_ROOT_DEFAULT.into())
     }
 
-    /// The major version this choice runs, checked against the server when it starts.
-    pub fn major(self) -> u32 {
+    /// The major version this choice runs, checked against the server when it starts
+    /// (any for the machine's own).
+    pub fn major(self) -> Option<u32> {
         match self {
-            Podman::Host => 4,
-            Podman::Trixie => 5,
+            Podman::Host => None,
+            Podman::Trixie => Some(5),
         }
+    }
+
+    /// Whether `version` (e.g. `5.4.2`) is one this choice may run.
+    pub fn runs(self, version: &str) -> bool {
+        self.major().is_none_or(|m| version.split('.').next() == Some(m.to_string().as_str()))
     }
 
     /// Like [`can_run`](super::can_run) for what this Podman needs beyond the test's own
@@ -203,10 +209,8 @@ impl PodmanService {
                 let out = run(self.podman().args(["version", "--format", "{{.Server.Version}}"]));
                 if out.status.success() {
                     self.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                    let major = self.podman.major().to_string();
-                    assert_eq!(
-                        self.version.split('.').next(),
-                        Some(major.as_str()),
+                    assert!(
+                        self.podman.runs(&self.version),
                         "{:?} runs Podman {}",
                         self.podman,
                         self.version
@@ -351,30 +355,15 @@ impl PodmanRoot {
     }
 }
 
-/// A mount namespace of its own, chrooted into a root that is bound onto itself
-/// (`chroot` needs a mount point) and read-only, with /proc, /sys, /dev and `shared` at
-/// their host paths and tmpfs where Podman writes its own state. A `sleep` holds it, so
-/// the service can stop and start again inside; commands join it with `nsenter`.
+/// The trixie root chrooted in a mount namespace of its own (see trixie-chroot.sh), held
+/// by a `sleep` so the service can stop and start again inside; commands join it with
+/// `nsenter`.
 struct Chroot {
     holder: Child,
 }
 
-/// Runs in the new namespace: `$1` is the root, the rest are the directories to share.
-const CHROOT_SCRIPT: &str = r#"set -eu
-root=$1; shift
-mount --bind "$root" "$root"
-mkdir -p "$root/var/lib/containers"
-# Shared paths under /tmp get their mount points on the tmpfs below; others need them here.
-for p in "$@"; do case $p in /tmp/*) ;; *) mkdir -p "$root$p" ;; esac; done
-mount -o remount,bind,ro "$root"
-mount -t proc proc "$root/proc"
-mount --rbind /sys "$root/sys"
-mount --rbind /dev "$root/dev"
-for t in /tmp /run /var/tmp /var/lib/containers; do mount -t tmpfs -o mode=1777 tmpfs "$root$t"; done
-for p in "$@"; do mkdir -p "$root$p"; mount --rbind "$p" "$root$p"; done
-# "ready" only once chrooted: nsenter -r takes the root the holder has at that moment.
-exec chroot "$root" sh -c 'echo ready; exec sleep infinity >/dev/null'
-"#;
+/// Also used by contrib/bench/scan-vs-df.sh.
+const CHROOT_SCRIPT: &str = include_str!("trixie-chroot.sh");
 
 impl Chroot {
     fn new(root: &Path, shared: &[&Path]) -> Self {
