@@ -136,8 +136,9 @@ impl PodmanService {
             ),
         )
         .unwrap();
-        // File locks under tmp_dir: the default shm segment /dev/shm/libpod_lock is shared
-        // with the machine's own Podman, and a fresh service frees every lock in it.
+        // File locks under tmp_dir: the default shm segment /dev/shm/libpod_lock is the
+        // machine's, shared by every Podman on it; a test must neither take lock numbers
+        // from it nor leak them there when a run is cut short.
         std::fs::write(
             d.join("containers.conf"),
             format!(
