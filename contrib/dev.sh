@@ -9,7 +9,9 @@
 #   contrib/dev.sh deps         only install what the tests need
 #
 # On Debian as root it installs missing packages with apt-get, and Rust with rustup
-# when cargo is missing.
+# when cargo is missing. The system tests also run against Debian 13's Podman 5: `deps`
+# debootstraps a Debian trixie root with podman once into $PODFS_TRIXIE_ROOT
+# (default /var/cache/podman-btrfs-advise/trixie-podman) and reuses it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +31,22 @@ declare -A PACKAGES=(
   [cc]=gcc
   [curl]=curl
   [systemd-analyze]=systemd
+  [debootstrap]=debootstrap
+  [unshare]=util-linux
+  [nsenter]=util-linux
+  [sfdisk]=fdisk
+  [partx]=util-linux
+  [mkswap]=util-linux
+  [mkfs.ext4]=e2fsprogs
+  [newuidmap]=uidmap
 )
+
+# Debian 13's Podman (5.4.2) for the tests, chrooted by tests/common/podman.rs. Outside
+# the repository so a fresh clone reuses it; made in a side directory and renamed at the
+# end, with a marker naming its packages, so a half-done root is never taken for a whole one.
+export PODFS_TRIXIE_ROOT=${PODFS_TRIXIE_ROOT:-/var/cache/podman-btrfs-advise/trixie-podman}
+TRIXIE_PACKAGES=podman,runc,conmon,netavark,catatonit
+TRIXIE_MARKER=.podfs-trixie-complete
 
 ensure_rust() {
   if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -58,7 +75,34 @@ deps() {
       say "missing packages: ${missing[*]} (install them with your package manager)"
     fi
   fi
+  trixie_root
   ensure_rust
+}
+
+trixie_root() {
+  local root=$PODFS_TRIXIE_ROOT
+  if [ "$(cat "$root/$TRIXIE_MARKER" 2>/dev/null)" = "$TRIXIE_PACKAGES" ]; then
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ] || ! command -v debootstrap >/dev/null; then
+    say "no Debian trixie root at $root (run as root with debootstrap installed to make it)"
+    return
+  fi
+  local tmp=$root.tmp
+  say "debootstrapping Debian trixie with $TRIXIE_PACKAGES into $root (once, about a minute)"
+  # --one-file-system: a killed debootstrap may have left /proc mounted inside.
+  rm -rf --one-file-system "$tmp"
+  mkdir -p "$tmp"
+  if ! debootstrap --variant=minbase --include="$TRIXIE_PACKAGES" trixie "$tmp" \
+    http://deb.debian.org/debian >"$tmp.log" 2>&1; then
+    tail -n 20 "$tmp.log" >&2
+    say "debootstrap failed; full log in $tmp.log"
+    return 1
+  fi
+  rm -f "$tmp"/var/cache/apt/archives/*.deb "$tmp.log"
+  echo "$TRIXIE_PACKAGES" >"$tmp/$TRIXIE_MARKER"
+  rm -rf --one-file-system "$root"
+  mv "$tmp" "$root"
 }
 
 demo() {

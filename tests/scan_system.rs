@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::podman::PodmanService;
+use common::podman::{Podman, PodmanService};
 use common::*;
 use serde_json::Value;
 use std::process::Command;
@@ -28,12 +28,12 @@ fn volume_dir(service: &PodmanService, name: &str) -> std::path::PathBuf {
     service.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
 }
 
-#[test]
-fn scan_names_every_object_with_class_size_and_placement() {
-    if !can_run("scan against podman", NEEDS, true) {
+on_each_podman!(scan_names_every_object_with_class_size_and_placement);
+fn scan_names_every_object_with_class_size_and_placement(podman: Podman) {
+    if !can_run("scan against podman", NEEDS, true) || !podman.available("scan against podman") {
         return;
     }
-    let service = PodmanService::start("overlay");
+    let service = PodmanService::start_on(podman, "overlay");
     service.import_busybox(&["localhost/postgres:16", "localhost/redis:7", "localhost/acme-app:1"]);
 
     // A database volume in a plain (copy-on-write) directory, found by image and mount path.
@@ -108,7 +108,7 @@ fn scan_names_every_object_with_class_size_and_placement() {
     assert_eq!(report["storage"]["graphroot"], service.graphroot.to_str().unwrap());
     assert_eq!(report["graphroot"]["filesystem"], "btrfs");
     assert_eq!(report["graphroot"]["own_subvolume"], true);
-    assert!(report["podman_version"].as_str().unwrap().starts_with(|c: char| c.is_ascii_digit()));
+    assert_eq!(report["podman_version"], service.version.as_str());
 
     let volumes = &report["volumes"];
     for (name, class, size) in [
@@ -173,17 +173,57 @@ fn scan_names_every_object_with_class_size_and_placement() {
     assert!(text.contains("database volume pgdata is on copy-on-write storage"), "{text}");
 }
 
-#[test]
-fn unknown_class_label_is_an_input_error_naming_the_volume() {
-    if !can_run("scan label error", NEEDS, true) {
+on_each_podman!(unknown_class_label_is_an_input_error_naming_the_volume);
+fn unknown_class_label_is_an_input_error_naming_the_volume(podman: Podman) {
+    if !can_run("scan label error", NEEDS, true) || !podman.available("scan label error") {
         return;
     }
-    let service = PodmanService::start("overlay");
+    let service = PodmanService::start_on(podman, "overlay");
     service.ok(&["volume", "create", "--label", "io.podfs.class=databse", "typo"]);
     let out = run(bin().args(["scan", "--url", &service.url]));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("volume `typo`") && err.contains("did you mean `database`?"), "{err}");
+}
+
+on_each_podman!(the_harness_ends_its_processes_and_leaves_no_mount);
+fn the_harness_ends_its_processes_and_leaves_no_mount(podman: Podman) {
+    if !can_run("harness cleanup", NEEDS, true) || !podman.available("harness cleanup") {
+        return;
+    }
+    let mut service = PodmanService::start_on(podman, "overlay");
+    service.import_busybox(&["localhost/app:1"]);
+    service.ok(&["run", "-d", "--name", "up", "--network=none", "localhost/app:1", "sleep", "1000"]);
+    let sleeper: u32 = service.ok(&["inspect", "--format", "{{.State.Pid}}", "up"]).parse().unwrap();
+    let conmon: u32 = service.ok(&["inspect", "--format", "{{.State.ConmonPid}}", "up"]).parse().unwrap();
+    let mut pids = service.own_processes();
+    assert_eq!(pids.len(), if podman == Podman::Trixie { 2 } else { 1 });
+    let children = service.container_processes();
+    assert!(children.contains(&conmon) && children.contains(&sleeper), "{children:?}");
+    pids.extend(children);
+    if podman == Podman::Trixie {
+        // The cached root is read-only to everything that runs in it.
+        let out = run(service.command("touch").arg("/etc/podfs-test"));
+        assert!(!out.status.success(), "the trixie root is writable");
+    }
+    let dirs = [service.dir().to_path_buf(), service.fs.dir.path().to_path_buf()];
+    let image = service.fs.dir.path().join("fs.img");
+    // As after a crash: the container and its conmon outlive the service.
+    service.stop();
+    assert!(common::podman::alive(conmon) && common::podman::alive(sleeper));
+    drop(service);
+
+    for pid in pids {
+        assert!(!common::podman::alive(pid), "process {pid} outlived the service");
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for d in &dirs {
+        assert!(!mounts.contains(d.to_str().unwrap()), "a mount below {} is left:\n{mounts}", d.display());
+        assert!(!d.exists(), "{} is left", d.display());
+    }
+    let loops =
+        ok(Command::new("losetup").arg("--list").arg("--noheadings").arg("--output").arg("BACK-FILE"));
+    assert!(!loops.contains(image.to_str().unwrap()), "loop device of {} is left:\n{loops}", image.display());
 }
 
 #[test]
@@ -215,12 +255,14 @@ fn socket_problems_exit_3_with_what_to_do() {
     drop(server);
 }
 
-#[test]
-fn permission_denied_exits_3() {
-    if !can_run("permission denied", &["podman", "runc", "mkfs.btrfs", "losetup", "setpriv"], true) {
+on_each_podman!(permission_denied_exits_3);
+fn permission_denied_exits_3(podman: Podman) {
+    if !can_run("permission denied", &["podman", "runc", "mkfs.btrfs", "losetup", "setpriv"], true)
+        || !podman.available("permission denied")
+    {
         return;
     }
-    let service = PodmanService::start("overlay");
+    let service = PodmanService::start_on(podman, "overlay");
     // The socket is root's; `nobody` may not connect.
     std::fs::set_permissions(&service.socket, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = run(Command::new("setpriv")
@@ -231,12 +273,12 @@ fn permission_denied_exits_3() {
     assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("permission denied"));
 }
 
-#[test]
-fn plan_from_the_live_host_places_its_data_by_class() {
-    if !can_run("plan from host", NEEDS, true) {
+on_each_podman!(plan_from_the_live_host_places_its_data_by_class);
+fn plan_from_the_live_host_places_its_data_by_class(podman: Podman) {
+    if !can_run("plan from host", NEEDS, true) || !podman.available("plan from host") {
         return;
     }
-    let service = PodmanService::start("overlay");
+    let service = PodmanService::start_on(podman, "overlay");
     service.import_busybox(&["localhost/postgres:16", "localhost/acme-app:1"]);
     service.ok(&["volume", "create", "pgdata"]);
     service.ok(&["volume", "create", "--label", "io.podfs.class=media", "films"]);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::podman::PodmanService;
+use common::podman::{Podman, PodmanRoot, PodmanService};
 use common::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -60,14 +60,17 @@ fn stderr(out: &Output) -> String {
 /// directory. Drop ends the rootless pause process its Podman left (by the pid Podman
 /// recorded) and removes everything.
 struct RootlessUser {
+    /// Where the user's Podman runs: the host's, or the trixie chroot's (which sees `dir`
+    /// at the same path).
+    root: PodmanRoot,
     dir: TempDir,
 }
 
 impl RootlessUser {
-    fn new() -> Self {
+    fn new(podman: Podman) -> Self {
         let dir = TempDir::new("rootless");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let user = RootlessUser { dir };
+        let user = RootlessUser { root: PodmanRoot::new(podman, &[dir.path()]), dir };
         for d in [user.home(), user.runtime()] {
             std::fs::create_dir_all(&d).unwrap();
             rustix::fs::chown(
@@ -119,9 +122,13 @@ impl RootlessUser {
         }
     }
 
-    /// `program` run as the user, with only its own environment.
+    /// `program` run on the host as the user, with only its own environment.
     fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("setpriv");
+        self.as_user(Command::new("setpriv"), program)
+    }
+
+    /// `setpriv` (host or chroot) running `program` as the user.
+    fn as_user(&self, mut c: Command, program: impl AsRef<std::ffi::OsStr>) -> Command {
         c.args([
             format!("--reuid={NOBODY}"),
             format!("--regid={NOBODY}"),
@@ -147,8 +154,9 @@ impl RootlessUser {
         c
     }
 
+    /// The user's own Podman (host or chroot), as the user.
     fn podman(&self, args: &[&str]) -> String {
-        ok(self.command("podman").args(args)).trim().to_string()
+        ok(self.as_user(self.root.command("setpriv"), "podman").args(args)).trim().to_string()
     }
 
     /// A busybox image in the user's own store, imported by rootless Podman.
@@ -174,8 +182,8 @@ impl Drop for RootlessUser {
 
 /// A rootless user with its own storage.conf (driver vfs, as a user sets it) and an image
 /// in its store; root's storage.conf in the configuration root.
-fn user_with_image() -> RootlessUser {
-    let user = RootlessUser::new();
+fn user_with_image(podman: Podman) -> RootlessUser {
+    let user = RootlessUser::new(podman);
     write(&user.config_root().join("etc/containers/storage.conf"), ROOT_CONF);
     user.write_own(
         &user.config().join("containers/storage.conf"),
@@ -185,16 +193,16 @@ fn user_with_image() -> RootlessUser {
     user
 }
 
-fn needs_rootless(test: &str) -> bool {
-    can_run(test, &["podman", "setpriv", "busybox", "tar"], true)
+fn needs_rootless(test: &str, podman: Podman) -> bool {
+    can_run(test, &["podman", "setpriv", "busybox", "tar"], true) && podman.available(test)
 }
 
-#[test]
-fn show_names_the_rootless_users_own_graphroot_as_podman_does() {
-    if !needs_rootless("rootless show") {
+on_each_podman!(show_names_the_rootless_users_own_graphroot_as_podman_does);
+fn show_names_the_rootless_users_own_graphroot_as_podman_does(podman: Podman) {
+    if !needs_rootless("rootless show", podman) {
         return;
     }
-    let user = user_with_image();
+    let user = user_with_image(podman);
     let info =
         user.podman(&["info", "--format", "{{.Store.GraphRoot}}|{{.Store.RunRoot}}|{{.Store.ConfigFile}}"]);
     let fields: Vec<&str> = info.split('|').collect();
@@ -227,12 +235,12 @@ fn show_names_the_rootless_users_own_graphroot_as_podman_does() {
     );
 }
 
-#[test]
-fn a_rootless_user_applying_a_root_plan_is_refused_and_nothing_changes() {
-    if !needs_rootless("rootless apply of a root plan") {
+on_each_podman!(a_rootless_user_applying_a_root_plan_is_refused_and_nothing_changes);
+fn a_rootless_user_applying_a_root_plan_is_refused_and_nothing_changes(podman: Podman) {
+    if !needs_rootless("rootless apply of a root plan", podman) {
         return;
     }
-    let user = user_with_image();
+    let user = user_with_image(podman);
     let plan = plan_dir(user.dir.path(), "btrfs", "/var/lib/containers/storage", "/run/containers/storage");
     let before = snapshot(&[&user.config(), &user.config_root(), &plan]);
     for version in ["5.4", "6.0"] {
@@ -251,12 +259,12 @@ fn a_rootless_user_applying_a_root_plan_is_refused_and_nothing_changes() {
     assert!(user.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("localhost/mine:1"));
 }
 
-#[test]
-fn a_rootless_users_own_populated_store_is_the_one_counted() {
-    if !needs_rootless("rootless populated store") {
+on_each_podman!(a_rootless_users_own_populated_store_is_the_one_counted);
+fn a_rootless_users_own_populated_store_is_the_one_counted(podman: Podman) {
+    if !needs_rootless("rootless populated store", podman) {
         return;
     }
-    let user = user_with_image();
+    let user = user_with_image(podman);
     // A plan with rootless settings that moves the store: refused because the user's own
     // store (not root's) holds the image.
     let runroot = user.runtime().join("containers");
@@ -275,12 +283,12 @@ fn a_rootless_users_own_populated_store_is_the_one_counted() {
     assert!(user.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("localhost/mine:1"));
 }
 
-#[test]
-fn a_store_the_user_cannot_read_is_unknown_not_empty() {
-    if !needs_rootless("rootless unreadable store") {
+on_each_podman!(a_store_the_user_cannot_read_is_unknown_not_empty);
+fn a_store_the_user_cannot_read_is_unknown_not_empty(podman: Podman) {
+    if !needs_rootless("rootless unreadable store", podman) {
         return;
     }
-    let user = user_with_image();
+    let user = user_with_image(podman);
     // Root's store, which only root can read, holding an image; root's storage.conf
     // (readable by all, as /etc/containers/storage.conf is) names it. The user points the
     // tool at that file.
@@ -358,16 +366,17 @@ fn nixos_comes_first_with_every_planned_key() {
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), text);
 }
 
-#[test]
-fn a_target_store_of_another_driver_is_refused_on_both_models() {
+on_each_podman!(a_target_store_of_another_driver_is_refused_on_both_models);
+fn a_target_store_of_another_driver_is_refused_on_both_models(podman: Podman) {
     if !can_run(
         "target store of another driver",
         &["podman", "runc", "mkfs.btrfs", "losetup", "busybox"],
         true,
-    ) {
+    ) || !podman.available("target store of another driver")
+    {
         return;
     }
-    let service = PodmanService::start("overlay");
+    let service = PodmanService::start_on(podman, "overlay");
     service.import_busybox(&["localhost/keep:1"]);
     let dir = TempDir::new("target-store");
     let home = dir.path().join("home");

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::podman::PodmanService;
+use common::podman::{Podman, PodmanRoot, PodmanService};
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -78,9 +78,11 @@ fn other_lines<'a>(text: &'a str, keys: &[&str]) -> Vec<&'a str> {
     text.lines().filter(|l| !keys.iter().any(|k| l.starts_with(&format!("{k} =")))).collect()
 }
 
-#[test]
-fn apply_changes_only_planned_keys_and_podman_reads_the_result() {
-    if !can_run("storage-conf apply", &["podman", "mkfs.btrfs", "losetup"], true) {
+on_each_podman!(apply_changes_only_planned_keys_and_podman_reads_the_result);
+fn apply_changes_only_planned_keys_and_podman_reads_the_result(podman: Podman) {
+    if !can_run("storage-conf apply", &["podman", "mkfs.btrfs", "losetup"], true)
+        || !podman.available("storage-conf apply")
+    {
         return;
     }
     let mut fs = LoopBtrfs::new("1G");
@@ -128,20 +130,35 @@ fn apply_changes_only_planned_keys_and_podman_reads_the_result() {
     assert_eq!(backups.len(), 1);
     assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), old);
 
-    // A real Podman reads it: new driver and graphroot.
-    // Only this test's files, none of the machine's containers.conf, registries or networks.
-    let podman_conf = dir.path().join("containers.conf");
-    let net = dir.path().join("networks");
-    std::fs::write(&podman_conf, format!("[network]\nnetwork_config_dir = \"{}\"\n", net.display())).unwrap();
+    // A real Podman reads it: new driver and graphroot. Its own state stays in the test's
+    // directory: never the machine's containers.conf, registries, networks, /run/libpod or
+    // lock segment.
+    let engine = dir.path().join("containers.conf");
+    std::fs::write(
+        &engine,
+        format!(
+            "[network]\nnetwork_config_dir = \"{}\"\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\nlock_type = \"file\"\n",
+            dir.path().join("networks").display(),
+            dir.path().join("tmp").display(),
+            dir.path().join("events.log").display()
+        ),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("registries.conf"), "").unwrap();
-    let out = run(Command::new("podman")
-        .args(["info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
+    let root = PodmanRoot::new(podman, &[dir.path(), fs.dir.path()]);
+    let out = run(root
+        .command("podman")
+        .args(["info", "--format", "{{.Version.Version}} {{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
         .env("CONTAINERS_STORAGE_CONF", &conf)
-        .env("CONTAINERS_CONF", &podman_conf)
+        .env("CONTAINERS_CONF", &engine)
         .env("CONTAINERS_REGISTRIES_CONF", dir.path().join("registries.conf"))
         .env("HOME", dir.path()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("btrfs {}", new_root.display()));
+    let info = String::from_utf8_lossy(&out.stdout);
+    let (version, store) = info.trim().split_once(' ').unwrap();
+    assert!(podman.runs(version), "{podman:?} runs {version}");
+    assert_eq!(store, format!("btrfs {}", new_root.display()));
 
     // Again: nothing to do.
     let out = run(bin().args(["storage-conf", "apply", "--plan"]).arg(&plan).arg("--file").arg(&conf));
@@ -174,13 +191,15 @@ fn a_failed_rename_leaves_the_original_and_no_temporary_file() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
-#[test]
-fn a_populated_store_is_never_switched() {
-    if !can_run("storage-conf populated store", &["podman", "runc", "mkfs.btrfs", "losetup", "busybox"], true)
+on_each_podman!(a_populated_store_is_never_switched);
+fn a_populated_store_is_never_switched(podman: Podman) {
+    let test = "storage-conf populated store";
+    if !can_run(test, &["podman", "runc", "mkfs.btrfs", "losetup", "busybox"], true)
+        || !podman.available(test)
     {
         return;
     }
-    let service = PodmanService::start("overlay");
+    let service = PodmanService::start_on(podman, "overlay");
     service.import_busybox(&["localhost/keep:1"]);
     let conf = service.dir().join("storage.conf");
     let before = std::fs::read_to_string(&conf).unwrap();

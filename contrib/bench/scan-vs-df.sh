@@ -1,30 +1,79 @@
 #!/usr/bin/env bash
-# Times `podman-btrfs-advise scan --format json` against `podman system df -v` on a real
-# Podman service holding N containers and N volumes (graphroot on a loop-mounted btrfs).
+# Times `podman-btrfs-advise scan` against `podman system df -v` on a real Podman service
+# holding N containers and N volumes (graphroot on a loop-mounted btrfs).
 #
-#   sudo contrib/bench/scan-vs-df.sh [N] [RUNS] [FILES]   (defaults: N=200, RUNS=5, FILES=1)
+#   sudo contrib/bench/scan-vs-df.sh [--podman host|trixie] [N] [FILES] [RUNS]
 #
-# FILES is the number of 16 KiB files in each volume: `system df -v` and scan's size walk
-# both grow with it; `scan --no-sizes` does not.
+# --podman host (default) runs the machine's podman (Debian 12: 4.3.1); trixie runs
+# Debian 13's podman (5.4.2) from the root `contrib/dev.sh deps` makes ($PODFS_TRIXIE_ROOT),
+# chrooted in a mount namespace of its own, as the system tests do.
+# N (default 200): containers and volumes. FILES (default 1): 16 KiB files in each volume;
+# `system df -v` and scan's size walk both grow with it, `scan --no-sizes` does not.
+# RUNS (default 5): runs of each command; the table shows medians.
 #
-# Needs root, podman, runc, btrfs-progs and busybox-static. Builds the release binary.
-# Prints the median of RUNS runs of each command and their ratio; changes nothing
-# outside its temporary directory, which it removes on exit.
+# Needs root, btrfs-progs and busybox-static (and podman + runc for host). Builds the
+# release binary. Changes nothing outside its temporary directory, which it removes on
+# exit, and ends only the processes it started.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+PODMAN=host
+if [ "${1:-}" = "--podman" ]; then
+  PODMAN=${2:?--podman needs host or trixie}
+  shift 2
+fi
 N=${1:-200}
-RUNS=${2:-5}
-FILES=${3:-1}
+FILES=${2:-1}
+RUNS=${3:-5}
+for v in "$N" "$FILES" "$RUNS"; do
+  case $v in ''|*[!0-9]*|0) echo "N, FILES and RUNS are whole numbers above 0, not '$v' (see --help)" >&2; exit 2 ;; esac
+done
 cd "$(dirname "$0")/../.."
+REPO=$PWD
+case $PODMAN in
+  host) ;;
+  trixie)
+    ROOT=${PODFS_TRIXIE_ROOT:-/var/cache/podman-btrfs-advise/trixie-podman}
+    if [ ! -f "$ROOT/.podfs-trixie-complete" ]; then
+      echo "no Debian trixie root at $ROOT: run contrib/dev.sh deps as root" >&2
+      exit 3
+    fi
+    ;;
+  *) echo "--podman must be host or trixie, not $PODMAN" >&2; exit 2 ;;
+esac
 cargo build --release --quiet
-BIN=$PWD/target/release/podman-btrfs-advise
+BIN=$REPO/target/release/podman-btrfs-advise
 
 D=$(mktemp -d /tmp/podfs-bench.XXXXXX)
 DEV=""
 PID=""
+HOLDER=""
+# The podman of the chosen root, inside the namespace for trixie.
+P() {
+  if [ -n "$HOLDER" ]; then nsenter -t "$HOLDER" -m -r -w podman "$@"; else podman "$@"; fi
+}
+namespace_members() {
+  local ns p
+  ns=$(readlink "/proc/$HOLDER/ns/mnt") || return 0
+  for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" != "$HOLDER" ] && [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && echo "${p#/proc/}"
+  done
+  return 0
+}
 cleanup() {
   set +e
-  [ -n "$PID" ] && podman --url "unix://$D/podman.sock" rm -af -t 0 >/dev/null 2>&1
+  [ -n "$PID" ] && P --url "unix://$D/podman.sock" rm -af -t 0 >/dev/null 2>&1
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+  # conmons named by the pid files under runroot, if any outlived the removal.
+  for f in $(find "$D/run" -name conmon.pid 2>/dev/null); do
+    c=$(cat "$f")
+    grep -qa "$D/run" "/proc/$c/cmdline" 2>/dev/null && kill -KILL "$c"
+  done
+  if [ -n "$HOLDER" ]; then
+    namespace_members | xargs -r kill -KILL
+    kill "$HOLDER" && wait "$HOLDER" 2>/dev/null
+  fi
   grep -o " $D[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
   [ -n "$DEV" ] && losetup -d "$DEV"
   rm -rf "$D"
@@ -38,33 +87,38 @@ mkdir -p "$D/mnt" "$D/run" "$D/tmp" "$D/rootfs/bin"
 mount "$DEV" "$D/mnt"
 btrfs subvolume create "$D/mnt/storage" >/dev/null
 printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$D/mnt/storage" "$D/run" >"$D/storage.conf"
-printf '[containers]\ndefault_ulimits = []\n[engine]\ntmp_dir = "%s"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "%s"\nruntime = "runc"\n' \
+printf '[containers]\ndefault_ulimits = []\n[engine]\ntmp_dir = "%s"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "%s"\nruntime = "runc"\nlock_type = "file"\n' \
   "$D/tmp" "$D/events.log" >"$D/containers.conf"
-export CONTAINERS_STORAGE_CONF=$D/storage.conf CONTAINERS_CONF=$D/containers.conf
+export CONTAINERS_STORAGE_CONF=$D/storage.conf CONTAINERS_CONF=$D/containers.conf PODMAN_IGNORE_CGROUPSV1_WARNING=1
+if [ "$PODMAN" = trixie ]; then
+  unshare --mount --propagation private sh "$REPO/tests/common/trixie-chroot.sh" "$ROOT" "$D" >"$D/holder.out" 2>&1 &
+  HOLDER=$!
+  for _ in $(seq 100); do grep -q ready "$D/holder.out" && break; sleep 0.1; done
+  grep -q ready "$D/holder.out" || { cat "$D/holder.out" >&2; exit 3; }
+fi
 URL=unix://$D/podman.sock
-podman system service --time=0 "$URL" >"$D/service.log" 2>&1 &
+P system service --time=0 "$URL" >"$D/service.log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do podman --url "$URL" version >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do P --url "$URL" version >/dev/null 2>&1 && break; sleep 0.1; done
+VERSION=$(P --url "$URL" version --format '{{.Server.Version}}')
 
 cp /bin/busybox "$D/rootfs/bin/" && ln -s busybox "$D/rootfs/bin/true"
 tar -C "$D/rootfs" -cf "$D/bb.tar" .
-podman --url "$URL" import "$D/bb.tar" localhost/postgres:16 >/dev/null
-podman --url "$URL" tag localhost/postgres:16 localhost/app:1
+P --url "$URL" import "$D/bb.tar" localhost/postgres:16 >/dev/null
+P --url "$URL" tag localhost/postgres:16 localhost/app:1
 
-BLOB=$(head -c 12288 /dev/urandom | base64 -w0)  # 16 KiB of text, written by a builtin
-echo "creating $N volumes and $N containers…" >&2
+# FILES distinct 16 KiB files, reflinked into every volume: real files to walk, written fast.
+for ((f = 1; f <= FILES; f++)); do head -c 16384 /dev/urandom >"$D/mnt/template-f$f"; done
+echo "creating $N volumes and $N containers on Podman $VERSION…" >&2
 for i in $(seq "$N"); do
   if [ $((i % 4)) -eq 0 ]; then
-    podman --url "$URL" volume create --label io.podfs.class=database "vol$i" >/dev/null
-    podman --url "$URL" create --name "c$i" -v "vol$i:/var/lib/postgresql/data" localhost/postgres:16 true >/dev/null
+    P --url "$URL" volume create --label io.podfs.class=database "vol$i" >/dev/null
+    P --url "$URL" create --name "c$i" -v "vol$i:/var/lib/postgresql/data" localhost/postgres:16 true >/dev/null
   else
-    podman --url "$URL" volume create "vol$i" >/dev/null
-    podman --url "$URL" create --name "c$i" -v "vol$i:/data" localhost/app:1 true >/dev/null
+    P --url "$URL" volume create "vol$i" >/dev/null
+    P --url "$URL" create --name "c$i" -v "vol$i:/data" localhost/app:1 true >/dev/null
   fi
-  # Data in every volume so both tools have something to measure.
-  for ((f = 1; f <= FILES; f++)); do
-    printf '%s' "$BLOB" >"$D/mnt/storage/volumes/vol$i/_data/f$f"
-  done
+  if [ "$FILES" -gt 0 ]; then cp --reflink=always "$D"/mnt/template-f* "$D/mnt/storage/volumes/vol$i/_data/"; fi
 done
 sync
 
@@ -76,12 +130,16 @@ time_ms() {
   e=$(date +%s%N)
   echo $(((e - s) / 1000000))
 }
-scan_ms=$(for _ in $(seq "$RUNS"); do time_ms "$BIN" scan --format json --url "$URL"; done | median)
-nosizes_ms=$(for _ in $(seq "$RUNS"); do time_ms "$BIN" scan --no-sizes --format json --url "$URL"; done | median)
-df_ms=$(for _ in $(seq "$RUNS"); do time_ms podman --url "$URL" system df -v; done | median)
+measure() { for _ in $(seq "$RUNS"); do time_ms "$@"; done | median; }
+scan_ms=$(measure "$BIN" scan --format json --url "$URL")
+nosizes_ms=$(measure "$BIN" scan --no-sizes --format json --url "$URL")
+df_ms=$(measure P --url "$URL" system df -v)
 objects=$("$BIN" scan --format json --url "$URL" | grep -c '"class"' || true)
-echo "N=$N containers and volumes, $FILES files of 16 KiB per volume, $RUNS runs each (median), $(podman --version), $(nproc) cores"
-echo "  podman-btrfs-advise scan --format json             ${scan_ms} ms  ($objects classified objects)"
-echo "  podman-btrfs-advise scan --no-sizes --format json  ${nosizes_ms} ms"
-echo "  podman system df -v                                ${df_ms} ms"
-awk -v a="$scan_ms" -v n="$nosizes_ms" -v b="$df_ms" 'BEGIN { if (b > 0) printf "  ratio scan / df = %.2f, scan --no-sizes / df = %.2f\n", a / b, n / b }'
+
+echo "Podman $VERSION ($PODMAN), N=$N containers and volumes, $FILES file(s) of 16 KiB per volume,"
+echo "$objects classified objects, median of $RUNS runs, $(nproc) cores"
+printf '%-36s %10s %8s\n' command "median ms" "/ df"
+row() { awk -v c="$1" -v a="$2" -v b="$df_ms" 'BEGIN { printf "%-36s %10d %8.2f\n", c, a, (b > 0 ? a / b : 0) }'; }
+row "scan --format json" "$scan_ms"
+row "scan --no-sizes --format json" "$nosizes_ms"
+row "podman system df -v" "$df_ms"

@@ -23,7 +23,11 @@ pub fn can_run(test: &str, needs: &[&str], needs_root: bool) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let reason = format!("{test}: skipped, needs {}", missing.join(", "));
+    skip_or_fail(&format!("{test}: skipped, needs {}", missing.join(", ")))
+}
+
+/// Prints why a test skips and returns false; panics instead under CI.
+pub fn skip_or_fail(reason: &str) -> bool {
     if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
         panic!("{reason} ({REQUIRE_ENV}=1 turns skips into failures)");
     }

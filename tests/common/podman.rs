@@ -1,12 +1,87 @@
-//! A real Podman service on a temporary socket, its graphroot on a loop-mounted btrfs
-//! (DESIGN §7). Drop removes its containers, stops the service and unmounts everything
-//! below its directories, also when a test fails.
+//! A real Podman service on a temporary socket, its graphroot on a loop-mounted btrfs,
+//! on either of the two Podman versions the tests cover. Drop removes its
+//! containers, ends exactly the processes it started (by pid) and unmounts what it
+//! mounted, also when a test fails.
 
-use super::{LoopBtrfs, TempDir, ok, run};
+use super::{LoopBtrfs, TempDir, ok, run, skip_or_fail};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Which Podman runs the service and the client commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Podman {
+    /// The machine's own podman (Debian 12: 4.3.1).
+    Host,
+    /// Debian 13's podman (5.4.2) from the trixie root that `contrib/dev.sh deps` makes,
+    /// chrooted in a mount namespace of its own.
+    Trixie,
+}
+
+/// Runs `fn NAME(podman: Podman)` once per Podman, as the tests `NAME::host` and
+/// `NAME::trixie`.
+#[macro_export]
+macro_rules! on_each_podman {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn host() {
+                super::$name($crate::common::podman::Podman::Host)
+            }
+            #[test]
+            fn trixie() {
+                super::$name($crate::common::podman::Podman::Trixie)
+            }
+        }
+    };
+}
+
+/// Where `contrib/dev.sh deps` puts the trixie root, and the file it writes when done.
+pub const TRIXIE_ROOT_ENV: &str = "PODFS_TRIXIE_ROOT";
+const TRIXIE_ROOT_DEFAULT: &str = "/var/cache/podman-btrfs-advise/trixie-podman";
+const TRIXIE_MARKER: &str = ".podfs-trixie-complete";
+
+impl Podman {
+    pub fn trixie_root() -> PathBuf {
+        std::env::var_os(TRIXIE_ROOT_ENV).map(PathBuf::from).unwrap_or_else(|| TRIXIE_ROOT_DEFAULT.into())
+    }
+
+    /// The major version this choice runs, checked against the server when it starts
+    /// (any for the machine's own).
+    pub fn major(self) -> Option<u32> {
+        match self {
+            Podman::Host => None,
+            Podman::Trixie => Some(5),
+        }
+    }
+
+    /// Whether `version` (e.g. `5.4.2`) is one this choice may run.
+    pub fn runs(self, version: &str) -> bool {
+        self.major().is_none_or(|m| version.split('.').next() == Some(m.to_string().as_str()))
+    }
+
+    /// Like [`can_run`](super::can_run) for what this Podman needs beyond the test's own
+    /// tools: false (with the reason printed) when the test must skip, a panic under CI.
+    pub fn available(self, test: &str) -> bool {
+        match self {
+            Podman::Host => true,
+            Podman::Trixie => {
+                let root = Self::trixie_root();
+                let marker = root.join(TRIXIE_MARKER);
+                if marker.is_file() {
+                    return super::can_run(test, &["unshare", "nsenter", "chroot"], true);
+                }
+                skip_or_fail(&format!(
+                    "{test}: skipped, needs the Debian trixie root with Podman 5 at {} \
+                     (`contrib/dev.sh deps` makes it; {TRIXIE_ROOT_ENV} moves it)",
+                    root.display()
+                ))
+            }
+        }
+    }
+}
 
 pub struct PodmanService {
     pub fs: LoopBtrfs,
@@ -15,18 +90,34 @@ pub struct PodmanService {
     pub graphroot: PathBuf,
     pub socket: PathBuf,
     pub url: String,
+    pub podman: Podman,
+    /// The server's version, e.g. `5.4.2`.
+    pub version: String,
     dir: TempDir,
     child: Option<Child>,
+    root: Option<PodmanRoot>,
 }
 
 impl PodmanService {
-    /// Starts a service with graphroot in its own subvolume `storage` of a fresh btrfs.
+    /// Starts a service of the machine's podman with graphroot in its own subvolume
+    /// `storage` of a fresh btrfs.
     pub fn start(driver: &str) -> Self {
-        Self::start_with(driver, "")
+        Self::start_on(Podman::Host, driver)
     }
 
     /// As [`start`](Self::start), with `extra` appended to the service's containers.conf.
     pub fn start_with(driver: &str, extra: &str) -> Self {
+        Self::start_with_on(Podman::Host, driver, extra, &[])
+    }
+
+    pub fn start_on(podman: Podman, driver: &str) -> Self {
+        Self::start_with_on(podman, driver, "", &[])
+    }
+
+    /// Starts a service of `podman`, with `extra` appended to its containers.conf. The
+    /// trixie one sees its own directories, the btrfs and `shared` at their host paths, so
+    /// every path (sockets, graphroot, volumes) reads the same inside and outside.
+    pub fn start_with_on(podman: Podman, driver: &str, extra: &str, shared: &[&Path]) -> Self {
         let mut fs = LoopBtrfs::new("2G");
         let top = fs.mount("/", "");
         let graphroot = top.join("storage");
@@ -45,21 +136,49 @@ impl PodmanService {
             ),
         )
         .unwrap();
+        // File locks under tmp_dir: the default shm segment /dev/shm/libpod_lock is the
+        // machine's, shared by every Podman on it; a test must neither take lock numbers
+        // from it nor leak them there when a run is cut short. Networks and registries
+        // likewise come from the test's directory, never the machine's /etc/containers.
         std::fs::write(
             d.join("containers.conf"),
             format!(
-                "[containers]\ndefault_ulimits = []\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
-                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\n{extra}",
+                "[containers]\ndefault_ulimits = []\n\n[network]\nnetwork_config_dir = \"{}\"\n\n\
+                 [engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
+                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\nlock_type = \"file\"\n{extra}",
+                d.join("networks").display(),
                 d.join("tmp").display(),
                 d.join("events.log").display()
             ),
         )
         .unwrap();
+        std::fs::write(d.join("registries.conf"), "").unwrap();
         let socket = d.join("podman.sock");
         let url = format!("unix://{}", socket.display());
-        let mut service = PodmanService { fs, top, graphroot, socket, url, dir, child: None };
+        let mut service = PodmanService {
+            fs,
+            top,
+            graphroot,
+            socket,
+            url,
+            podman,
+            version: String::new(),
+            dir,
+            child: None,
+            root: None,
+        };
+        let mut binds = vec![service.dir.path(), service.fs.dir.path()];
+        binds.extend_from_slice(shared);
+        service.root = Some(PodmanRoot::new(podman, &binds));
         service.start_again();
         service
+    }
+
+    /// `program` where this service's Podman runs (host or chroot), with its configuration.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = self.root.as_ref().expect("set up in start_with_on").command(program);
+        c.envs(Self::env_of(self.dir.path()));
+        c
     }
 
     /// Starts the service process (again, after [`stop`](Self::stop)) on the same socket
@@ -68,9 +187,9 @@ impl PodmanService {
         assert!(self.child.is_none(), "the service is running already");
         let d = self.dir.path();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("service.log")).unwrap();
-        let child = Command::new("podman")
+        let child = self
+            .command("podman")
             .args(["system", "service", "--time=0", &self.url])
-            .envs(Self::env_of(d))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -83,15 +202,25 @@ impl PodmanService {
         vec![
             ("CONTAINERS_STORAGE_CONF", d.join("storage.conf")),
             ("CONTAINERS_CONF", d.join("containers.conf")),
+            ("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf")),
+            // Podman 5 warns on every start that cgroups v1 is deprecated.
+            ("PODMAN_IGNORE_CGROUPSV1_WARNING", "1".into()),
         ]
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
             if UnixStream::connect(&self.socket).is_ok() {
                 let out = run(self.podman().args(["version", "--format", "{{.Server.Version}}"]));
                 if out.status.success() {
+                    self.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                    assert!(
+                        self.podman.runs(&self.version),
+                        "{:?} runs Podman {}",
+                        self.podman,
+                        self.version
+                    );
                     return;
                 }
             }
@@ -104,10 +233,10 @@ impl PodmanService {
         std::fs::read_to_string(self.dir.path().join("service.log")).unwrap_or_default()
     }
 
-    /// The podman remote client, talking to this service.
+    /// The podman remote client of the same version, talking to this service.
     pub fn podman(&self) -> Command {
-        let mut c = Command::new("podman");
-        c.arg("--url").arg(&self.url).envs(Self::env_of(self.dir.path()));
+        let mut c = self.command("podman");
+        c.arg("--url").arg(&self.url);
         c
     }
 
@@ -136,14 +265,15 @@ impl PodmanService {
         self.dir.path()
     }
 
-    /// Unmounts everything below `under`, deepest first (container rootfs and shm mounts).
+    /// Unmounts everything below `under` in this namespace, deepest first (container
+    /// rootfs and shm mounts of the host's Podman).
     fn unmount_below(under: &Path) {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = under.to_string_lossy().to_string();
+        let prefix = format!("{}/", under.display());
         let mut points: Vec<String> = info
             .lines()
             .filter_map(|l| l.split_whitespace().nth(4).map(String::from))
-            .filter(|m| m.starts_with(&prefix) && m != &prefix)
+            .filter(|m| m.starts_with(&prefix))
             .collect();
         points.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in points {
@@ -158,6 +288,37 @@ impl PodmanService {
             let _ = child.wait();
         }
     }
+
+    /// The pids the harness started itself: the service, and the holder of the trixie
+    /// namespace.
+    pub fn own_processes(&self) -> Vec<u32> {
+        let holder = self.root.as_ref().and_then(|r| r.chroot.as_ref()).map(|c| c.holder.id());
+        self.child.iter().map(Child::id).chain(holder).collect()
+    }
+
+    /// Pids of every process that runs for this service's containers: each conmon (from
+    /// the pid files Podman keeps under runroot) and whatever runs below it.
+    pub fn container_processes(&self) -> Vec<u32> {
+        let runroot = self.dir.path().join("run");
+        let mut conmons = Vec::new();
+        let mut stack = vec![runroot.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(p);
+                } else if e.file_name() == "conmon.pid" {
+                    conmons
+                        .extend(std::fs::read_to_string(&p).ok().and_then(|s| s.trim().parse::<u32>().ok()));
+                }
+            }
+        }
+        // A pid from a stale file may belong to someone else by now: only a conmon
+        // started for this runroot counts.
+        let runroot = runroot.to_string_lossy().into_owned();
+        conmons.retain(|pid| cmdline(*pid).is_some_and(|c| c.contains("conmon") && c.contains(&runroot)));
+        with_descendants(&conmons)
+    }
 }
 
 impl Drop for PodmanService {
@@ -166,10 +327,154 @@ impl Drop for PodmanService {
             let _ =
                 self.podman().args(["rm", "--all", "--force", "--time", "0"]).stdout(Stdio::null()).status();
         }
+        // Collected while the service runs, as conmon may be gone after it stops.
+        let leftovers = self.container_processes();
         self.stop();
-        // conmon and runtime processes of containers that outlived the service.
-        let _ = Command::new("pkill").arg("-f").arg(self.dir.path().to_string_lossy().as_ref()).status();
+        end(&leftovers);
+        // The trixie namespace, with every mount in it, ends with its last process.
+        drop(self.root.take());
         Self::unmount_below(&self.top);
         Self::unmount_below(self.dir.path());
+    }
+}
+
+/// Where the commands of one Podman run: on the host, or in a chroot of the trixie root.
+/// Dropping it ends the chroot's namespace and every process left in it.
+pub struct PodmanRoot {
+    pub podman: Podman,
+    chroot: Option<Chroot>,
+}
+
+impl PodmanRoot {
+    /// `shared`: host directories the trixie chroot must see at the same paths.
+    pub fn new(podman: Podman, shared: &[&Path]) -> Self {
+        let chroot = (podman == Podman::Trixie).then(|| Chroot::new(&Podman::trixie_root(), shared));
+        PodmanRoot { podman, chroot }
+    }
+
+    /// `program` (e.g. `podman`) of this root.
+    pub fn command(&self, program: &str) -> Command {
+        match &self.chroot {
+            Some(chroot) => chroot.enter(program),
+            None => Command::new(program),
+        }
+    }
+}
+
+/// The trixie root chrooted in a mount namespace of its own (see trixie-chroot.sh), held
+/// by a `sleep` so the service can stop and start again inside; commands join it with
+/// `nsenter`.
+struct Chroot {
+    holder: Child,
+}
+
+/// Also used by contrib/bench/scan-vs-df.sh.
+const CHROOT_SCRIPT: &str = include_str!("trixie-chroot.sh");
+
+impl Chroot {
+    fn new(root: &Path, shared: &[&Path]) -> Self {
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", CHROOT_SCRIPT, "sh"])
+            .arg(root)
+            .args(shared)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start unshare");
+        let mut line = String::new();
+        let _ = BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line);
+        if line.trim() != "ready" {
+            let _ = holder.kill();
+            let _ = holder.wait();
+            let mut err = String::new();
+            let _ = holder.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("cannot set up the chroot at {}: {err}", root.display());
+        }
+        Chroot { holder }
+    }
+
+    /// `program` inside the namespace and root, in the root's `/`.
+    fn enter(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.holder.id().to_string(), "-m", "-r", "-w", program]);
+        c
+    }
+
+    fn namespace(&self) -> Option<PathBuf> {
+        std::fs::read_link(format!("/proc/{}/ns/mnt", self.holder.id())).ok()
+    }
+}
+
+impl Drop for Chroot {
+    fn drop(&mut self) {
+        // Everything still in the namespace (a conmon whose pid file is gone, a cleanup
+        // process), with its children (container processes live in namespaces of their own).
+        if let Some(ns) = self.namespace() {
+            let members: Vec<u32> = pids()
+                .into_iter()
+                .filter(|p| *p != self.holder.id())
+                .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/mnt")).is_ok_and(|n| n == ns))
+                .collect();
+            end(&with_descendants(&members));
+        }
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+fn pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+fn cmdline(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(String::from_utf8_lossy(&raw).replace('\0', " "))
+}
+
+/// `(state, parent)` from /proc/PID/stat; the command name may hold spaces and parentheses.
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = s[s.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.next()?.parse().ok()?))
+}
+
+/// `roots` and every process below them, parents first.
+fn with_descendants(roots: &[u32]) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = pids().into_iter().filter_map(|p| Some((p, stat(p)?.1))).collect();
+    let mut all = roots.to_vec();
+    let mut i = 0;
+    while i < all.len() {
+        let parent = all[i];
+        all.extend(
+            parents
+                .iter()
+                .filter(|(p, pp)| *pp == parent && !all.contains(p))
+                .map(|(p, _)| *p)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    all
+}
+
+pub fn alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
+/// SIGKILLs `pids` and waits (up to 5 s) until none runs any more.
+fn end(pids: &[u32]) {
+    for pid in pids {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+    }
+    let start = Instant::now();
+    while pids.iter().any(|p| alive(*p)) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
