@@ -190,3 +190,85 @@ fn man_pages_render_with_man_and_keep_no_markup() {
     let top = fs::read_to_string(man.join("man1/podman-btrfs-advise.1")).unwrap();
     assert!(!top.contains("advise\\-help"), "the top page lists no help page");
 }
+
+const ARCHITECTURE: &str = "docs/ARCHITECTURE.md";
+
+/// The `## ` headings of docs/ARCHITECTURE.md.
+fn architecture_sections() -> Vec<String> {
+    let text = fs::read_to_string(Path::new(REPO).join(ARCHITECTURE)).unwrap();
+    text.lines().filter_map(|l| l.strip_prefix("## ")).map(String::from).collect()
+}
+
+/// Every `.rs` file below `src/`, by path relative to the repository, with its text.
+fn sources() -> BTreeMap<String, String> {
+    tree(&Path::new(REPO).join("src"))
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".rs"))
+        .map(|(name, text)| (format!("src/{name}"), text))
+        .collect()
+}
+
+#[test]
+fn code_comments_point_only_at_sections_of_the_architecture_document() {
+    let sections = architecture_sections();
+    let pointer = format!("{ARCHITECTURE}, \"");
+    let mut pointers = 0;
+    for (file, text) in sources() {
+        assert!(!text.contains("DESIGN"), "{file} cites a document that is not in the repository");
+        for (at, _) in text.match_indices(&pointer) {
+            let rest = &text[at + pointer.len()..];
+            let section = &rest[..rest.find('"').unwrap()];
+            assert!(
+                sections.iter().any(|s| s == section),
+                "{file}: no section \"{section}\" in {ARCHITECTURE}"
+            );
+            pointers += 1;
+        }
+    }
+    assert!(pointers >= 5, "expected the code to point at the architecture document");
+}
+
+/// The top-level module a source file belongs to (`src/decide/layout.rs` → `decide`).
+fn module_of(file: &str) -> &str {
+    let rel = file.strip_prefix("src/").unwrap();
+    rel.split('/').next().unwrap().trim_end_matches(".rs")
+}
+
+#[test]
+fn modules_use_only_what_the_architecture_document_allows() {
+    let text = fs::read_to_string(Path::new(REPO).join(ARCHITECTURE)).unwrap();
+    let modules = &text[text.find("## Modules").expect("a Modules section")..];
+    let mut allowed: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+    for row in modules.lines().skip(1).take_while(|l| !l.starts_with("## ")).filter(|l| l.starts_with("| `"))
+    {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let module = cells[0].trim_matches('`').to_string();
+        let uses = cells[cells.len() - 1];
+        let list = (uses != "everything").then(|| {
+            uses.split(',')
+                .map(|u| u.trim().trim_matches('`').to_string())
+                .filter(|u| !u.is_empty())
+                .collect()
+        });
+        allowed.insert(module, list);
+    }
+    assert!(allowed.len() >= 15, "the table lists the modules: {:?}", allowed.keys());
+    for (file, text) in sources() {
+        let module = module_of(&file);
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let Some(list) = allowed.get(module) else {
+            panic!("module `{module}` ({file}) is missing from the table in {ARCHITECTURE}");
+        };
+        let Some(list) = list else { continue };
+        for (at, _) in text.match_indices("crate::") {
+            let used: String =
+                text[at + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            assert!(
+                used.is_empty() || used == module || list.contains(&used),
+                "{file} uses `crate::{used}`, which {ARCHITECTURE} does not allow `{module}` to use"
+            );
+        }
+    }
+}
