@@ -29,6 +29,7 @@ declare -A PACKAGES=(
   [cc]=gcc
   [curl]=curl
   [systemd-analyze]=systemd
+  [man]=man-db
 )
 
 ensure_rust() {
