@@ -39,9 +39,10 @@ declare -A PACKAGES=(
   [mkswap]=util-linux
   [mkfs.ext4]=e2fsprogs
   [newuidmap]=uidmap
+  [man]=man-db
 )
 
-# Debian 13's Podman (5.4.2) for the tests, chrooted by tests/common/podman.rs. Outside
+# Debian 13's Podman (5.4.2) for the tests, run in a namespace of its own by tests/common/podman.rs. Outside
 # the repository so a fresh clone reuses it; made in a side directory and renamed at the
 # end, with a marker naming its packages, so a half-done root is never taken for a whole one.
 export PODFS_TRIXIE_ROOT=${PODFS_TRIXIE_ROOT:-/var/cache/podman-btrfs-advise/trixie-podman}

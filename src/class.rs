@@ -1,4 +1,4 @@
-//! Workload classes (DESIGN §3): what a container's data is, which decides where it lives.
+//! Workload classes (docs/ARCHITECTURE.md, "Classes"): what a container's data is, so where it lives.
 
 use serde::Serialize;
 use std::fmt;

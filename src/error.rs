@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Exit codes (DESIGN §8).
+/// Exit codes, as README.md documents them for every command.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FINDINGS: u8 = 1;

@@ -159,27 +159,6 @@ fn overrides_reach_the_generated_files() {
 }
 
 #[test]
-fn man_pages_are_up_to_date() {
-    let dir = TempDir::new("man");
-    let out = run(bin().arg("generate-man").arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let repo_man = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
-    let mut pages = 0;
-    for entry in fs::read_dir(dir.path()).unwrap() {
-        let entry = entry.unwrap();
-        let fresh = fs::read_to_string(entry.path()).unwrap();
-        let committed = fs::read_to_string(repo_man.join(entry.file_name())).unwrap_or_default();
-        assert!(
-            fresh == committed,
-            "man/{} is stale: run `cargo run -- generate-man man/`",
-            entry.file_name().to_string_lossy()
-        );
-        pages += 1;
-    }
-    assert!(pages >= 2, "expected the main page and one per subcommand");
-}
-
-#[test]
 fn check_and_explain_exit_codes_and_messages() {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check/disko");
     // An error finding: exit 1, rustc-style text with the rule code and a caret.

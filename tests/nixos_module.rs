@@ -16,6 +16,8 @@ const UNIT_NAME: &str = "podman-btrfs-advise.service";
 const SOCKET: &str = "/run/podman-btrfs-advise/podfs.sock";
 const PACKAGE: &str = "/nix/store/fake-podman-btrfs-advise";
 const SERVICE: &str = "podman-btrfs-advise";
+/// Where README.md's install section puts the binary, and so where the unit runs it.
+const INSTALLED_BIN: &str = "/usr/local/bin/podman-btrfs-advise";
 
 /// Calls the module like the NixOS module system would, with a stand-in `lib` that has only
 /// the functions the module may use (any other is an evaluation error) and `pkgs = { }`.
@@ -304,7 +306,7 @@ fn words<'a>(unit: &'a Unit, section: &str, key: &str) -> Vec<&'a str> {
 fn unit_file_runs_serve_as_notify_before_podman() {
     let (text, unit) = unit();
     let exec: Vec<&str> = one(&unit, "Service", "ExecStart").split_whitespace().collect();
-    assert_eq!(exec[..2], ["/usr/bin/podman-btrfs-advise", "serve"]);
+    assert_eq!(exec[..2], [INSTALLED_BIN, "serve"]);
     assert!(exec.windows(2).any(|w| w == ["--socket", SOCKET]), "{exec:?}");
     // The name it is registered under below: the events watcher picks volumes by it.
     assert!(exec.windows(2).any(|w| w == ["--plugin-name", "podfs"]), "{exec:?}");
@@ -387,7 +389,7 @@ fn unit_file_passes_systemd_analyze_verify() {
     // verify requires ExecStart's binary to exist: point it at the one just built.
     let text = std::fs::read_to_string(UNIT).unwrap();
     let bin = env!("CARGO_BIN_EXE_podman-btrfs-advise");
-    let (before, after) = text.split_once("ExecStart=/usr/bin/podman-btrfs-advise ").expect("ExecStart line");
+    let (before, after) = text.split_once(&format!("ExecStart={INSTALLED_BIN} ")).expect("ExecStart line");
     let dir = TempDir::new("unit");
     let path = dir.path().join(UNIT_NAME);
     std::fs::write(&path, format!("{before}ExecStart={bin} {after}")).unwrap();
@@ -421,4 +423,20 @@ fn serve_accepts_every_flag_the_unit_and_module_pass() {
     for flag in flags {
         assert!(known.contains(flag), "`serve --help` has no {flag}:\n{help}");
     }
+}
+
+#[test]
+fn unit_runs_the_binary_where_the_readme_installs_it() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let install = readme
+        .lines()
+        .find(|l| l.starts_with("cargo install ") && l.contains(" --root "))
+        .expect("README.md installs with `cargo install … --root PREFIX`");
+    let prefix = install.split_whitespace().skip_while(|w| *w != "--root").nth(1).unwrap();
+    assert_eq!(format!("{prefix}/bin/podman-btrfs-advise"), INSTALLED_BIN, "{install}");
+    let (_, unit) = unit();
+    assert_eq!(one(&unit, "Service", "ExecStart").split_whitespace().next(), Some(INSTALLED_BIN));
+    let unit_readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/systemd/README.md")).unwrap();
+    assert!(unit_readme.contains(&format!("`{INSTALLED_BIN}`")), "contrib/systemd/README.md names the path");
 }

@@ -1,4 +1,4 @@
-//! Classes of a live host's containers and volumes. Order of evidence (DESIGN §3): the
+//! Classes of a live host's containers and volumes. Order of evidence (docs/ARCHITECTURE.md, "Classes"): the
 //! `io.podfs.class` label on the volume, then on the containers that mount it, then
 //! heuristics (image name, where it is mounted, `--rm`, restart policy).
 

@@ -1,6 +1,6 @@
 //! `Inventory` → `Profile`: the class of every workload and the evidence for it.
 //!
-//! Order of evidence (DESIGN §3): an explicit class wins; then the image name, then where
+//! Order of evidence (docs/ARCHITECTURE.md, "Classes"): an explicit class wins; then the image, where
 //! its volumes mount inside the container, then its lifetime; otherwise `general`. Every
 //! piece of evidence found is kept, also the ones that lost, so reports can say why.
 

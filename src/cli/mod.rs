@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand.
 
 pub mod check;
+pub mod completions;
+pub mod docs;
 pub mod explain;
 pub mod man;
 pub mod plan;
@@ -42,6 +44,10 @@ pub enum Command {
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
+    /// Regenerate everything generated in a checkout: man pages, shell completions and
+    /// README.md's rule table.
+    #[command(hide = true)]
+    GenerateDocs(docs::DocsArgs),
 }
 
 /// Output format of a command's results on stdout.
@@ -74,5 +80,6 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::Explain(args) => explain::run(args),
         Command::Serve(args) => serve::run(args),
         Command::GenerateMan(args) => man::run(args),
+        Command::GenerateDocs(args) => docs::run(args),
     }
 }

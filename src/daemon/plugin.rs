@@ -1,4 +1,4 @@
-//! The Docker VolumeDriver protocol as Podman speaks it (DESIGN §6): JSON over HTTP
+//! The Docker VolumeDriver protocol as Podman speaks it (docs/ARCHITECTURE.md, "Podman"): JSON over HTTP
 //! `POST`s on a unix socket. This module maps one request (endpoint and body) to one
 //! answer; the HTTP server around it is in `server.rs`.
 //!

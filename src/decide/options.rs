@@ -1,10 +1,10 @@
 //! Filesystem-wide mount options and per-subvolume attributes.
 //!
 //! btrfs applies `compress*`, `nodatacow`, `ssd`, `discard` … only from the first mount of a
-//! filesystem and ignores them on later subvolume mounts (DESIGN §5). So one list of options
-//! goes on every mount of the filesystem, and everything that should differ per subvolume is
-//! an attribute instead: `chattr +C` for NOCOW, `btrfs property set … compression` for
-//! compression.
+//! filesystem and ignores them on later subvolume mounts (docs/ARCHITECTURE.md, "btrfs").
+//! So one list of options goes on every mount of the filesystem, and everything that should
+//! differ per subvolume is an attribute instead: `chattr +C` for NOCOW, `btrfs property set …
+//! compression` for compression.
 
 use super::{Decision, Driver, Strategy};
 use crate::class::Class;

@@ -1,4 +1,4 @@
-//! Strategies (DESIGN §4): how to trade speed against checksums and snapshots.
+//! Strategies (docs/ARCHITECTURE.md, "Strategies"): how to trade speed against checksums and snapshots.
 
 use serde::Serialize;
 use std::fmt;

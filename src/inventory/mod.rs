@@ -5,6 +5,7 @@ pub mod examples;
 pub mod live;
 pub mod podman;
 pub mod spec;
+pub mod spec_page;
 
 use crate::class::Class;
 use serde::Serialize;

@@ -1,6 +1,6 @@
 //! `check`: validate a disko.nix and a storage.conf against each other and against the
-//! real rules of btrfs and Podman (DESIGN §2: disko.nix → Layout, storage.conf → rules →
-//! Diagnostics).
+//! real rules of btrfs and Podman: disko.nix → Layout, storage.conf → rules → Diagnostics
+//! (docs/ARCHITECTURE.md, "Data flow").
 
 pub mod containers_conf;
 pub mod diagnostic;

@@ -121,6 +121,17 @@ pub static CATALOGUE: &[&Rule] = &[
     &p404_live_not_mounted::RULE,
 ];
 
+/// The catalogue as the Markdown table in README.md: code, severity, name and summary of
+/// every rule, the same text `explain --list` prints.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| code | severity | name | rule |\n|---|---|---|---|\n");
+    for r in CATALOGUE {
+        let summary = r.summary().replace('|', "\\|");
+        table.push_str(&format!("| {} | {} | `{}` | {summary} |\n", r.code, r.severity.as_str(), r.name));
+    }
+    table
+}
+
 /// A btrfs filesystem's mounts in the order a system mounts them: parents before
 /// children (shorter mountpoints first), so the first one sets the filesystem-wide options.
 pub fn mounts_in_order(fs: &Btrfs) -> Vec<(&str, Option<&Subvolume>, &[String])> {
