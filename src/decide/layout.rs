@@ -322,3 +322,14 @@ fn disk(profile: &Profile, subvolumes: Vec<Subvolume>) -> Disk {
         partitions,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_subvolumes_keep_alike_attributes_together() {
+        let names: Vec<&str> = own_subvolume_classes().iter().map(|c| c.as_str()).collect();
+        assert_eq!(names, ["database", "cache", "vm", "media", "logs"]);
+    }
+}
