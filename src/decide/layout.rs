@@ -329,7 +329,13 @@ mod tests {
 
     #[test]
     fn own_subvolumes_keep_alike_attributes_together() {
-        let names: Vec<&str> = own_subvolume_classes().iter().map(|c| c.as_str()).collect();
-        assert_eq!(names, ["database", "cache", "vm", "media", "logs"]);
+        let classes = own_subvolume_classes();
+        let key = |c: &Class| (!c.rewrites_in_place(), !c.incompressible());
+        assert!(classes.windows(2).all(|w| (key(&w[0]), w[0]) < (key(&w[1]), w[1])), "{classes:?}");
+        assert_eq!(classes.len(), Class::ALL.iter().filter(|c| c.info().own_subvolume).count());
+        // The order plans have always had.
+        let at = |name| classes.iter().position(|c| c.as_str() == name);
+        let known: Vec<_> = ["database", "cache", "vm", "media", "logs"].map(at).into_iter().collect();
+        assert!(known.iter().all(Option::is_some) && known.is_sorted(), "{classes:?}");
     }
 }
