@@ -220,7 +220,7 @@ fn no_document_or_help_text_lists_other_classes_than_the_table() {
 }
 
 /// The names the spec page describes under CLASSES, in order (Markdown `**name**` or roff
-/// `\fBname\fR` / `.B name`).
+/// `\fBname\fR`, `\fBname\fP`, `.B name`).
 fn spec_page_classes(text: &str) -> Vec<String> {
     let is_heading = |l: &str| l.starts_with("## ") || l.starts_with(".SH");
     let mut lines = text.lines().skip_while(|l| !(is_heading(l) && l.contains("CLASSES"))).skip(1);
@@ -231,13 +231,24 @@ fn spec_page_classes(text: &str) -> Vec<String> {
         let term = line
             .strip_prefix("**")
             .and_then(|r| r.strip_suffix("**"))
-            .or_else(|| line.strip_prefix("\\fB").and_then(|r| r.strip_suffix("\\fR")))
+            .or_else(|| {
+                line.strip_prefix("\\fB").and_then(|r| r.strip_suffix("\\fR").or(r.strip_suffix("\\fP")))
+            })
             .or_else(|| line.strip_prefix(".B "));
         if let Some(t) = term.filter(|t| t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())) {
             names.push(t.to_string());
         }
     }
     names
+}
+
+#[test]
+fn the_spec_page_reader_reads_markdown_and_roff() {
+    let md =
+        "## CLASSES\nintro\n\n**database**\n  what\n\nWith **--strategy reliability**\n## ERRORS\n**vm**\n";
+    assert_eq!(spec_page_classes(md), ["database"]);
+    let roff = ".SH CLASSES\n.TP\n\\fBdatabase\\fR\nwhat\n.TP\n\\fBcache\\fP\n.B media\n.SH ERRORS\n.B vm\n";
+    assert_eq!(spec_page_classes(roff), ["database", "cache", "media"]);
 }
 
 #[test]
