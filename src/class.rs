@@ -1,66 +1,391 @@
-//! Workload classes (docs/ARCHITECTURE.md, "Classes"): what a container's data is, so where it lives.
+//! Workload classes: what a container's data is, which decides where it lives.
+//!
+//! Everything about a class is one entry of [`TABLE`]: its name, what it is, the evidence
+//! that points at it, and how its data is stored. Classification, the plan, the volume
+//! plugin and the help texts all read the table, so adding a class is adding an entry
+//! (`tests/classes.rs` then asks for the README's class table to be regenerated).
 
-use serde::Serialize;
+use crate::layout::Compression;
+use serde::{Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-/// The class of a workload or volume. The label `io.podfs.class=<class>` names one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Class {
-    Database,
-    Cache,
-    Vm,
-    Service,
-    Job,
-    Build,
-    Logs,
-    Media,
-    General,
+/// Evidence for a class that comes from how its containers live rather than what they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `lifetime = "short"` in a spec, `--rm` on a live host.
+    ShortLived,
+    /// A restart policy that brings the container back (`always`, `unless-stopped`,
+    /// `on-failure`).
+    Restarts,
+}
+
+/// Everything about one class.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassInfo {
+    /// The name in specs, `io.podfs.class` labels, `--opt class=`, paths and reports.
+    pub name: &'static str,
+    /// One line for people: what the data is.
+    pub summary: &'static str,
+    /// What its workloads are called in a sentence that names several classes
+    /// ("databases, caches and VM images rewrite blocks in place").
+    pub plural: &'static str,
+    /// Programs whose images hold this data. An image's program (see
+    /// `classify::image_program`) matches a name exactly or as the name followed by `-`
+    /// (`clickhouse-server`, `redis-stack`); the longest matching name wins.
+    pub images: &'static [&'static str],
+    /// Where known programs keep this data inside a container: (path, who keeps it there).
+    /// A volume mounted at the path or below it matches; the longest path wins.
+    pub mounts: &'static [(&'static str, &'static str)],
+    /// Evidence from how the containers live; at most one class per kind.
+    pub lifecycle: Option<Lifecycle>,
+    /// The class when no evidence matched; exactly one class is.
+    pub fallback: bool,
+    /// Rewrites files in place with random writes: copy-on-write fragments such files
+    /// badly, so the data belongs on NOCOW storage (no checksums, no compression). The
+    /// reliability strategy honours it only for declared classes.
+    pub nocow: bool,
+    /// The compression property of its data when it is not NOCOW: `none` for data that is
+    /// already compressed, where btrfs compression only burns CPU.
+    pub compression: Compression,
+    /// Its data gets a subvolume of its own in a plan (`@podfs-NAME`); otherwise it shares
+    /// Podman's named-volume path. The volume plugin gives every volume its own anyway.
+    pub own_subvolume: bool,
+    /// Its containers build images, creating and dropping layers all day; with short-lived
+    /// containers these favour the btrfs storage driver.
+    pub builds_layers: bool,
+    /// What losing this data costs, where that changes how it is kept; PLAN.md says it for
+    /// the class's NOCOW subvolume.
+    pub on_loss: Option<&'static str>,
+}
+
+impl ClassInfo {
+    /// What an entry is unless it says otherwise.
+    const BASE: ClassInfo = ClassInfo {
+        name: "",
+        summary: "",
+        plural: "",
+        images: &[],
+        mounts: &[],
+        lifecycle: None,
+        fallback: false,
+        nocow: false,
+        compression: Compression::Zstd,
+        own_subvolume: false,
+        builds_layers: false,
+        on_loss: None,
+    };
+
+    /// The attributes its data gets where it is declared: `NOCOW` or `compression VALUE`.
+    pub fn attributes(&self) -> String {
+        if self.nocow { "NOCOW".into() } else { format!("compression {}", self.compression) }
+    }
+}
+
+fn code_list(items: &[&str], most: usize) -> String {
+    let mut shown: Vec<String> = items.iter().take(most).map(|i| format!("`{i}`")).collect();
+    if items.len() > most {
+        shown.push("…".into());
+    }
+    shown.join(", ")
+}
+
+/// What points at a class, shortened for a table cell.
+fn evidence_summary(c: &ClassInfo) -> String {
+    let mut parts = Vec::new();
+    if !c.images.is_empty() {
+        parts.push(format!("images {}", code_list(c.images, 4)));
+    }
+    if !c.mounts.is_empty() {
+        let paths: Vec<&str> = c.mounts.iter().map(|(p, _)| *p).collect();
+        parts.push(format!("mounts {}", code_list(&paths, 2)));
+    }
+    match c.lifecycle {
+        Some(Lifecycle::ShortLived) => parts.push("`lifetime = \"short\"`, `--rm`".into()),
+        Some(Lifecycle::Restarts) => parts.push("a restart policy".into()),
+        None => {}
+    }
+    if c.fallback {
+        parts.push("nothing else matched".into());
+    }
+    parts.join("; ")
+}
+
+/// The README's class table, one row per entry (written by `generate-docs`).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| class | what it is | evidence | subvolume | NOCOW | compression |\n|---|---|---|---|---|---|\n",
+    );
+    for class in Class::ALL {
+        let c = class.info();
+        let subvolume =
+            if c.own_subvolume { format!("`@podfs-{}`", c.name) } else { "`@containers-volumes`".into() };
+        let compression = if c.nocow { "off (implied)".into() } else { format!("`{}`", c.compression) };
+        out.push_str(&format!(
+            "| {} | {} | {} | {subvolume} | {} | {compression} |\n",
+            c.name,
+            c.summary,
+            evidence_summary(c),
+            if c.nocow { "yes" } else { "no" },
+        ));
+    }
+    out
+}
+
+/// Every class, in the order lists show them.
+pub const TABLE: &[ClassInfo] = &[
+    ClassInfo {
+        name: "database",
+        summary: "databases: files rewritten in place with random writes",
+        plural: "databases",
+        images: &[
+            "postgres",
+            "postgresql",
+            "postgis",
+            "timescaledb",
+            "mysql",
+            "mariadb",
+            "percona",
+            "mongo",
+            "mongodb",
+            "clickhouse",
+            "influxdb",
+            "etcd",
+            "cockroach",
+            "couchdb",
+            "cassandra",
+            "scylla",
+            "neo4j",
+            "questdb",
+            "victoria-metrics",
+            "prometheus",
+        ],
+        mounts: &[
+            ("/var/lib/postgresql", "PostgreSQL"),
+            ("/var/lib/mysql", "MySQL/MariaDB"),
+            ("/data/db", "MongoDB"),
+            ("/var/lib/clickhouse", "ClickHouse"),
+            ("/var/lib/influxdb", "InfluxDB"),
+            ("/var/lib/influxdb2", "InfluxDB"),
+            ("/etcd-data", "etcd"),
+            ("/var/lib/etcd", "etcd"),
+            ("/var/lib/cassandra", "Cassandra"),
+        ],
+        nocow: true,
+        own_subvolume: true,
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "cache",
+        summary: "caches that keep snapshots or append-only files on disk",
+        plural: "caches",
+        images: &["redis", "valkey", "memcached", "keydb", "dragonfly", "varnish", "sccache"],
+        mounts: &[("/var/lib/redis", "Redis")],
+        nocow: true,
+        own_subvolume: true,
+        on_loss: Some("cache data is rebuilt on loss: never snapshot this subvolume"),
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "vm",
+        summary: "virtual machine disk images",
+        plural: "VM images",
+        images: &["qemu", "kubevirt", "virt-launcher", "libvirt", "containerdisk"],
+        mounts: &[("/var/lib/libvirt/images", "libvirt")],
+        nocow: true,
+        own_subvolume: true,
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "service",
+        summary: "long-running services with modest state",
+        plural: "services",
+        images: &[
+            "nginx",
+            "httpd",
+            "caddy",
+            "traefik",
+            "haproxy",
+            "envoy",
+            "gitea",
+            "forgejo",
+            "nextcloud",
+            "vaultwarden",
+            "home-assistant",
+            "grafana",
+            "keycloak",
+            "pgbouncer",
+            "registry",
+        ],
+        lifecycle: Some(Lifecycle::Restarts),
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "job",
+        summary: "short-lived containers; only their image layers matter",
+        plural: "jobs",
+        lifecycle: Some(Lifecycle::ShortLived),
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "build",
+        summary: "builds and CI runners: large, compressible scratch data",
+        plural: "builds",
+        images: &[
+            "buildah",
+            "kaniko",
+            "executor",
+            "gitlab-runner",
+            "gitlab-runner-helper",
+            "actions-runner",
+            "forgejo-runner",
+            "act_runner",
+            "woodpecker-agent",
+            "drone-runner-docker",
+            "inbound-agent",
+            "buildkit",
+        ],
+        mounts: &[("/var/lib/containers", "a nested container engine")],
+        builds_layers: true,
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "logs",
+        summary: "log collectors and stores: text that compresses well",
+        plural: "log stores",
+        images: &["loki", "promtail", "fluentd", "fluent-bit", "vector", "logstash", "graylog", "rsyslog"],
+        mounts: &[("/var/log", "a log collector"), ("/loki", "Loki")],
+        own_subvolume: true,
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "media",
+        summary: "already-compressed video, music, photos, object storage",
+        plural: "media libraries",
+        images: &["jellyfin", "plex", "pms-docker", "emby", "photoprism", "navidrome", "minio", "seaweedfs"],
+        mounts: &[
+            ("/media", "a media library"),
+            ("/movies", "a media library"),
+            ("/music", "a media library"),
+            ("/photos", "a photo library"),
+        ],
+        compression: Compression::None,
+        own_subvolume: true,
+        ..ClassInfo::BASE
+    },
+    ClassInfo {
+        name: "general",
+        summary: "anything else",
+        plural: "other workloads",
+        fallback: true,
+        ..ClassInfo::BASE
+    },
+];
+
+/// The class of a workload or volume: an entry of [`TABLE`]. Classes compare and sort in
+/// table order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Class(u8);
+
+/// Roles that exactly one entry plays; checked when the crate compiles.
+#[derive(Clone, Copy)]
+enum Role {
+    Fallback,
+    ShortLived,
+    Restarts,
+}
+
+/// The one class that plays `role`; a table without one, or with two, does not compile.
+const fn only(role: Role) -> Class {
+    assert!(TABLE.len() <= u8::MAX as usize, "too many classes for a u8");
+    let mut found: Option<usize> = None;
+    let mut i = 0;
+    while i < TABLE.len() {
+        let plays = match role {
+            Role::Fallback => TABLE[i].fallback,
+            Role::ShortLived => matches!(TABLE[i].lifecycle, Some(Lifecycle::ShortLived)),
+            Role::Restarts => matches!(TABLE[i].lifecycle, Some(Lifecycle::Restarts)),
+        };
+        if plays {
+            assert!(found.is_none(), "two classes in TABLE play the same role");
+            found = Some(i);
+        }
+        i += 1;
+    }
+    match found {
+        Some(i) => Class(i as u8),
+        None => panic!("a role in TABLE has no class"),
+    }
 }
 
 impl Class {
-    pub const ALL: [Class; 9] = [
-        Class::Database,
-        Class::Cache,
-        Class::Vm,
-        Class::Service,
-        Class::Job,
-        Class::Build,
-        Class::Logs,
-        Class::Media,
-        Class::General,
-    ];
+    /// Every class, in table order.
+    pub const ALL: [Class; TABLE.len()] = {
+        let mut all = [Class(0); TABLE.len()];
+        let mut i = 0;
+        while i < TABLE.len() {
+            all[i] = Class(i as u8);
+            i += 1;
+        }
+        all
+    };
+    /// The class when no evidence matched (`general`).
+    pub const FALLBACK: Class = only(Role::Fallback);
+    /// The class of short-lived containers (`job`).
+    pub const SHORT_LIVED: Class = only(Role::ShortLived);
+    /// The class of containers that restart on exit (`service`).
+    pub const RESTARTING: Class = only(Role::Restarts);
+
+    /// Its entry in the table.
+    pub fn info(self) -> &'static ClassInfo {
+        &TABLE[usize::from(self.0)]
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Database => "database",
-            Class::Cache => "cache",
-            Class::Vm => "vm",
-            Class::Service => "service",
-            Class::Job => "job",
-            Class::Build => "build",
-            Class::Logs => "logs",
-            Class::Media => "media",
-            Class::General => "general",
-        }
+        self.info().name
     }
 
-    /// Rewrites in place with random writes (databases, caches, VM images): copy-on-write
-    /// fragments such files badly, so their data belongs on NOCOW storage.
+    /// The class with exactly this name.
+    pub fn named(name: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Its data belongs on NOCOW storage (see [`ClassInfo::nocow`]).
     pub fn rewrites_in_place(self) -> bool {
-        matches!(self, Class::Database | Class::Cache | Class::Vm)
+        self.info().nocow
     }
 
-    /// Data that is already compressed, where btrfs compression only burns CPU.
+    /// Its data is already compressed (see [`ClassInfo::compression`]).
     pub fn incompressible(self) -> bool {
-        matches!(self, Class::Media)
+        self.info().compression == Compression::None
+    }
+}
+
+/// What the NOCOW classes hold, for sentences: "databases, caches and VM images".
+pub fn nocow_data() -> String {
+    let words: Vec<&str> =
+        Class::ALL.iter().filter(|c| c.rewrites_in_place()).map(|c| c.info().plural).collect();
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => words.concat(),
     }
 }
 
 impl fmt::Display for Class {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Class {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -87,7 +412,7 @@ impl FromStr for Class {
     type Err = UnknownClass;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
-        Class::ALL.into_iter().find(|c| c.as_str() == lower).ok_or_else(|| UnknownClass {
+        Class::named(&lower).ok_or_else(|| UnknownClass {
             given: s.to_string(),
             did_you_mean: crate::suggest::did_you_mean(&lower, Class::ALL.map(Class::as_str)),
         })
@@ -97,15 +422,76 @@ impl FromStr for Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn parses_every_class_and_suggests_for_typos() {
         for c in Class::ALL {
             assert_eq!(c.as_str().parse::<Class>().unwrap(), c);
         }
+        assert_eq!(" Database ".parse::<Class>().unwrap().as_str(), "database");
         let err = "databse".parse::<Class>().unwrap_err();
         assert_eq!(err.did_you_mean, Some("database"));
         let err = "zzzzzz".parse::<Class>().unwrap_err();
         assert_eq!(err.did_you_mean, None);
+    }
+
+    #[test]
+    fn every_entry_is_complete_and_names_are_unique() {
+        for c in Class::ALL {
+            let i = c.info();
+            assert!(
+                !i.name.is_empty() && i.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+                "a class name is a lowercase word, as paths and labels use it: {:?}",
+                i.name
+            );
+            assert!(!i.summary.is_empty() && !i.plural.is_empty(), "{}: summary and plural", i.name);
+            assert!(i.summary.chars().count() <= 60, "{}: the summary fits one help line", i.name);
+            assert!(!(i.fallback && (!i.images.is_empty() || !i.mounts.is_empty())), "{}", i.name);
+            for (path, who) in i.mounts {
+                assert!(
+                    path.starts_with('/') && !path.ends_with('/') && !who.is_empty(),
+                    "{}: {path}",
+                    i.name
+                );
+            }
+        }
+        let names: std::collections::BTreeSet<_> = Class::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), TABLE.len());
+    }
+
+    #[test]
+    fn no_image_or_mount_path_points_at_two_classes() {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for c in Class::ALL {
+            let evidence = c.info().images.iter().chain(c.info().mounts.iter().map(|(p, _)| p));
+            for key in evidence {
+                if let Some(other) = seen.insert(key, c.as_str()) {
+                    assert_eq!(other, c.as_str(), "`{key}` is evidence for {other} and {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn roles_and_derived_texts_come_from_the_table() {
+        assert_eq!(
+            (Class::FALLBACK.as_str(), Class::SHORT_LIVED.as_str(), Class::RESTARTING.as_str()),
+            ("general", "job", "service")
+        );
+        let plurals: Vec<&str> =
+            Class::ALL.iter().filter(|c| c.info().nocow).map(|c| c.info().plural).collect();
+        let (last, rest) = plurals.split_last().unwrap();
+        assert_eq!(nocow_data(), format!("{} and {last}", rest.join(", ")));
+        assert!(nocow_data().starts_with("databases, caches"), "{}", nocow_data());
+        assert_eq!(Class::named("media").unwrap().info().attributes(), "compression none");
+        assert_eq!(Class::named("vm").unwrap().info().attributes(), "NOCOW");
+        let sorted: Vec<Class> = {
+            let mut v = Class::ALL.to_vec();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted, Class::ALL, "classes sort in table order");
+        assert_eq!(serde_json::to_string(&Class::ALL[0]).unwrap(), "\"database\"");
     }
 }

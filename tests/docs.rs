@@ -78,8 +78,8 @@ fn readme_rule_table_lists_what_explain_list_prints() {
     assert!(out.status.success(), "{}", stderr(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let readme = fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
-    let begin = readme.find(podfs::cli::docs::RULES_BEGIN).expect("begin marker");
-    let end = readme.find(podfs::cli::docs::RULES_END).expect("end marker");
+    let begin = readme.find(podfs::cli::docs::RULES.begin).expect("begin marker");
+    let end = readme.find(podfs::cli::docs::RULES.end).expect("end marker");
     let rows: Vec<&str> = readme[begin..end].lines().filter(|l| l.starts_with("| P")).collect();
     let rules = list["rules"].as_array().unwrap();
     assert_eq!(rows.len(), rules.len(), "one row per rule: {rows:#?}");

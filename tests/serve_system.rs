@@ -331,6 +331,47 @@ fn hostile_requests_get_errors_and_touch_nothing_outside_the_root() {
     );
 }
 
+#[test]
+fn every_class_gets_the_attributes_of_its_table_entry() {
+    if !can_run(
+        "every_class_gets_the_attributes_of_its_table_entry",
+        &["mkfs.btrfs", "lsattr", "btrfs"],
+        true,
+    ) {
+        return;
+    }
+    let mut fs = LoopBtrfs::new("1G");
+    let top = fs.mount("/", "");
+    let dir = TempDir::new("serve-classes");
+    let root = top.join("podfs");
+    let plugin = Plugin::start(dir.path(), &root, &["--no-events", "--no-watch"]);
+    for class in podfs::class::Class::ALL {
+        let c = class.info();
+        let name = format!("v-{}", c.name);
+        let (status, body) =
+            post(&plugin.socket, "/VolumeDriver.Create", json!({"Name": name, "Opts": {"class": c.name}}));
+        assert_eq!(status, 200, "{class}: {body}");
+        let volume = root.join(c.name).join(&name);
+        assert!(is_subvolume(&volume), "{} is not a subvolume", volume.display());
+        std::fs::write(volume.join("f"), "data").unwrap();
+        for path in [volume.clone(), volume.join("f")] {
+            assert_eq!(lsattr(&path).contains('C'), c.nocow, "{class}: NOCOW of {}", path.display());
+        }
+        let want = if c.nocow { String::new() } else { c.compression.to_string() };
+        assert_eq!(common::compression_property(&volume), want, "{class}: compression");
+        let (status, body) = post(&plugin.socket, "/VolumeDriver.Get", json!({"Name": name}));
+        assert_eq!(status, 200, "{class}: {body}");
+        let status = &body["Volume"]["Status"];
+        assert_eq!(
+            (&status["class"], &status["nocow"], &status["compression"]),
+            (&json!(c.name), &json!(c.nocow), &json!(want))
+        );
+    }
+    let without = json!({"Name": "plain", "Opts": {}});
+    assert_eq!(post(&plugin.socket, "/VolumeDriver.Create", without).0, 200);
+    assert!(is_subvolume(&root.join(podfs::class::Class::FALLBACK.as_str()).join("plain")));
+}
+
 on_each_podman!(events_watcher_flags_misplaced_volumes_and_survives_a_podman_restart);
 fn events_watcher_flags_misplaced_volumes_and_survives_a_podman_restart(podman: Podman) {
     let test = "events_watcher_flags_misplaced_volumes_and_survives_a_podman_restart";

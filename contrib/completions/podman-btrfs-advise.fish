@@ -39,7 +39,7 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l spec -d 'Workload spec file (TOML) describing the host and what it runs' -r -F
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l example -d 'Use an embedded example spec instead of a file (see --list-examples)' -r
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l url -d 'Podman socket for --from-host, e.g. unix:///run/podman/podman.sock' -r
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l strategy -d 'Trade-off between speed and checksums/snapshots' -r -f -a "balanced\t'NOCOW only for database, cache and VM data; zstd everywhere else'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l strategy -d 'Trade-off between speed and checksums/snapshots' -r -f -a "balanced\t'NOCOW only for data rewritten in place; zstd everywhere else'
 performance\t'Also NOCOW image-copy temp space and no compression on image storage'
 reliability\t'Copy-on-write and checksums everywhere unless a class is declared explicitly; overlay driver; a snapshots subvolume'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l disk -d 'Block device to lay out, overriding the spec\'s `host.disk` (e.g. /dev/disk/by-id/…). Refused (exit 2) when something on this machine uses it: a mount, swap, LVM, LUKS, md RAID or a loop device' -r

@@ -1,6 +1,7 @@
-//! Classes of a live host's containers and volumes. Order of evidence (docs/ARCHITECTURE.md, "Classes"): the
-//! `io.podfs.class` label on the volume, then on the containers that mount it, then
-//! heuristics (image name, where it is mounted, `--rm`, restart policy).
+//! Classes of a live host's containers and volumes. Order of evidence: the
+//! `io.podfs.class` label on the volume, then on the containers that mount it (a label is
+//! what a person said, so it beats any guess), then heuristics (image name, where it is
+//! mounted, `--rm`, restart policy).
 
 use super::{Evidence, EvidenceKind, image_evidence, mount_evidence};
 use crate::class::Class;
@@ -53,26 +54,26 @@ fn decided(name: &str, mut evidence: Vec<Evidence>, default_detail: &str) -> Cla
     if evidence.is_empty() {
         evidence.push(Evidence {
             kind: EvidenceKind::Default,
-            suggests: Class::General,
+            suggests: Class::FALLBACK,
             detail: default_detail.into(),
         });
     }
     ClassifiedObject { name: name.into(), class: evidence[0].suggests, evidence }
 }
 
-/// Evidence from how a container runs: `--rm` makes it a job; a restart policy that
-/// brings it back makes it a long-running service.
+/// Evidence from how a container runs: `--rm` makes it short-lived (a job); a restart
+/// policy that brings it back makes it a long-running service.
 fn lifecycle_evidence(c: &Container) -> Option<Evidence> {
     if c.auto_remove {
         return Some(Evidence {
             kind: EvidenceKind::AutoRemove,
-            suggests: Class::Job,
+            suggests: Class::SHORT_LIVED,
             detail: format!("container `{}` was created with --rm", c.name),
         });
     }
     matches!(c.restart_policy.as_str(), "always" | "unless-stopped" | "on-failure").then(|| Evidence {
         kind: EvidenceKind::Lifetime,
-        suggests: Class::Service,
+        suggests: Class::RESTARTING,
         detail: format!("container `{}` restarts on exit (restart={})", c.name, c.restart_policy),
     })
 }
@@ -135,6 +136,10 @@ mod tests {
     use super::*;
     use crate::inventory::live::Mount;
 
+    fn class(name: &str) -> Class {
+        Class::named(name).expect(name)
+    }
+
     fn container(name: &str, image: &str, volume: Option<(&str, &str)>) -> Container {
         Container {
             name: name.into(),
@@ -165,27 +170,27 @@ mod tests {
         let mut app = container("app", "ghcr.io/acme/app", Some(("data", "/srv")));
         app.labels.insert(CLASS_LABEL.into(), "cache".into());
         let v = classify_volume(&volume("data", Some("media")), &[&app]).unwrap();
-        assert_eq!((v.class, v.evidence[1].suggests), (Class::Media, Class::Cache));
+        assert_eq!((v.class, v.evidence[1].suggests), (class("media"), class("cache")));
         let v = classify_volume(&volume("data", None), &[&app]).unwrap();
-        assert_eq!(v.class, Class::Cache);
+        assert_eq!(v.class, class("cache"));
         let pg =
             container("pg", "docker.io/library/postgres:16", Some(("pgdata", "/var/lib/postgresql/data")));
         let v = classify_volume(&volume("pgdata", None), &[&pg]).unwrap();
-        assert_eq!((v.class, v.evidence.len()), (Class::Database, 2));
+        assert_eq!((v.class, v.evidence.len()), (class("database"), 2));
         let v = classify_volume(&volume("orphan", None), &[]).unwrap();
-        assert_eq!((v.class, v.evidence[0].kind), (Class::General, EvidenceKind::Default));
+        assert_eq!((v.class, v.evidence[0].kind), (class("general"), EvidenceKind::Default));
     }
 
     #[test]
     fn containers_use_rm_and_restart_policy() {
         let mut c = container("report", "ghcr.io/acme/report", None);
         c.auto_remove = true;
-        assert_eq!(classify_container(&c).unwrap().class, Class::Job);
+        assert_eq!(classify_container(&c).unwrap().class, class("job"));
         c.auto_remove = false;
         c.restart_policy = "always".into();
-        assert_eq!(classify_container(&c).unwrap().class, Class::Service);
+        assert_eq!(classify_container(&c).unwrap().class, class("service"));
         c.restart_policy = "no".into();
-        assert_eq!(classify_container(&c).unwrap().class, Class::General);
+        assert_eq!(classify_container(&c).unwrap().class, class("general"));
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! `Inventory` → `Profile`: the class of every workload and the evidence for it.
 //!
-//! Order of evidence (docs/ARCHITECTURE.md, "Classes"): an explicit class wins; then the image, where
-//! its volumes mount inside the container, then its lifetime; otherwise `general`. Every
-//! piece of evidence found is kept, also the ones that lost, so reports can say why.
+//! Order of evidence: an explicit class wins, because the user knows best; then the image
+//! name, then where its volumes mount inside the container, then its lifetime; otherwise
+//! the fallback class (`general`). The images, paths and lifetimes that point at a class
+//! are in its entry of `class::TABLE`. Every piece of evidence found is kept, also the
+//! ones that lost, so reports can say why.
 
 pub mod live;
 
 use crate::class::Class;
 use crate::inventory::{Host, Inventory, Lifetime, Source, Workload};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// What a piece of evidence is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,15 +70,6 @@ impl Classified {
     }
 }
 
-/// Totals for one class.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ClassTotals {
-    pub workloads: usize,
-    pub containers: u64,
-    pub volume_bytes: u64,
-    pub image_bytes: u64,
-}
-
 /// The classified inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Profile {
@@ -87,23 +79,7 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn totals(&self) -> BTreeMap<Class, ClassTotals> {
-        let mut map: BTreeMap<Class, ClassTotals> = BTreeMap::new();
-        for w in &self.workloads {
-            let t = map.entry(w.decided).or_default();
-            t.workloads += 1;
-            t.containers += u64::from(w.workload.count);
-            t.volume_bytes = t.volume_bytes.saturating_add(w.volume_bytes());
-            // Containers of one image share its layers: count the image once.
-            t.image_bytes = t.image_bytes.saturating_add(w.workload.image_size);
-        }
-        map
-    }
-
-    pub fn has_data_of(&self, class: Class) -> bool {
-        self.workloads.iter().any(|w| w.decided == class && w.workload.volume_size > 0)
-    }
-
+    /// Containers of all workloads.
     pub fn containers(&self) -> u64 {
         self.workloads.iter().map(|w| u64::from(w.workload.count)).sum()
     }
@@ -133,14 +109,14 @@ pub fn classify_workload(w: &Workload) -> Classified {
     if w.lifetime == Lifetime::Short {
         evidence.push(Evidence {
             kind: EvidenceKind::Lifetime,
-            suggests: Class::Job,
+            suggests: Class::SHORT_LIVED,
             detail: "short-lived containers (lifetime = \"short\")".into(),
         });
     }
     if evidence.is_empty() {
         evidence.push(Evidence {
             kind: EvidenceKind::Default,
-            suggests: Class::General,
+            suggests: Class::FALLBACK,
             detail: "no label, known image or data path matched".into(),
         });
     }
@@ -182,123 +158,39 @@ pub fn image_program(image: &str) -> &str {
     }
 }
 
-/// Known images by program name. A name matches exactly or as a prefix followed by `-`
-/// (`clickhouse-server`, `redis-stack`).
-const KNOWN_IMAGES: &[(Class, &[&str])] = &[
-    (
-        Class::Database,
-        &[
-            "postgres",
-            "postgresql",
-            "postgis",
-            "timescaledb",
-            "mysql",
-            "mariadb",
-            "percona",
-            "mongo",
-            "mongodb",
-            "clickhouse",
-            "influxdb",
-            "etcd",
-            "cockroach",
-            "couchdb",
-            "cassandra",
-            "scylla",
-            "neo4j",
-            "questdb",
-            "victoria-metrics",
-            "prometheus",
-        ],
-    ),
-    (Class::Cache, &["redis", "valkey", "memcached", "keydb", "dragonfly", "varnish", "sccache"]),
-    (Class::Vm, &["qemu", "kubevirt", "virt-launcher", "libvirt", "containerdisk"]),
-    (
-        Class::Build,
-        &[
-            "buildah",
-            "kaniko",
-            "executor",
-            "gitlab-runner",
-            "gitlab-runner-helper",
-            "actions-runner",
-            "forgejo-runner",
-            "act_runner",
-            "woodpecker-agent",
-            "drone-runner-docker",
-            "inbound-agent",
-            "buildkit",
-        ],
-    ),
-    (Class::Logs, &["loki", "promtail", "fluentd", "fluent-bit", "vector", "logstash", "graylog", "rsyslog"]),
-    (
-        Class::Media,
-        &["jellyfin", "plex", "pms-docker", "emby", "photoprism", "navidrome", "minio", "seaweedfs"],
-    ),
-    (
-        Class::Service,
-        &[
-            "nginx",
-            "httpd",
-            "caddy",
-            "traefik",
-            "haproxy",
-            "envoy",
-            "gitea",
-            "forgejo",
-            "nextcloud",
-            "vaultwarden",
-            "home-assistant",
-            "grafana",
-            "keycloak",
-            "pgbouncer",
-            "registry",
-        ],
-    ),
-];
-
+/// The class whose images include this program: the name itself, or a known name followed
+/// by `-` (`clickhouse-server`, `redis-stack`). The longest known name wins, so
+/// `forgejo-runner` is a build although `forgejo` is a service.
 fn class_of_program(program: &str) -> Option<Class> {
     let p = program.to_ascii_lowercase();
-    KNOWN_IMAGES.iter().find_map(|(class, names)| {
-        names
-            .iter()
-            .any(|n| p == *n || p.strip_prefix(n).is_some_and(|rest| rest.starts_with('-')))
-            .then_some(*class)
-    })
+    let matches = |name: &str| p == name || p.strip_prefix(name).is_some_and(|rest| rest.starts_with('-'));
+    Class::ALL
+        .into_iter()
+        .flat_map(|c| c.info().images.iter().filter(|name| matches(name)).map(move |name| (name.len(), c)))
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, c)| c)
 }
 
-/// Data directories of well-known images: (path prefix, class, program).
-const KNOWN_MOUNTS: &[(&str, Class, &str)] = &[
-    ("/var/lib/postgresql", Class::Database, "PostgreSQL"),
-    ("/var/lib/mysql", Class::Database, "MySQL/MariaDB"),
-    ("/data/db", Class::Database, "MongoDB"),
-    ("/var/lib/clickhouse", Class::Database, "ClickHouse"),
-    ("/var/lib/influxdb", Class::Database, "InfluxDB"),
-    ("/var/lib/influxdb2", Class::Database, "InfluxDB"),
-    ("/etcd-data", Class::Database, "etcd"),
-    ("/var/lib/etcd", Class::Database, "etcd"),
-    ("/var/lib/cassandra", Class::Database, "Cassandra"),
-    ("/var/lib/redis", Class::Cache, "Redis"),
-    ("/var/lib/libvirt/images", Class::Vm, "libvirt"),
-    ("/var/lib/containers", Class::Build, "a nested container engine"),
-    ("/var/log", Class::Logs, "a log collector"),
-    ("/loki", Class::Logs, "Loki"),
-    ("/media", Class::Media, "a media library"),
-    ("/movies", Class::Media, "a media library"),
-    ("/music", Class::Media, "a media library"),
-    ("/photos", Class::Media, "a photo library"),
-];
-
+/// The class whose data lies where a volume is mounted, and who keeps it there: the
+/// longest known path the mount is at or below.
 fn class_of_mount(path: &str) -> Option<(Class, &'static str)> {
     let path = path.trim_end_matches('/');
-    KNOWN_MOUNTS.iter().find_map(|(prefix, class, program)| {
-        let under = path == *prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
-        under.then_some((*class, *program))
-    })
+    let under =
+        |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
+    Class::ALL
+        .into_iter()
+        .flat_map(|c| c.info().mounts.iter().filter(|(prefix, _)| under(prefix)).map(move |m| (m, c)))
+        .max_by_key(|((prefix, _), _)| prefix.len())
+        .map(|((_, who), c)| (c, *who))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn class(name: &str) -> Class {
+        Class::named(name).expect(name)
+    }
 
     fn workload(image: &str) -> Workload {
         Workload {
@@ -326,33 +218,59 @@ mod tests {
     #[test]
     fn explicit_class_wins_and_keeps_the_losing_evidence() {
         let mut w = workload("postgres:16");
-        w.class = Some(Class::Cache);
+        w.class = Some(class("cache"));
         let c = classify_workload(&w);
-        assert_eq!(c.decided, Class::Cache);
+        assert_eq!(c.decided, class("cache"));
         assert_eq!(c.evidence[0].kind, EvidenceKind::Explicit);
-        assert_eq!(c.evidence[1].suggests, Class::Database);
+        assert_eq!(c.evidence[1].suggests, class("database"));
     }
 
     #[test]
     fn image_name_then_mount_then_lifetime() {
-        assert_eq!(classify_workload(&workload("clickhouse/clickhouse-server:24")).decided, Class::Database);
-        assert_eq!(classify_workload(&workload("valkey/valkey")).decided, Class::Cache);
+        assert_eq!(
+            classify_workload(&workload("clickhouse/clickhouse-server:24")).decided,
+            class("database")
+        );
+        assert_eq!(classify_workload(&workload("valkey/valkey")).decided, class("cache"));
         let mut w = workload("ghcr.io/acme/app:1");
         w.mounts = vec!["/var/lib/postgresql/data".into()];
         let c = classify_workload(&w);
-        assert_eq!((c.decided, c.evidence[0].kind), (Class::Database, EvidenceKind::MountPath));
+        assert_eq!((c.decided, c.evidence[0].kind), (class("database"), EvidenceKind::MountPath));
         let mut w = workload("ghcr.io/acme/report:1");
         w.lifetime = Lifetime::Short;
-        assert_eq!(classify_workload(&w).decided, Class::Job);
+        assert_eq!(classify_workload(&w).decided, class("job"));
         let c = classify_workload(&workload("ghcr.io/acme/app:1"));
-        assert_eq!((c.decided, c.evidence[0].kind), (Class::General, EvidenceKind::Default));
+        assert_eq!((c.decided, c.evidence[0].kind), (class("general"), EvidenceKind::Default));
     }
 
     #[test]
     fn prefixes_match_only_at_word_boundaries() {
-        assert_eq!(class_of_program("redis-stack"), Some(Class::Cache));
+        assert_eq!(class_of_program("redis-stack"), Some(class("cache")));
         assert_eq!(class_of_program("redisinsight"), None);
         assert_eq!(class_of_mount("/mediawiki"), None);
-        assert_eq!(class_of_mount("/media/tv/").map(|m| m.0), Some(Class::Media));
+        assert_eq!(class_of_mount("/media/tv/").map(|m| m.0), Some(class("media")));
+    }
+
+    #[test]
+    fn every_image_and_data_path_in_the_table_points_at_its_class() {
+        for c in Class::ALL {
+            for name in c.info().images {
+                for image in [format!("quay.io/org/{name}:1"), format!("{name}-extra@sha256:ab")] {
+                    let e = image_evidence(&image).unwrap_or_else(|| panic!("{image} is not known"));
+                    assert_eq!((e.suggests, e.kind), (c, EvidenceKind::ImageName), "{image}");
+                    let program = image_program(&image);
+                    assert_eq!(e.detail, format!("image `{program}` is a known {c} image"));
+                }
+            }
+            for (path, who) in c.info().mounts {
+                for at in [path.to_string(), format!("{path}/data/")] {
+                    let e = mount_evidence(&at).unwrap_or_else(|| panic!("{at} is not known"));
+                    assert_eq!((e.suggests, e.kind), (c, EvidenceKind::MountPath), "{at}");
+                    assert_eq!(e.detail, format!("volume at `{at}` is where {who} keeps its data"));
+                }
+            }
+        }
+        assert_eq!(class_of_program("forgejo"), Some(class("service")));
+        assert_eq!(class_of_program("forgejo-runner"), Some(class("build")), "the longest name wins");
     }
 }

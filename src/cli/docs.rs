@@ -1,6 +1,6 @@
 //! `generate-docs ROOT`: everything generated from the code, written into a checkout at
 //! ROOT: the man pages (`man/`), the shell completions (`contrib/completions/`) and the
-//! rule table in README.md. Tests fail when the committed copies are stale.
+//! rule and class tables in README.md. Tests fail when the committed copies are stale.
 
 use crate::error::Error;
 use clap::Args;
@@ -16,20 +16,34 @@ pub struct DocsArgs {
 /// Where the completions live in a checkout.
 pub const COMPLETIONS_DIR: &str = "contrib/completions";
 
-/// The comments that enclose the generated rule table in README.md.
-pub const RULES_BEGIN: &str =
-    "<!-- rules: generated from src/validate/rules/ by `podman-btrfs-advise generate-docs`; do not edit -->";
-pub const RULES_END: &str = "<!-- rules: end -->";
+/// The comments that enclose one generated section of README.md.
+pub struct Markers {
+    pub begin: &'static str,
+    pub end: &'static str,
+}
 
-/// `readme` with the text between the rule-table markers replaced by `table`, or what is
-/// wrong with the markers.
-pub fn with_rule_table(readme: &str, table: &str) -> Result<String, String> {
-    let begin = readme.find(RULES_BEGIN).ok_or_else(|| format!("no line `{RULES_BEGIN}`"))?;
-    let after_begin = begin + RULES_BEGIN.len();
+/// The rule table, from the rule catalogue.
+pub const RULES: Markers = Markers {
+    begin: "<!-- rules: generated from src/validate/rules/ by `podman-btrfs-advise generate-docs`; do not edit -->",
+    end: "<!-- rules: end -->",
+};
+
+/// The class table, from the class table in src/class.rs.
+pub const CLASSES: Markers = Markers {
+    begin: "<!-- classes: generated from src/class.rs by `podman-btrfs-advise generate-docs`; do not edit -->",
+    end: "<!-- classes: end -->",
+};
+
+/// `readme` with the text between `markers` replaced by `table`, or what is wrong with the
+/// markers.
+pub fn with_section(readme: &str, markers: &Markers, table: &str) -> Result<String, String> {
+    let Markers { begin: first, end: last } = markers;
+    let begin = readme.find(first).ok_or_else(|| format!("no line `{first}`"))?;
+    let after_begin = begin + first.len();
     let end = readme[after_begin..]
-        .find(RULES_END)
+        .find(last)
         .map(|i| after_begin + i)
-        .ok_or_else(|| format!("no line `{RULES_END}` after `{RULES_BEGIN}`"))?;
+        .ok_or_else(|| format!("no line `{last}` after `{first}`"))?;
     Ok(format!("{}\n{table}{}", &readme[..after_begin], &readme[end..]))
 }
 
@@ -37,7 +51,8 @@ pub fn run(args: DocsArgs) -> Result<u8, Error> {
     // The README is the one file that is not wholly generated: check it before writing anything.
     let readme = args.root.join("README.md");
     let text = std::fs::read_to_string(&readme).map_err(|e| Error::io(&readme, "read", e))?;
-    let updated = with_rule_table(&text, &crate::validate::rules::markdown_table())
+    let updated = with_section(&text, &RULES, &crate::validate::rules::markdown_table())
+        .and_then(|t| with_section(&t, &CLASSES, &crate::class::markdown_table()))
         .map_err(|e| Error::Usage(format!("{}: {e}", readme.display())))?;
 
     super::man::write_tree(&args.root.join("man"), &super::man::pages())?;
@@ -54,16 +69,17 @@ mod tests {
 
     #[test]
     fn replaces_only_what_lies_between_the_markers() {
-        let readme = format!("intro\n{RULES_BEGIN}\nold\nrows\n{RULES_END}\noutro\n");
-        let new = with_rule_table(&readme, "| a |\n").unwrap();
-        assert_eq!(new, format!("intro\n{RULES_BEGIN}\n| a |\n{RULES_END}\noutro\n"));
-        assert_eq!(with_rule_table(&new, "| a |\n").unwrap(), new, "idempotent");
+        let (b, e) = (RULES.begin, RULES.end);
+        let readme = format!("intro\n{b}\nold\nrows\n{e}\noutro\n");
+        let new = with_section(&readme, &RULES, "| a |\n").unwrap();
+        assert_eq!(new, format!("intro\n{b}\n| a |\n{e}\noutro\n"));
+        assert_eq!(with_section(&new, &RULES, "| a |\n").unwrap(), new, "idempotent");
     }
 
     #[test]
     fn missing_markers_are_named() {
-        assert!(with_rule_table("no table", "").unwrap_err().contains("rules: generated"));
-        let only_begin = format!("{RULES_BEGIN}\n");
-        assert!(with_rule_table(&only_begin, "").unwrap_err().contains(RULES_END));
+        assert!(with_section("no table", &RULES, "").unwrap_err().contains("rules: generated"));
+        let only_begin = format!("{}\n", CLASSES.begin);
+        assert!(with_section(&only_begin, &CLASSES, "").unwrap_err().contains(CLASSES.end));
     }
 }

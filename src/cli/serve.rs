@@ -1,5 +1,6 @@
 //! `serve`: the companion daemon, a Podman volume plugin plus drift watchers.
 
+use crate::class::Class;
 use crate::daemon::{self, ServeConfig, watch::WatchedFiles};
 use crate::decide::layout::PODFS_ROOT;
 use crate::error::Error;
@@ -14,9 +15,8 @@ pub const DEFAULT_SOCKET: &str = "/run/podman-btrfs-advise/podfs.sock";
 ///
 /// Podman keeps every named volume in one plain directory. With this daemon registered as
 /// a volume plugin, `podman volume create --driver podfs --opt class=database pg` makes the
-/// volume a btrfs subvolume ROOT/database/pg with the attributes its class needs: NOCOW
-/// (chattr +C, set while it is empty) for database, cache and vm; compression property
-/// `none` for media; `zstd` for the rest. Without `--opt class` a volume is `general`.
+/// volume a btrfs subvolume ROOT/database/pg with the attributes its class needs, listed
+/// under Classes below: NOCOW (chattr +C, set while it is empty) or a compression property.
 /// `--opt size=20G` sets a qgroup limit, only when the admin has turned btrfs quotas on
 /// (`btrfs quota enable`); this tool never turns them on.
 ///
@@ -31,7 +31,7 @@ pub const DEFAULT_SOCKET: &str = "/run/podman-btrfs-advise/podfs.sock";
 /// reconnects with backoff when Podman restarts. inotify on storage.conf, containers.conf
 /// and `--disko` re-runs `check` on every change, including write-and-rename.
 #[derive(Debug, Args)]
-#[command(after_long_help = LONG_HELP)]
+#[command(after_long_help = after_long_help())]
 pub struct ServeArgs {
     /// The plugin's unix socket (mode 0600); register it in containers.conf.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
@@ -71,7 +71,7 @@ pub struct ServeArgs {
     pub no_watch: bool,
 }
 
-const LONG_HELP: &str = "Register the plugin (/etc/containers/containers.conf, or the NixOS module
+const USAGE_HELP: &str = "Register the plugin (/etc/containers/containers.conf, or the NixOS module
 services.podman-btrfs-advise from contrib/nixos):
   [engine.volume_plugins]
   podfs = \"/run/podman-btrfs-advise/podfs.sock\"
@@ -79,18 +79,35 @@ services.podman-btrfs-advise from contrib/nixos):
 Use it:
   podman volume create --driver podfs --opt class=database pg
   podman run -v pg:/var/lib/postgresql/data docker.io/library/postgres
-  podman volume rm pg          # deletes the subvolume and its data
+  podman volume rm pg          # deletes the subvolume and its data";
 
-Volume options (--opt): class=database|cache|vm|service|job|build|logs|media|general,
-size=SIZE (qgroup limit; needs quotas already on).
-
-Logging: info level by default for serve; -v for debug, RUST_LOG overrides.
+const RUNNING_HELP: &str = "Logging: info level by default for serve; -v for debug, RUST_LOG overrides.
 Under systemd use Type=notify: READY=1 is sent once the socket listens
 (contrib/systemd/podman-btrfs-advise.service). SIGTERM or SIGINT stops it and removes
 the socket.
 
 Exit codes: 0 stopped by a signal; 2 bad usage; 3 the root is not on btrfs, the socket
 is taken by another instance, or a path cannot be used.";
+
+/// The text after the options in `serve --help`; the classes come from the class table.
+fn after_long_help() -> String {
+    let width = |f: fn(&Class) -> usize| Class::ALL.iter().map(f).max().unwrap_or(0);
+    let (name_width, attr_width) = (width(|c| c.as_str().len()), width(|c| c.info().attributes().len()));
+    let classes: Vec<String> = Class::ALL
+        .iter()
+        .map(|c| {
+            let (name, attributes) = (c.as_str(), c.info().attributes());
+            format!("  {name:<name_width$}  {attributes:<attr_width$}  {}", c.info().summary)
+        })
+        .collect();
+    format!(
+        "{USAGE_HELP}\n\nClasses (--opt class=CLASS; without it a volume is {}):\n{}\n\n\
+         Volume options (--opt): class={},\nsize=SIZE (qgroup limit; needs quotas already on).\n\n{RUNNING_HELP}",
+        Class::FALLBACK,
+        classes.join("\n"),
+        Class::ALL.map(Class::as_str).join("|"),
+    )
+}
 
 /// The containers.conf Podman reads as root.
 fn default_containers_conf(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {

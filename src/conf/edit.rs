@@ -14,9 +14,6 @@ pub const OWNED: &[(&[&str], &str)] = &[
     (&["storage", "options", "overlay"], "mountopt"),
 ];
 
-/// The keys whose change strands a populated store.
-pub const STORE_KEYS: [&str; 4] = ["driver", "graphroot", "runroot", "imagestore"];
-
 /// One planned setting: where, and the value (a string in storage.conf).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Setting {

@@ -292,7 +292,7 @@ fn plugin_findings(w: &Watcher, v: &Volume, decided: Class) -> Option<Finding> {
     }
     let name = super::volumes::VolumeName::parse(&v.name).ok()?;
     let placed = w.root.get(&name).ok()?.class;
-    (placed != decided && decided != Class::General).then(|| Finding {
+    (placed != decided && decided != Class::FALLBACK).then(|| Finding {
         severity: Severity::Warning,
         code: "class-conflict",
         object: format!("volume {}", v.name),

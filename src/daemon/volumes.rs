@@ -91,7 +91,7 @@ const KNOWN_OPTIONS: [&str; 2] = ["class", "size"];
 
 impl CreateOptions {
     pub fn parse(opts: &BTreeMap<String, String>) -> Result<Self, PluginError> {
-        let mut class = Class::General;
+        let mut class = Class::FALLBACK;
         let mut size = None;
         for (key, value) in opts {
             match key.as_str() {
@@ -126,9 +126,8 @@ impl CreateOptions {
     }
 }
 
-/// What a class's volumes get: NOCOW for data rewritten in place, no compression for
-/// already-compressed media, zstd otherwise. Volumes are created with an explicit class,
-/// so they are treated as declared.
+/// What a class's volumes get: its table entry's NOCOW or compression. Volumes are created
+/// with an explicit class, so they are treated as declared.
 pub fn class_attributes(class: Class) -> (bool, Option<&'static str>) {
     let (nocow, compression) = data_attributes(class, Strategy::Balanced, true);
     (nocow, compression.map(|c| c.as_str()))
@@ -388,12 +387,16 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    fn class(name: &str) -> Class {
+        Class::named(name).expect(name)
+    }
+
     #[test]
     fn options() {
         let o = CreateOptions::parse(&opts(&[])).unwrap();
-        assert_eq!(o, CreateOptions { class: Class::General, size: None });
+        assert_eq!(o, CreateOptions { class: class("general"), size: None });
         let o = CreateOptions::parse(&opts(&[("class", "Database"), ("size", "10G")])).unwrap();
-        assert_eq!(o, CreateOptions { class: Class::Database, size: Some(10 << 30) });
+        assert_eq!(o, CreateOptions { class: class("database"), size: Some(10 << 30) });
         let e = CreateOptions::parse(&opts(&[("class", "databse")])).unwrap_err();
         assert!(e.message.contains("did you mean `database`"), "{e}");
         let e = CreateOptions::parse(&opts(&[("clas", "database")])).unwrap_err();
@@ -404,10 +407,17 @@ mod tests {
 
     #[test]
     fn attributes_follow_the_class() {
-        assert_eq!(class_attributes(Class::Database), (true, None));
-        assert_eq!(class_attributes(Class::Cache), (true, None));
-        assert_eq!(class_attributes(Class::Vm), (true, None));
-        assert_eq!(class_attributes(Class::Media), (false, Some("none")));
-        assert_eq!(class_attributes(Class::General), (false, Some("zstd")));
+        assert_eq!(class_attributes(class("database")), (true, None));
+        assert_eq!(class_attributes(class("cache")), (true, None));
+        assert_eq!(class_attributes(class("vm")), (true, None));
+        assert_eq!(class_attributes(class("media")), (false, Some("none")));
+        assert_eq!(class_attributes(class("general")), (false, Some("zstd")));
+        for c in Class::ALL {
+            let want =
+                if c.info().nocow { (true, None) } else { (false, Some(c.info().compression.as_str())) };
+            assert_eq!(class_attributes(c), want, "{c}");
+            let o = CreateOptions::parse(&opts(&[("class", c.as_str())])).unwrap();
+            assert_eq!(o.class, c);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! overlay or btrfs: the containers/storage driver.
 
 use super::{Decision, Strategy};
-use crate::class::Class;
+use crate::class::{ClassInfo, Lifecycle};
 use crate::classify::Profile;
 use serde::Serialize;
 use std::fmt;
@@ -31,10 +31,12 @@ impl fmt::Display for Driver {
 /// Layer churn: builds create and drop layers all day, and short jobs create and drop
 /// containers. The btrfs driver makes both a constant-time snapshot.
 fn favours_btrfs(profile: &Profile) -> bool {
-    let count = |class| -> u64 {
-        profile.workloads.iter().filter(|w| w.decided == class).map(|w| u64::from(w.workload.count)).sum()
+    let count = |of: fn(&ClassInfo) -> bool| -> u64 {
+        profile.workloads.iter().filter(|w| of(w.decided.info())).map(|w| u64::from(w.workload.count)).sum()
     };
-    let (all, build, job) = (profile.containers(), count(Class::Build), count(Class::Job));
+    let build = count(|c| c.builds_layers);
+    let job = count(|c| c.lifecycle == Some(Lifecycle::ShortLived));
+    let all = profile.containers();
     build > 0 && (build * 4 >= all || (build + job) * 2 >= all)
 }
 

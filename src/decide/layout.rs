@@ -21,8 +21,14 @@ pub const IMAGE_COPY_TMP: &str = "/var/lib/containers/tmp";
 /// containers/storage `runroot`: tmpfs, never on disk.
 pub const RUNROOT: &str = "/run/containers/storage";
 
-/// Classes whose data gets a subvolume of its own; the rest share the named-volume path.
-const OWN_SUBVOLUME: [Class; 5] = [Class::Database, Class::Cache, Class::Vm, Class::Media, Class::Logs];
+/// Classes whose data gets a subvolume of its own (the rest share the named-volume path),
+/// those with alike attributes next to each other: NOCOW first, then uncompressed, then
+/// compressed, in table order within each.
+fn own_subvolume_classes() -> Vec<Class> {
+    let mut classes: Vec<Class> = Class::ALL.into_iter().filter(|c| c.info().own_subvolume).collect();
+    classes.sort_by_key(|c| (!c.rewrites_in_place(), !c.incompressible()));
+    classes
+}
 
 /// A group of workload data that shares one subvolume.
 struct DataGroup {
@@ -55,7 +61,7 @@ fn system_subvolumes(options: &[String]) -> Vec<Subvolume> {
 /// The groups of workload data in this profile, in a stable order.
 fn data_groups(profile: &Profile, strategy: Strategy) -> Vec<DataGroup> {
     let mut groups: Vec<DataGroup> = Vec::new();
-    for class in OWN_SUBVOLUME {
+    for class in own_subvolume_classes() {
         let with_data: Vec<_> =
             profile.workloads.iter().filter(|w| w.decided == class && w.workload.volume_size > 0).collect();
         for declared in [true, false] {
@@ -240,18 +246,15 @@ fn group_decision(g: &DataGroup, strategy: Strategy, mountpoint: &str) -> Decisi
     )];
     let mut gives_up = Vec::new();
     if g.nocow {
-        why.push(
+        why.push(format!(
             "NOCOW (`chattr +C` on the empty subvolume root, inherited by every new file): \
-             databases, caches and VM images rewrite blocks in place, which copy-on-write \
-             fragments into thousands of extents"
-                .into(),
-        );
+             {} rewrite blocks in place, which copy-on-write fragments into thousands of extents",
+            crate::class::nocow_data()
+        ));
         gives_up.push("no data checksums: scrub detects nothing and cannot repair this data".into());
         gives_up.push("no compression".into());
         gives_up.push("a snapshot makes every extent copy-on-write once more, until it is rewritten".into());
-        if g.class == Class::Cache {
-            why.push("cache data is rebuilt on loss: never snapshot this subvolume".into());
-        }
+        why.extend(g.class.info().on_loss.map(String::from));
     } else if g.class.rewrites_in_place() {
         why.push(format!(
             "{strategy}: {} data stays copy-on-write with checksums because its class was not \
@@ -317,5 +320,22 @@ fn disk(profile: &Profile, subvolumes: Vec<Subvolume>) -> Disk {
         name: if host.mode == DiskMode::WholeDisk { "main" } else { "containers" }.into(),
         device: host.disk.clone(),
         partitions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_subvolumes_keep_alike_attributes_together() {
+        let classes = own_subvolume_classes();
+        let key = |c: &Class| (!c.rewrites_in_place(), !c.incompressible());
+        assert!(classes.windows(2).all(|w| (key(&w[0]), w[0]) < (key(&w[1]), w[1])), "{classes:?}");
+        assert_eq!(classes.len(), Class::ALL.iter().filter(|c| c.info().own_subvolume).count());
+        // The order plans have always had.
+        let at = |name| classes.iter().position(|c| c.as_str() == name);
+        let known: Vec<_> = ["database", "cache", "vm", "media", "logs"].map(at).into_iter().collect();
+        assert!(known.iter().all(Option::is_some) && known.is_sorted(), "{classes:?}");
     }
 }

@@ -70,13 +70,7 @@ pub fn options_decision(host: &Host, strategy: Strategy, options: &[String]) -> 
 /// before giving up checksums.
 pub fn data_attributes(class: Class, strategy: Strategy, declared: bool) -> (bool, Option<Compression>) {
     let nocow = class.rewrites_in_place() && (strategy != Strategy::Reliability || declared);
-    let compression = if nocow {
-        None
-    } else if class.incompressible() {
-        Some(Compression::None)
-    } else {
-        Some(Compression::Zstd)
-    };
+    let compression = if nocow { None } else { Some(class.info().compression) };
     (nocow, compression)
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
-    /// NOCOW only for database, cache and VM data; zstd everywhere else.
+    /// NOCOW only for data rewritten in place; zstd everywhere else.
     #[default]
     Balanced,
     /// Also NOCOW image-copy temp space and no compression on image storage.

@@ -75,13 +75,6 @@ pub enum Lifetime {
 impl Lifetime {
     pub const NAMES: [&'static str; 2] = ["long", "short"];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lifetime::Long => "long",
-            Lifetime::Short => "short",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "long" => Some(Lifetime::Long),

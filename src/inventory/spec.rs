@@ -642,7 +642,7 @@ lifetime = "short"
                 Workload {
                     name: "postgres".into(),
                     image: "docker.io/library/postgres:16".into(),
-                    class: Some(Class::Database),
+                    class: Class::named("database"),
                     count: 2,
                     image_size: 400 * MIB,
                     volume_size: 20 * GIB,

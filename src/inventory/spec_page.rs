@@ -134,36 +134,13 @@ pub fn workload_keys() -> Vec<KeyDoc> {
     ]
 }
 
-/// What each class's data is and where the plan puts it.
-fn class_doc(class: Class) -> &'static str {
-    match class {
-        Class::Database => {
-            "Rewrites files in place with random writes: its own subvolume with NOCOW (no \
-             copy-on-write, no checksums, no compression) so the files do not fragment."
-        }
-        Class::Cache => {
-            "Caches with on-disk snapshots or append-only files (Redis, Valkey, …): own NOCOW \
-             subvolume, like database."
-        }
-        Class::Vm => "Virtual machine disk images: own NOCOW subvolume, like database.",
-        Class::Service => "Long-running services with modest state: copy-on-write with zstd compression.",
-        Class::Job => {
-            "Short-lived containers: copy-on-write with zstd compression; only their layers matter."
-        }
-        Class::Build => {
-            "Builds and CI jobs with large, compressible scratch data: copy-on-write with zstd \
-             compression."
-        }
-        Class::Logs => {
-            "Log collectors and stores; text that compresses well: copy-on-write with zstd \
-             compression."
-        }
-        Class::Media => {
-            "Already-compressed data (video, photos, object storage): copy-on-write with \
-             compression turned off, where it would only burn CPU."
-        }
-        Class::General => "Anything else: copy-on-write with zstd compression.",
-    }
+/// One class's paragraph, from its entry of the class table.
+fn class_doc(class: Class) -> String {
+    let c = class.info();
+    let mut first = c.summary.chars();
+    let summary: String = first.next().map(|f| f.to_uppercase().chain(first).collect()).unwrap_or_default();
+    let placement = if c.own_subvolume { "a subvolume of its own" } else { "the shared volume path" };
+    format!("{summary}. Its data goes on {placement}, with {}.", c.attributes())
 }
 
 const ERROR_EXAMPLE: &str = "error: unknown key `imgae` in [[workload]]
@@ -254,7 +231,7 @@ pub fn render(date: &str, version: &str) -> String {
          plan's report lists the evidence for every workload.",
     );
     for class in Class::ALL {
-        page.item(&format!("**{}**", class.as_str()), class_doc(class));
+        page.item(&format!("**{}**", class.as_str()), &class_doc(class));
     }
     page.para(
         "With **--strategy reliability**, NOCOW is used only for workloads that declare their \

@@ -8,7 +8,6 @@ use std::fmt::Write;
 pub enum Nix {
     Str(String),
     Int(i64),
-    Bool(bool),
     List(Vec<Nix>),
     /// Attributes in order, each with optional comment lines above it.
     Attrs(Vec<Attr>),
@@ -107,7 +106,7 @@ fn pad(out: &mut String, indent: usize) {
 }
 
 fn is_scalar(v: &Nix) -> bool {
-    matches!(v, Nix::Str(_) | Nix::Int(_) | Nix::Bool(_) | Nix::Raw(_))
+    matches!(v, Nix::Str(_) | Nix::Int(_) | Nix::Raw(_))
 }
 
 fn write_value(out: &mut String, value: &Nix, indent: usize) {
@@ -116,7 +115,6 @@ fn write_value(out: &mut String, value: &Nix, indent: usize) {
         Nix::Int(i) => {
             let _ = write!(out, "{i}");
         }
-        Nix::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Nix::Raw(r) => out.push_str(r),
         Nix::List(items) if items.is_empty() => out.push_str("[]"),
         // alejandra keeps a list of one scalar on one line and breaks all longer ones.

@@ -91,9 +91,10 @@ pub fn volume_findings(v: &VolumeReport) -> Vec<Finding> {
             code: "volume-nocow-unneeded",
             object: object.clone(),
             message: format!("{class} volume {} is NOCOW", v.volume.name),
-            help: "NOCOW data has no checksums and no compression; only databases, caches and VM \
-                   images gain from it"
-                .into(),
+            help: format!(
+                "NOCOW data has no checksums and no compression; only {} gain from it",
+                crate::class::nocow_data()
+            ),
         }),
         _ => {}
     }
@@ -102,7 +103,7 @@ pub fn volume_findings(v: &VolumeReport) -> Vec<Finding> {
             severity: Severity::Info,
             code: "media-compressed",
             object,
-            message: format!("media volume {} is compressed on write", v.volume.name),
+            message: format!("{class} volume {} is compressed on write", v.volume.name),
             help: format!(
                 "already-compressed data only costs CPU: `btrfs property set {} compression none` \
                  (applies to files written afterwards)",

@@ -71,14 +71,6 @@ impl Positions {
         let key: Vec<String> = path.iter().map(|s| s.as_ref().to_string()).collect();
         self.entries.get(&key).copied()
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// How to read the file.

@@ -202,11 +202,6 @@ impl StorageConfFile {
         }
     }
 
-    /// Whether the file sets `path` at all (to any value or table).
-    pub fn contains(&self, path: &[&str]) -> bool {
-        self.get(path).is_some()
-    }
-
     /// `[storage] driver` as written, and the offset of its value; `None` when it is
     /// not set or not a string.
     pub fn driver(&self) -> Option<(String, usize)> {
