@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod inventory;
 pub mod layout;
 pub mod output;
+pub mod podman;
 pub mod render;
 pub mod scan;
 pub mod size;

@@ -12,7 +12,8 @@ use crate::classify::live::{LiveProfile, classify_host};
 use crate::error::Error;
 use crate::inspect::{MountView, Placement};
 use crate::inventory::live::{Container, Image, LiveHost, StorageFacts, Volume};
-use crate::inventory::podman::{self, Discovered, Endpoint};
+use crate::inventory::podman::fetch_from;
+use crate::podman::{self, Discovered, Endpoint};
 pub use findings::Finding;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -298,7 +299,7 @@ fn fetch(url: Option<&str>) -> Result<(Discovered, LiveHost, Option<u32>), Error
         .enable_all()
         .build()
         .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
-    let (host, pid) = runtime.block_on(podman::fetch_from(&found, podman::Timeouts::default()))?;
+    let (host, pid) = runtime.block_on(fetch_from(&found, podman::Timeouts::default()))?;
     Ok((found, host, pid))
 }
 
