@@ -1,5 +1,6 @@
 //! The one error of every Podman call. Its message names the endpoint and where it came
-//! from, the call, what went wrong, and what to do; it becomes exit code 3.
+//! from, the call, what went wrong, and what to do; it becomes exit code 3 (exit 2 for a
+//! name that was never sent).
 
 use super::MIN_VERSION;
 use super::endpoint::{Discovered, Endpoint};
@@ -30,6 +31,8 @@ pub enum ErrorKind {
     Failed { status: u16, message: String },
     /// A Podman older than [`MIN_VERSION`]; its version.
     TooOld(String),
+    /// A container or volume name that cannot be Podman's; it was never sent.
+    BadName(String),
 }
 
 impl PodmanError {
@@ -96,6 +99,11 @@ impl fmt::Display for PodmanError {
                 "Podman {version} at {at} is older than {}.{}, the oldest version this tool reads\n  = help: \
                  upgrade Podman on that host, or describe the host in a spec file instead (--spec)",
                 MIN_VERSION.0, MIN_VERSION.1
+            ),
+            ErrorKind::BadName(name) => write!(
+                f,
+                "{} is not a Podman container or volume name (letters, digits, `_`, `.`, `-`)",
+                excerpt(name)
             ),
         }
     }
@@ -178,7 +186,10 @@ impl std::error::Error for PodmanError {
 
 impl From<PodmanError> for crate::error::Error {
     fn from(e: PodmanError) -> Self {
-        crate::error::Error::Environment(e.to_string())
+        match e.kind {
+            ErrorKind::BadName(_) => crate::error::Error::Usage(e.to_string()),
+            _ => crate::error::Error::Environment(e.to_string()),
+        }
     }
 }
 
@@ -302,5 +313,8 @@ mod tests {
         assert!(msg.contains("HTTP 404\n") && msg.contains("podman ps --all"), "{msg}");
         let timeout = PodmanError::new(&d, "info", ErrorKind::Timeout(Duration::from_millis(300)));
         assert!(timeout.to_string().contains("did not answer `info` within 0.3 s"));
+        let bad = Error::from(PodmanError::new(&d, "containers/x/stop", ErrorKind::BadName("../x".into())));
+        assert_eq!(bad.exit_code(), crate::error::exit::USAGE);
+        assert!(bad.to_string().contains("\"../x\" is not a Podman container or volume name"), "{bad}");
     }
 }

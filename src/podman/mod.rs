@@ -16,7 +16,7 @@ mod error;
 mod events;
 mod http;
 
-pub use client::{Client, HostInfo, MIN_VERSION, Ping, Timeouts};
+pub use client::{Client, HostInfo, MIN_VERSION, Outcome, Ping, Timeouts};
 pub use endpoint::{Discovered, Endpoint, ROOTFUL_SOCKET, discover};
 pub use error::{ErrorKind, PodmanError};
 pub use events::{Actor, Event, EventFilter, EventStream};
