@@ -1,7 +1,7 @@
 //! podman-btrfs-advise: plans, writes and checks btrfs layouts and containers/storage.conf
 //! for Podman hosts.
 //!
-//! Data flows one way (DESIGN §2): [`inventory::Inventory`] → [`classify`] →
+//! Data flows one way: [`inventory::Inventory`] → [`classify`] →
 //! [`classify::Profile`] → [`decide`] → [`decide::Plan`] (holding a [`layout::Layout`]) →
 //! [`render`]. Each stage is a plain function of the previous stage's value; I/O happens
 //! only at the edges ([`inventory::spec::load`], [`output`]).
