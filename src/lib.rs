@@ -4,7 +4,7 @@
 //! Data flows one way: [`inventory::Inventory`] → [`classify`] →
 //! [`classify::Profile`] → [`decide`] → [`decide::Plan`] (holding a [`layout::Layout`]) →
 //! [`render`]. Each stage is a plain function of the previous stage's value; I/O happens
-//! only at the edges ([`inventory::spec::load`], [`output`]).
+//! only at the edges ([`inventory::spec::load`], [`podman`], [`output`]).
 
 pub mod btrfs;
 pub mod class;

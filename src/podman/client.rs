@@ -146,7 +146,7 @@ impl Client {
     }
 
     /// Every container, with its size, mounts and restart policy: the list, then each
-    /// inspected, [`INSPECT_CONCURRENCY`] at a time. One removed in between is left out.
+    /// inspected, 16 at a time. One removed in between is left out.
     pub async fn containers(&self) -> Result<Vec<Container>, PodmanError> {
         let podman = self.podman("containers/json")?;
         let opts = podman_api::opts::ContainerListOpts::builder().all(true).size(true).build();
