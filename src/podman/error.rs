@@ -22,6 +22,8 @@ pub struct PodmanError {
 pub enum ErrorKind {
     /// Connecting, writing or reading failed.
     Io(io::Error),
+    /// A stream that was flowing broke off: Podman stopped or restarted.
+    Interrupted(io::Error),
     /// No whole answer within the time allowed.
     Timeout(Duration),
     /// Something answered, but not as Podman does: not HTTP, not JSON, JSON of another
@@ -71,6 +73,11 @@ impl fmt::Display for PodmanError {
         let call = &self.call;
         match &self.kind {
             ErrorKind::Io(e) => self.fmt_io(f, e),
+            ErrorKind::Interrupted(e) => write!(
+                f,
+                "{at} stopped answering `{call}` midway ({e})\n  = help: Podman stopped or restarted; \
+                 `systemctl status podman.socket podman.service` says which"
+            ),
             ErrorKind::Timeout(limit) => write!(
                 f,
                 "{at} did not answer `{call}` within {} s\n  = help: check that the Podman service is not \
@@ -178,7 +185,7 @@ impl PodmanError {
 impl std::error::Error for PodmanError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            ErrorKind::Io(e) => Some(e),
+            ErrorKind::Io(e) | ErrorKind::Interrupted(e) => Some(e),
             _ => None,
         }
     }
@@ -311,6 +318,9 @@ mod tests {
         assert!(msg.contains("HTTP 500: \"a\" is\\nalready paused\\u{7}\n"), "{msg}");
         let msg = failed(404, "").to_string();
         assert!(msg.contains("HTTP 404\n") && msg.contains("podman ps --all"), "{msg}");
+        let cut = io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected EOF");
+        let msg = PodmanError::new(&d, "events", ErrorKind::Interrupted(cut)).brief();
+        assert_eq!(msg, "unix:///tmp/x.sock (from --url) stopped answering `events` midway (unexpected EOF)");
         let timeout = PodmanError::new(&d, "info", ErrorKind::Timeout(Duration::from_millis(300)));
         assert!(timeout.to_string().contains("did not answer `info` within 0.3 s"));
         let bad = Error::from(PodmanError::new(&d, "containers/x/stop", ErrorKind::BadName("../x".into())));

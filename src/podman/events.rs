@@ -3,7 +3,7 @@
 
 use super::client::path_segment;
 use super::endpoint::Discovered;
-use super::error::PodmanError;
+use super::error::{ErrorKind, PodmanError};
 use super::http::{Broken, Streaming};
 use serde::Deserialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -130,7 +130,11 @@ impl EventStream {
     }
 
     fn error(&self, broken: Broken) -> PodmanError {
-        PodmanError::new(&self.at, "events", broken.kind("events", None))
+        let kind = match broken {
+            Broken::Io(e) => ErrorKind::Interrupted(e),
+            other => other.kind("events", None),
+        };
+        PodmanError::new(&self.at, "events", kind)
     }
 }
 
