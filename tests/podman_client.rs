@@ -6,7 +6,8 @@ mod common;
 
 use podfs::error::Error;
 use podfs::inventory::live::{LiveHost, Mount};
-use podfs::inventory::podman::{Discovered, Endpoint, Timeouts, discover, fetch, fetch_with};
+use podfs::podman::{Discovered, Endpoint, Timeouts, discover};
+use podfs::podman::{fetch, fetch_with};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

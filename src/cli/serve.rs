@@ -4,7 +4,7 @@ use crate::class::Class;
 use crate::daemon::{self, ServeConfig, watch::WatchedFiles};
 use crate::decide::layout::PODFS_ROOT;
 use crate::error::Error;
-use crate::inventory::podman;
+use crate::podman;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -155,7 +155,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Error> {
                 found.endpoint.url()
             )));
         }
-        Some(found.endpoint)
+        Some(found)
     };
     let config = ServeConfig {
         watch: watched_files(&args, &env, &|p: &Path| p.exists()),

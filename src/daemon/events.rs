@@ -10,13 +10,9 @@ use crate::classify::live::classify_volume;
 use crate::diagnostic::Severity;
 use crate::inspect::MountView;
 use crate::inventory::live::{Container, Volume};
-use crate::inventory::podman::{self, Endpoint};
+use crate::podman::{Client, Discovered, Event, EventFilter, PodmanError, Timeouts};
 use crate::scan::findings::{Finding, volume_findings};
 use crate::scan::{VolumeReport, data_dir};
-use hyper::body::HttpBody;
-use hyper::{Body, Request};
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,66 +20,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Longest wait between reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// Time allowed for one inspection while handling an event.
-const LOOKUP_LIMIT: Duration = Duration::from_secs(30);
-/// An event line longer than this is not Podman's.
-const MAX_LINE: usize = 1 << 20;
 
 /// What the watcher needs to judge an event.
 pub struct Watcher {
-    pub endpoint: Endpoint,
+    /// Podman's API socket.
+    pub podman: Discovered,
     /// The name Podman knows this plugin by (`podfs`).
     pub plugin_name: String,
     /// The plugin's volumes, to tell the class each was created with.
     pub root: Arc<VolumeRoot>,
 }
 
-/// One line of `GET /libpod/events` (the Docker event shape Podman 4.3 and 5.x send).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Event {
-    #[serde(rename = "Type")]
-    pub kind: String,
-    #[serde(rename = "Action")]
-    pub action: String,
-    #[serde(rename = "Actor")]
-    pub actor: Actor,
-    #[serde(rename = "timeNano")]
-    pub time_nano: i64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Actor {
-    #[serde(rename = "ID")]
-    pub id: String,
-    #[serde(rename = "Attributes")]
-    pub attributes: Option<BTreeMap<String, String>>,
-}
-
-/// The request path: create events of containers and volumes, from `since` on.
-pub fn events_path(since: Option<i64>) -> String {
-    let filters = r#"{"event":["create"],"type":["container","volume"]}"#;
-    let mut path =
-        podman::api_path(&format!("/libpod/events?stream=true&filters={}", podman::path_segment(filters)));
-    if let Some(s) = since {
-        path.push_str(&format!("&since={s}"));
-    }
-    path
-}
-
-/// Splits complete lines off the front of `buffer`.
-pub fn take_lines(buffer: &mut Vec<u8>) -> Vec<Vec<u8>> {
-    let mut lines = Vec::new();
-    while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-        let line: Vec<u8> = buffer.drain(..=end).collect();
-        let line = line.trim_ascii();
-        if !line.is_empty() {
-            lines.push(line.to_vec());
-        }
-    }
-    lines
-}
+/// The events judged: containers and volumes created.
+const FOLLOWED: EventFilter<'static> =
+    EventFilter { types: &["container", "volume"], actions: &["create"], since: None };
 
 fn now_seconds() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -91,27 +41,29 @@ fn now_seconds() -> i64 {
 
 /// Runs forever: follow the stream, reconnect when it ends.
 pub async fn watch(w: Arc<Watcher>) {
+    let client = Client::new(w.podman.clone(), Timeouts::LOOKUP);
+    let url = w.podman.endpoint.url();
     let mut backoff = FIRST_BACKOFF;
     let mut since: Option<i64> = None;
     let mut last_seen: i64 = 0;
     let mut down_logged = false;
     loop {
-        match follow(&w, since, &mut last_seen).await {
+        match follow(&w, &client, since, &mut last_seen).await {
             Ok(()) => {
-                tracing::warn!(podman = %w.endpoint.url(), "Podman's event stream ended (Podman stopped or restarted); reconnecting");
+                tracing::warn!(podman = %url, "Podman's event stream ended (Podman stopped or restarted); reconnecting");
                 backoff = FIRST_BACKOFF;
                 down_logged = true;
             }
             Err(Failure::Connect(e)) => {
                 if !down_logged {
-                    tracing::warn!(podman = %w.endpoint.url(), "cannot follow Podman's events: {e}; retrying with backoff up to {}s", MAX_BACKOFF.as_secs());
+                    tracing::warn!(podman = %url, "cannot follow Podman's events: {}; retrying with backoff up to {}s", e.brief(), MAX_BACKOFF.as_secs());
                     down_logged = true;
                 } else {
-                    tracing::debug!("Podman events: {e}");
+                    tracing::debug!("Podman events: {}", e.brief());
                 }
             }
             Err(Failure::Stream(e)) => {
-                tracing::warn!(podman = %w.endpoint.url(), "Podman's event stream broke: {e}; reconnecting");
+                tracing::warn!(podman = %url, "Podman's event stream broke: {}; reconnecting", e.brief());
                 backoff = FIRST_BACKOFF;
                 down_logged = true;
             }
@@ -125,61 +77,32 @@ pub async fn watch(w: Arc<Watcher>) {
 
 enum Failure {
     /// Could not connect or subscribe.
-    Connect(String),
+    Connect(PodmanError),
     /// Was connected; the stream failed.
-    Stream(String),
+    Stream(PodmanError),
 }
 
-async fn follow(w: &Watcher, since: Option<i64>, last_seen: &mut i64) -> Result<(), Failure> {
-    let Endpoint::Unix(path) = &w.endpoint else {
-        return Err(Failure::Connect("the events watcher follows unix sockets only".into()));
-    };
-    let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| Failure::Connect(e.to_string()))?;
+async fn follow(
+    w: &Watcher,
+    client: &Client,
+    since: Option<i64>,
+    last_seen: &mut i64,
+) -> Result<(), Failure> {
+    let mut events = client.events(&EventFilter { since, ..FOLLOWED }).await.map_err(Failure::Connect)?;
     // Placements are read in the mount namespace of the Podman that answers.
-    let server_pid = podman::peer_pid(&stream);
-    let (mut sender, connection) =
-        hyper::client::conn::handshake(stream).await.map_err(|e| Failure::Connect(e.to_string()))?;
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let request = Request::get(events_path(since))
-        .header("Host", "d")
-        .header("User-Agent", concat!("podman-btrfs-advise/", env!("CARGO_PKG_VERSION")))
-        .body(Body::empty())
-        .expect("a valid request");
-    let response = sender.send_request(request).await.map_err(|e| Failure::Connect(e.to_string()))?;
-    if !response.status().is_success() {
-        driver.abort();
-        return Err(Failure::Connect(format!("`events` answered HTTP {}", response.status())));
+    let server_pid = events.server_pid();
+    tracing::info!(podman = %w.podman.endpoint.url(), "following Podman events");
+    while let Some(event) = events.next().await.map_err(Failure::Stream)? {
+        // Events replayed by `since` that were judged before.
+        if event.time_nano > 0 && event.time_nano <= *last_seen {
+            continue;
+        }
+        *last_seen = (*last_seen).max(event.time_nano);
+        for f in judge(w, client, &event, server_pid).await {
+            log_finding(&f);
+        }
     }
-    tracing::info!(podman = %w.endpoint.url(), "following Podman events");
-    let mut body = response.into_body();
-    let mut buffer = Vec::new();
-    let result = loop {
-        let Some(chunk) = body.data().await else { break Ok(()) };
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => break Err(Failure::Stream(e.to_string())),
-        };
-        buffer.extend_from_slice(&chunk);
-        for line in take_lines(&mut buffer) {
-            match serde_json::from_slice::<Event>(&line) {
-                Ok(event) if event.time_nano > 0 && event.time_nano <= *last_seen => {}
-                Ok(event) => {
-                    *last_seen = (*last_seen).max(event.time_nano);
-                    for f in judge(w, &event, server_pid).await {
-                        log_finding(&f);
-                    }
-                }
-                Err(e) => tracing::warn!("ignoring an event line that is not an event: {e}"),
-            }
-        }
-        if buffer.len() > MAX_LINE {
-            break Err(Failure::Stream("an event line longer than 1 MiB".into()));
-        }
-    };
-    driver.abort();
-    result
+    Ok(())
 }
 
 /// Logs a finding as one structured line.
@@ -194,39 +117,24 @@ pub fn log_finding(f: &Finding) {
     }
 }
 
-impl Event {
-    /// The object an event is about. Podman 4.3 leaves a volume event's `ID` empty and
-    /// names the volume in the `name` attribute.
-    pub fn object(&self) -> &str {
-        let name = self.actor.attributes.as_ref().and_then(|a| a.get("name")).map(String::as_str);
-        match (self.kind.as_str(), self.actor.id.as_str(), name) {
-            ("volume", _, Some(name)) if !name.is_empty() => name,
-            (_, "", Some(name)) => name,
-            (_, id, _) => id,
-        }
-    }
-}
-
 /// The findings one event leads to; placements are read in the mount namespace of
 /// `server_pid`, the Podman that sent the event.
-async fn judge(w: &Watcher, event: &Event, server_pid: Option<u32>) -> Vec<Finding> {
+async fn judge(w: &Watcher, client: &Client, event: &Event, server_pid: Option<u32>) -> Vec<Finding> {
     let object = event.object();
     if object.is_empty() {
         tracing::debug!("ignoring a {} event that names nothing", event.kind);
         return Vec::new();
     }
     let looked_up = match event.kind.as_str() {
-        "volume" => {
-            podman::volume(&w.endpoint, object, LOOKUP_LIMIT).await.map(|v| v.map(|v| (vec![v], None)))
-        }
-        "container" => container_volumes(w, object).await,
+        "volume" => client.volume(object).await.map(|v| v.map(|v| (vec![v], None))),
+        "container" => container_volumes(client, object).await,
         _ => return Vec::new(),
     };
     let (volumes, container) = match looked_up {
         Ok(Some(found)) => found,
         Ok(None) => return Vec::new(), // already removed again
         Err(e) => {
-            tracing::warn!(object, "cannot look at a new {}: {e}", event.kind);
+            tracing::warn!(object, "cannot look at a new {}: {}", event.kind, e.brief());
             return Vec::new();
         }
     };
@@ -271,13 +179,13 @@ async fn judge(w: &Watcher, event: &Event, server_pid: Option<u32>) -> Vec<Findi
 
 /// A new container's named volumes (and the container, as their user).
 async fn container_volumes(
-    w: &Watcher,
+    client: &Client,
     id: &str,
-) -> Result<Option<(Vec<Volume>, Option<Container>)>, String> {
-    let Some(c) = podman::container(&w.endpoint, id, LOOKUP_LIMIT).await? else { return Ok(None) };
+) -> Result<Option<(Vec<Volume>, Option<Container>)>, PodmanError> {
+    let Some(c) = client.container(id).await? else { return Ok(None) };
     let mut volumes = Vec::new();
     for name in c.mounts.iter().filter_map(|m| m.volume.as_deref()) {
-        if let Some(v) = podman::volume(&w.endpoint, name, LOOKUP_LIMIT).await? {
+        if let Some(v) = client.volume(name).await? {
             volumes.push(v);
         }
     }
@@ -302,45 +210,4 @@ fn plugin_findings(w: &Watcher, v: &Volume, decided: Class) -> Option<Finding> {
              or fix the label"
         ),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_split_only_when_complete() {
-        let mut b = b"{\"a\":1}\n\n{\"b\"".to_vec();
-        assert_eq!(take_lines(&mut b), vec![b"{\"a\":1}".to_vec()]);
-        assert_eq!(b, b"{\"b\"".to_vec());
-        b.extend_from_slice(b":2}\r\n");
-        assert_eq!(take_lines(&mut b), vec![b"{\"b\":2}".to_vec()]);
-        assert!(b.is_empty());
-    }
-
-    #[test]
-    fn events_parse_with_gaps_and_nulls() {
-        let e: Event = serde_json::from_str(
-            r#"{"status":"create","id":"pg","Type":"volume","Action":"create","Actor":{"ID":"pg","Attributes":null},"scope":"local","time":1,"timeNano":1700000000000000001}"#,
-        )
-        .unwrap();
-        assert_eq!((e.kind.as_str(), e.action.as_str(), e.object()), ("volume", "create", "pg"));
-        // As Podman 4.3.1 sends it: the volume's name only in the attributes.
-        let podman_4_3: Event = serde_json::from_str(
-            r#"{"status":"create","Type":"volume","Action":"create","Actor":{"ID":"","Attributes":{"containerExitCode":"0","image":"","name":"vv","podId":""}},"scope":"local","time":1795479581,"timeNano":1795479581107658182}"#,
-        )
-        .unwrap();
-        assert_eq!(podman_4_3.object(), "vv");
-        assert_eq!(e.time_nano, 1_700_000_000_000_000_001);
-        let e: Event = serde_json::from_str("{}").unwrap();
-        assert!(e.kind.is_empty());
-    }
-
-    #[test]
-    fn the_request_asks_for_create_events_since_a_time() {
-        let p = events_path(Some(1234));
-        assert!(p.starts_with("/v4.3.1/libpod/events?stream=true&filters=%7B%22event%22"), "{p}");
-        assert!(p.ends_with("&since=1234"), "{p}");
-        assert!(!events_path(None).contains("since"));
-    }
 }

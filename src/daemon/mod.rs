@@ -9,7 +9,7 @@ pub mod volumes;
 pub mod watch;
 
 use crate::error::Error;
-use crate::inventory::podman::Endpoint;
+use crate::podman::Discovered;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ pub struct ServeConfig {
     pub root: PathBuf,
     pub plugin_name: String,
     /// Podman's API socket for the events watcher; `None` turns the watcher off.
-    pub podman: Option<Endpoint>,
+    pub podman: Option<Discovered>,
     /// Configuration files re-checked on change; empty turns the watcher off.
     pub watch: watch::WatchedFiles,
 }
@@ -42,9 +42,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), Error> {
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| Error::Environment(format!("cannot handle SIGINT: {e}")))?;
 
-    let events = config.podman.clone().map(|endpoint| {
-        let watcher =
-            events::Watcher { endpoint, plugin_name: config.plugin_name.clone(), root: root.clone() };
+    let events = config.podman.clone().map(|podman| {
+        let watcher = events::Watcher { podman, plugin_name: config.plugin_name.clone(), root: root.clone() };
         tokio::spawn(events::watch(Arc::new(watcher)))
     });
     // Armed before READY: a change made as soon as the daemon says it is ready is seen.

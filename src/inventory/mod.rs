@@ -1,9 +1,9 @@
 //! The `Inventory`: what a host runs or will run. Filled from a workload spec file
-//! ([`spec`]) or, later, from the Podman socket. Everything downstream reads only this.
+//! ([`spec`]); a live host's model is [`live`], filled by the Podman client. Everything
+//! downstream reads only these.
 
 pub mod examples;
 pub mod live;
-pub mod podman;
 pub mod spec;
 pub mod spec_page;
 

@@ -1,5 +1,5 @@
 //! `scan`: what a live host runs, how it is classified, where its data lies, and what
-//! is misplaced. The socket is read by [`crate::inventory::podman`]; this module adds
+//! is misplaced. The socket is read by [`crate::podman`]; this module adds
 //! sizes and placements (read-only) and the findings.
 
 pub mod findings;
@@ -12,7 +12,8 @@ use crate::classify::live::{LiveProfile, classify_host};
 use crate::error::Error;
 use crate::inspect::{MountView, Placement};
 use crate::inventory::live::{Container, Image, LiveHost, StorageFacts, Volume};
-use crate::inventory::podman::{self, Discovered, Endpoint};
+use crate::podman::fetch_from;
+use crate::podman::{self, Discovered, Endpoint};
 pub use findings::Finding;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -298,7 +299,7 @@ fn fetch(url: Option<&str>) -> Result<(Discovered, LiveHost, Option<u32>), Error
         .enable_all()
         .build()
         .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
-    let (host, pid) = runtime.block_on(podman::fetch_from(&found, podman::Timeouts::default()))?;
+    let (host, pid) = runtime.block_on(fetch_from(&found, podman::Timeouts::default()))?;
     Ok((found, host, pid))
 }
 

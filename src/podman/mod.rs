@@ -1,0 +1,24 @@
+//! The one client of Podman's API: every call the tool makes to Podman goes through
+//! [`Client`], over a unix socket or TCP, bounded by [`Timeouts`] and failing with one
+//! [`PodmanError`] whose message says what to do.
+//!
+//! The podman-api crate reads `info` and the lists (it pins the `/v4.3.1/libpod` path,
+//! which 4.3 and 5.x both serve; its inspect breaks on 5.x, where `StopSignal` became a
+//! string, so its API version stays). Everything else (`_ping`, inspections, the event
+//! stream, stop, start, pause, unpause) goes over connections this module opens itself.
+//! podman-api stays private here: callers get the tool's own model
+//! ([`crate::inventory::live`]) and [`Event`].
+
+mod answers;
+mod client;
+mod endpoint;
+mod error;
+mod events;
+mod host;
+mod http;
+
+pub use client::{Client, HostInfo, MIN_VERSION, Outcome, Ping, Timeouts};
+pub use endpoint::{Discovered, Endpoint, ROOTFUL_SOCKET, discover};
+pub use error::{ErrorKind, PodmanError};
+pub use events::{Actor, Event, EventFilter, EventStream};
+pub use host::{fetch, fetch_from, fetch_with};
