@@ -16,7 +16,7 @@ pub enum Podman {
     /// The machine's own podman (Debian 12: 4.3.1).
     Host,
     /// Debian 13's podman (5.4.2) from the trixie root that `contrib/dev.sh deps` makes,
-    /// chrooted in a mount namespace of its own.
+    /// in a mount namespace of its own whose root it is.
     Trixie,
 }
 
@@ -66,12 +66,12 @@ impl Podman {
     /// tools: false (with the reason printed) when the test must skip, a panic under CI.
     pub fn available(self, test: &str) -> bool {
         match self {
-            Podman::Host => true,
+            Podman::Host => super::can_run(test, &["unshare", "nsenter"], true),
             Podman::Trixie => {
                 let root = Self::trixie_root();
                 let marker = root.join(TRIXIE_MARKER);
                 if marker.is_file() {
-                    return super::can_run(test, &["unshare", "nsenter", "chroot"], true);
+                    return super::can_run(test, &["unshare", "nsenter", "pivot_root"], true);
                 }
                 skip_or_fail(&format!(
                     "{test}: skipped, needs the Debian trixie root with Podman 5 at {} \
@@ -174,7 +174,7 @@ impl PodmanService {
         service
     }
 
-    /// `program` where this service's Podman runs (host or chroot), with its configuration.
+    /// `program` where this service's Podman runs (its namespace), with its configuration.
     pub fn command(&self, program: &str) -> Command {
         let mut c = self.root.as_ref().expect("set up in start_with_on").command(program);
         c.envs(Self::env_of(self.dir.path()));
@@ -289,10 +289,9 @@ impl PodmanService {
         }
     }
 
-    /// The pids the harness started itself: the service, and the holder of the trixie
-    /// namespace.
+    /// The pids the harness started itself: the service, and the holder of its namespace.
     pub fn own_processes(&self) -> Vec<u32> {
-        let holder = self.root.as_ref().and_then(|r| r.chroot.as_ref()).map(|c| c.holder.id());
+        let holder = self.root.as_ref().map(|r| r.namespace.holder.id());
         self.child.iter().map(Child::id).chain(holder).collect()
     }
 
@@ -331,52 +330,60 @@ impl Drop for PodmanService {
         let leftovers = self.container_processes();
         self.stop();
         end(&leftovers);
-        // The trixie namespace, with every mount in it, ends with its last process.
+        // The namespace, with every mount in it, ends with its last process.
         drop(self.root.take());
         Self::unmount_below(&self.top);
         Self::unmount_below(self.dir.path());
     }
 }
 
-/// Where the commands of one Podman run: on the host, or in a chroot of the trixie root.
-/// Dropping it ends the chroot's namespace and every process left in it.
+/// Where the commands of one Podman run, each in a mount namespace of its own: the
+/// machine's Podman with the machine's Podman state and configuration hidden (see
+/// host-namespace.sh), or the trixie root's (see trixie-chroot.sh). Dropping it ends the
+/// namespace and every process left in it.
 pub struct PodmanRoot {
     pub podman: Podman,
-    chroot: Option<Chroot>,
+    namespace: Namespace,
 }
 
 impl PodmanRoot {
-    /// `shared`: host directories the trixie chroot must see at the same paths.
+    /// `shared`: host directories the trixie root must see at the same paths (the
+    /// machine's Podman sees every path as it is).
     pub fn new(podman: Podman, shared: &[&Path]) -> Self {
-        let chroot = (podman == Podman::Trixie).then(|| Chroot::new(&Podman::trixie_root(), shared));
-        PodmanRoot { podman, chroot }
+        let namespace = match podman {
+            Podman::Host => Namespace::new(HOST_SCRIPT, &[], false),
+            Podman::Trixie => {
+                let mut args = vec![Podman::trixie_root()];
+                args.extend(shared.iter().map(|p| p.to_path_buf()));
+                Namespace::new(CHROOT_SCRIPT, &args, true)
+            }
+        };
+        PodmanRoot { podman, namespace }
     }
 
-    /// `program` (e.g. `podman`) of this root.
+    /// `program` (e.g. `podman`) of this root, inside its namespace.
     pub fn command(&self, program: &str) -> Command {
-        match &self.chroot {
-            Some(chroot) => chroot.enter(program),
-            None => Command::new(program),
-        }
+        self.namespace.enter(program)
     }
 }
 
-/// The trixie root chrooted in a mount namespace of its own (see trixie-chroot.sh), held
-/// by a `sleep` so the service can stop and start again inside; commands join it with
-/// `nsenter`.
-struct Chroot {
+/// A mount namespace set up by a script and held by its `sleep`, so the service can stop
+/// and start again inside; commands join it with `nsenter`.
+struct Namespace {
     holder: Child,
+    /// The script also changed the root (commands take the holder's root and `/`).
+    rooted: bool,
 }
 
 /// Also used by contrib/bench/scan-vs-df.sh.
 const CHROOT_SCRIPT: &str = include_str!("trixie-chroot.sh");
+const HOST_SCRIPT: &str = include_str!("host-namespace.sh");
 
-impl Chroot {
-    fn new(root: &Path, shared: &[&Path]) -> Self {
+impl Namespace {
+    fn new(script: &str, args: &[PathBuf], rooted: bool) -> Self {
         let mut holder = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c", CHROOT_SCRIPT, "sh"])
-            .arg(root)
-            .args(shared)
+            .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -389,15 +396,19 @@ impl Chroot {
             let _ = holder.wait();
             let mut err = String::new();
             let _ = holder.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("cannot set up the chroot at {}: {err}", root.display());
+            panic!("cannot set up the Podman namespace ({args:?}): {err}");
         }
-        Chroot { holder }
+        Namespace { holder, rooted }
     }
 
-    /// `program` inside the namespace and root, in the root's `/`.
+    /// `program` inside the namespace (and, for a rooted one, in its root's `/`).
     fn enter(&self, program: &str) -> Command {
         let mut c = Command::new("nsenter");
-        c.args(["-t", &self.holder.id().to_string(), "-m", "-r", "-w", program]);
+        c.args(["-t", &self.holder.id().to_string(), "-m"]);
+        if self.rooted {
+            c.args(["-r", "-w"]);
+        }
+        c.arg(program);
         c
     }
 
@@ -406,7 +417,7 @@ impl Chroot {
     }
 }
 
-impl Drop for Chroot {
+impl Drop for Namespace {
     fn drop(&mut self) {
         // Everything still in the namespace (a conmon whose pid file is gone, a cleanup
         // process), with its children (container processes live in namespaces of their own).
