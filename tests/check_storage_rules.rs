@@ -87,6 +87,11 @@ fn disko_file(layout: Layout) -> DiskoFile {
         value: serde_json::Value::Null,
         positions: Default::default(),
         unknown: Vec::new(),
+        attr: Vec::new(),
+        boot: Default::default(),
+        skipped: Vec::new(),
+        missing_args: Vec::new(),
+        unevaluated: Vec::new(),
     }
 }
 

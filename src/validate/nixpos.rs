@@ -32,6 +32,17 @@ pub struct Analysis {
     pub value: Value,
     /// Whether the file is a function (`{ lib, ... }: …`).
     pub is_function: bool,
+    /// The named arguments of the file's function: name, offset in its header, and
+    /// whether it has a default.
+    pub formals: Vec<Formal>,
+}
+
+/// One named argument of a function header (`disk` in `{ disk, lib ? null, ... }:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formal {
+    pub name: String,
+    pub offset: usize,
+    pub has_default: bool,
 }
 
 /// Parses `text`; the first syntax error, if any. Deep input needs a deep stack: prefer
@@ -188,8 +199,19 @@ pub fn analyse(root: &ast::Root) -> Analysis {
     let mut env: Env = None;
     let mut expr = root.expr();
     let mut is_function = false;
+    let mut formals = Vec::new();
     // `{ lib, disks ? [ … ], ... }: BODY`, possibly curried.
     while let Some(ast::Expr::Lambda(lambda)) = &expr {
+        if !is_function && let Some(ast::Param::Pattern(p)) = lambda.param() {
+            for entry in p.pat_entries() {
+                let Some(ident) = entry.ident() else { continue };
+                formals.push(Formal {
+                    name: ident_name(&ident),
+                    offset: offset_of(&ident),
+                    has_default: entry.default().is_some(),
+                });
+            }
+        }
         is_function = true;
         env = Some(Rc::new(lambda_scope(lambda, env)));
         expr = lambda.body();
@@ -198,7 +220,7 @@ pub fn analyse(root: &ast::Root) -> Analysis {
         Some(e) => w.walk(&e, &env, &mut Vec::new()),
         None => Value::Null,
     };
-    Analysis { positions: w.positions, value, is_function }
+    Analysis { positions: w.positions, value, is_function, formals }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ pub mod p103_nodatacow_with_compress;
 pub mod p104_unknown_disko_option;
 pub mod p105_options_without_mountpoint;
 pub mod p106_duplicate_mountpoint;
+pub mod p107_unknown_mount_option;
 pub mod p201_unknown_storage_key;
 pub mod p202_unknown_driver;
 pub mod p203_btrfs_size;
@@ -27,7 +28,8 @@ pub mod p404_live_not_mounted;
 
 use super::Inputs;
 use super::diagnostic::{Diagnostic, Severity};
-use super::disko::DiskoFile;
+use super::disko::{Boot, DiskoFile};
+use super::mount_order::{Denied, FirstBecause, Mount, Order};
 use crate::layout::{Btrfs, OptionScope, Subvolume, option_scope};
 
 /// A validation rule.
@@ -103,6 +105,7 @@ pub static CATALOGUE: &[&Rule] = &[
     &p104_unknown_disko_option::RULE,
     &p105_options_without_mountpoint::RULE,
     &p106_duplicate_mountpoint::RULE,
+    &p107_unknown_mount_option::RULE,
     &p201_unknown_storage_key::RULE,
     &p202_unknown_driver::RULE,
     &p203_btrfs_size::RULE,
@@ -132,22 +135,86 @@ pub fn markdown_table() -> String {
     table
 }
 
-/// A btrfs filesystem's mounts in the order a system mounts them: parents before
-/// children (shorter mountpoints first), so the first one sets the filesystem-wide options.
-pub fn mounts_in_order(fs: &Btrfs) -> Vec<(&str, Option<&Subvolume>, &[String])> {
-    let mut mounts: Vec<(&str, Option<&Subvolume>, &[String])> = fs
-        .mountpoint
-        .as_deref()
-        .map(|m| (m, None, fs.mount_options.as_slice()))
-        .into_iter()
-        .chain(
-            fs.subvolumes
-                .iter()
-                .filter_map(|s| s.mountpoint.as_deref().map(|m| (m, Some(s), s.mount_options.as_slice()))),
-        )
-        .collect();
-    mounts.sort_by_key(|(m, _, _)| (m.trim_end_matches('/').matches('/').count(), m.len(), *m));
-    mounts
+/// A btrfs filesystem's mounts in the order NixOS mounts them (see
+/// [`super::mount_order`]): the first one sets the filesystem-wide options.
+pub fn mounts_in_order<'a>(
+    fs: &'a Btrfs,
+    boot: &Boot,
+) -> Vec<(&'a str, Option<&'a Subvolume>, &'a [String])> {
+    super::mount_order::order(fs, boot).mounts.into_iter().map(|m| (m.at, m.subvolume, m.options)).collect()
+}
+
+/// Whether an option is one of those P102 reports (`compress*`, `nodatacow`, `nodatasum`
+/// and their opposites): written as if it acted on one subvolume.
+pub fn meant_per_subvolume(option: &str) -> bool {
+    let key = option.split('=').next().unwrap_or(option);
+    matches!(key, "nodatacow" | "datacow" | "nodatasum" | "datasum" | "compress" | "compress-force")
+}
+
+/// Names a mount for messages: ``subvolume `@data` (at /data)`` or `the top level (at /x)`.
+pub fn mount_name(m: &Mount<'_>) -> String {
+    match m.subvolume {
+        Some(sv) => format!("subvolume `{}` (at {})", sv.name, m.at),
+        None => format!("the top level (at {})", m.at),
+    }
+}
+
+/// The sentence on a denied mount: what it asks for, what is in force instead, and why
+/// that mount comes first.
+pub fn denied_message(d: &Denied<'_>, order: &Order<'_>, options: &[&str]) -> String {
+    use super::mount_order::normalise;
+    let first_has = |o: &str| -> String {
+        let Some((key, _)) = normalise(o) else { return String::new() };
+        match d.by.options.iter().rev().find(|f| normalise(f).is_some_and(|(k, _)| k == key)) {
+            Some(f) => format!("`{f}`"),
+            None => format!("no `{}`", o.split('=').next().unwrap_or(o)),
+        }
+    };
+    let asked: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+    let mut in_force: Vec<String> = options.iter().map(|o| first_has(o)).collect();
+    in_force.dedup();
+    let because = match order.because {
+        FirstBecause::Root => "NixOS mounts `/` first",
+        FirstBecause::NeededForBoot => "the initrd mounts it before the rest (neededForBoot)",
+        FirstBecause::Shallowest => "it is the shallowest mount",
+    };
+    let mut text = format!(
+        "{} asks for {} but gets {}: filesystem-wide options come from the first mount, {} ({because}); \
+         on a later mount they are silently ignored",
+        mount_name(&d.mount),
+        asked.join(", "),
+        in_force.join(", "),
+        mount_name(&d.by),
+    );
+    if d.order_undefined {
+        let leading: Vec<&str> = order.leading().iter().map(|m| m.at).collect();
+        text.push_str(&format!(
+            "; {} are mounted first in no defined order, so the outcome depends on which comes first",
+            leading.join(" and ")
+        ));
+    }
+    text
+}
+
+/// The attribute path of a mount's `mountOptions` (or of its element `option`).
+pub fn mount_options_path<'a>(fs: &'a Btrfs, m: &Mount<'a>) -> Vec<&'a str> {
+    match m.subvolume {
+        Some(sv) => subvolume_path(fs, sv, &["mountOptions"]),
+        None => {
+            let mut p: Vec<&str> = fs.attr_path.iter().map(String::as_str).collect();
+            p.push("mountOptions");
+            p
+        }
+    }
+}
+
+/// The offset of one option of a mount's `mountOptions`, else of the list.
+pub fn mount_option_offset(disko: &DiskoFile, fs: &Btrfs, m: &Mount<'_>, option: &str) -> Option<usize> {
+    let mut path: Vec<String> = mount_options_path(fs, m).into_iter().map(String::from).collect();
+    if let Some(i) = m.options.iter().position(|o| o == option) {
+        path.push(i.to_string());
+    }
+    disko.positions.of_path(&path)
 }
 
 /// The filesystem-wide options of a mount's option list.
