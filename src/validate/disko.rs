@@ -137,12 +137,27 @@ pub struct Positions {
 }
 
 impl Positions {
-    /// The offset of `path`, or of its longest prefix that has one.
+    /// The offset of `path`, or of its longest prefix that has one. A component written
+    /// as an interpolated key (`"${name}-root"`) matches the names it can stand for.
     pub fn of(&self, path: &[&str]) -> Option<usize> {
         (0..=path.len()).rev().find_map(|n| {
             let key: Vec<String> = path[..n].iter().map(|s| s.to_string()).collect();
-            self.entries.get(&key).copied()
+            self.entries.get(&key).copied().or_else(|| self.by_pattern(&path[..n]))
         })
+    }
+
+    /// The offset of an entry whose interpolated components match `path` (the one with
+    /// the most literal components).
+    fn by_pattern(&self, path: &[&str]) -> Option<usize> {
+        self.entries
+            .iter()
+            .filter(|(k, _)| {
+                k.len() == path.len()
+                    && k.iter().any(|c| c.contains(nixpos::INTERPOLATED))
+                    && k.iter().zip(path).all(|(c, p)| nixpos::matches_key(c, p))
+            })
+            .max_by_key(|(k, _)| k.iter().filter(|c| !c.contains(nixpos::INTERPOLATED)).count())
+            .map(|(_, offset)| *offset)
     }
 
     /// As [`Positions::of`], for a path of owned strings (such as `Btrfs::attr_path`).
@@ -254,13 +269,15 @@ fn load_from(
         return Err(no_configuration(&source, &analysis.value, &options.attr));
     }
     let (layout, unknown, skipped) = json_to_layout_at(&value, &options.attr);
+    let mut positions = analysis.positions;
+    alias_wrapper_positions(&mut positions, &analysis.value);
     let boot = Boot { tmpfs_root: tmpfs_root(&value, &options.attr), needed_for_boot: needed };
     Ok(DiskoFile {
         source,
         layout,
         evaluated,
         value,
-        positions: Positions { entries: analysis.positions },
+        positions: Positions { entries: positions },
         unknown,
         attr: options.attr.clone(),
         boot,
@@ -391,6 +408,52 @@ pub fn unwrap_module_wrappers(value: Value) -> Value {
         }
     }
     resolve(value).unwrap_or(Value::Null)
+}
+
+/// Adds, for every position below a written-out module wrapper, the path the value has
+/// once [`unwrap_module_wrappers`] resolved it: `…, "contents", "1", X` of a merge is also
+/// `…, X`, and `…, "content", X` of an `if`, `override` or `order` is also `…, X`.
+fn alias_wrapper_positions(positions: &mut std::collections::BTreeMap<Vec<String>, usize>, literal: &Value) {
+    let mut aliases = Vec::new();
+    for (path, offset) in positions.iter() {
+        let mut node = Some(literal);
+        let mut out: Vec<String> = Vec::new();
+        let mut i = 0;
+        let mut changed = false;
+        while i < path.len() {
+            let wrapper = node.and_then(|n| n.get("_type")).and_then(Value::as_str);
+            match (wrapper, path[i].as_str()) {
+                (Some("merge"), "contents") if i + 1 < path.len() => {
+                    node = node
+                        .and_then(|n| n.get("contents"))
+                        .and_then(|c| c.get(path[i + 1].parse::<usize>().ok()?));
+                    i += 2;
+                    changed = true;
+                    continue;
+                }
+                (Some("if" | "override" | "order"), "content") => {
+                    node = node.and_then(|n| n.get("content"));
+                    i += 1;
+                    changed = true;
+                    continue;
+                }
+                _ => {}
+            }
+            node = node.and_then(|n| match n {
+                Value::Object(o) => o.get(&path[i]),
+                Value::Array(a) => path[i].parse::<usize>().ok().and_then(|k| a.get(k)),
+                _ => None,
+            });
+            out.push(path[i].clone());
+            i += 1;
+        }
+        if changed {
+            aliases.push((out, *offset));
+        }
+    }
+    for (path, offset) in aliases {
+        positions.entry(path).or_insert(offset);
+    }
 }
 
 /// Merges two definitions as the module system does: attribute sets recursively, lists
@@ -1000,10 +1063,7 @@ pub fn json_to_layout(value: &Value) -> (Layout, Vec<(Vec<String>, String)>) {
 /// disko's default `[ "defaults" ]`). Subvolume NOCOW and compression come from
 /// `chattr +C` and `btrfs property set … compression` commands in the btrfs
 /// `postCreateHook`.
-pub fn json_to_layout_at(
-    value: &Value,
-    attr: &[String],
-) -> (Layout, Vec<Noted>, Vec<Noted>) {
+pub fn json_to_layout_at(value: &Value, attr: &[String]) -> (Layout, Vec<Noted>, Vec<Noted>) {
     let mut cx = Convert::default();
     let mut layout = Layout { disks: Vec::new() };
     let Some((devices, prefix)) = devices_of(value, attr) else { return (layout, cx.unknown, cx.skipped) };

@@ -126,8 +126,11 @@ pub struct Denied<'a> {
 
 /// A filesystem-wide option as (name, value): `compress=zstd` is `("compress", "zstd:3")`,
 /// `nodatacow` is `("datacow", "off")`, a flag `("ssd", "on")`.
+/// Names the kernel does not know are P107's business and never an option in force.
 pub fn normalise(option: &str) -> Option<(String, String)> {
-    if option_scope(option) != OptionScope::FilesystemWide {
+    if option_scope(option) != OptionScope::FilesystemWide
+        || !super::rules::p107_unknown_mount_option::known(option)
+    {
         return None;
     }
     const NEGATABLE: &[&str] = &[

@@ -217,7 +217,7 @@ pub fn analyse(root: &ast::Root) -> Analysis {
         expr = lambda.body();
     }
     let value = match expr {
-        Some(e) => w.walk(&e, &env, &mut Vec::new()),
+        Some(e) => without_patterns(w.walk(&e, &env, &mut Vec::new())),
         None => Value::Null,
     };
     Analysis { positions: w.positions, value, is_function, formals }
@@ -465,10 +465,66 @@ fn items_of(node: &impl HasEntry) -> Vec<Item> {
     items
 }
 
-/// The name of a key; `None` for an interpolated one.
+/// Stands for an interpolation in the name of an interpolated key (`"${name}-root"` is
+/// `"\0-root"`): such keys have positions (matched with [`matches_key`]) but no value.
+pub const INTERPOLATED: char = '\0';
+
+/// The name of a key; an interpolated one as a pattern with [`INTERPOLATED`].
 fn key_of(attr: &ast::Attr) -> Option<Key> {
-    let name = attr_name(attr)?;
+    let name = attr_name(attr).or_else(|| key_pattern(attr))?;
     Some(Key { name, offset: offset_of(attr) })
+}
+
+/// An interpolated key's literal parts, with [`INTERPOLATED`] for each interpolation.
+fn key_pattern(attr: &ast::Attr) -> Option<String> {
+    let s = match attr {
+        ast::Attr::Str(s) => s.clone(),
+        ast::Attr::Dynamic(d) => match d.expr()? {
+            ast::Expr::Str(s) => s,
+            _ => return Some(INTERPOLATED.to_string()),
+        },
+        ast::Attr::Ident(_) => return None,
+    };
+    let mut out = String::new();
+    for part in s.normalized_parts() {
+        match part {
+            InterpolPart::Literal(l) => out.push_str(&l.replace(INTERPOLATED, "")),
+            InterpolPart::Interpolation(_) => out.push(INTERPOLATED),
+        }
+    }
+    Some(out)
+}
+
+/// Whether an attribute name matches a key pattern (each [`INTERPOLATED`] matches any text).
+pub fn matches_key(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split(INTERPOLATED).collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The value without the attributes whose names are interpolation patterns: what they
+/// are called is only known by evaluation.
+fn without_patterns(v: Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .filter(|(k, _)| !k.contains(INTERPOLATED))
+                .map(|(k, v)| (k, without_patterns(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_patterns).collect()),
+        other => other,
+    }
 }
 
 fn attr_name(attr: &ast::Attr) -> Option<String> {

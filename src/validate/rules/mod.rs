@@ -175,25 +175,33 @@ pub fn denied_message(d: &Denied<'_>, order: &Order<'_>, options: &[&str]) -> St
     in_force.dedup();
     let because = match order.because {
         FirstBecause::Root => "NixOS mounts `/` first",
-        FirstBecause::NeededForBoot => "the initrd mounts it before the rest (neededForBoot)",
+        FirstBecause::NeededForBoot if d.order_undefined => {
+            "the initrd mounts them before the rest, as neededForBoot"
+        }
+        FirstBecause::NeededForBoot => "the initrd mounts it before the rest, as neededForBoot",
+        FirstBecause::Shallowest if d.order_undefined => "the shallowest mounts",
         FirstBecause::Shallowest => "it is the shallowest mount",
     };
-    let mut text = format!(
+    if d.order_undefined {
+        let leading: Vec<&str> = order.leading().iter().map(|m| m.at).collect();
+        return format!(
+            "{} asks for {} but gets {} when {} mounts first: {} come first in no defined order ({because}), \
+             and filesystem-wide options come from the first mount; on later mounts they are silently ignored",
+            mount_name(&d.mount),
+            asked.join(", "),
+            in_force.join(", "),
+            mount_name(&d.by),
+            leading.join(" and "),
+        );
+    }
+    format!(
         "{} asks for {} but gets {}: filesystem-wide options come from the first mount, {} ({because}); \
          on a later mount they are silently ignored",
         mount_name(&d.mount),
         asked.join(", "),
         in_force.join(", "),
         mount_name(&d.by),
-    );
-    if d.order_undefined {
-        let leading: Vec<&str> = order.leading().iter().map(|m| m.at).collect();
-        text.push_str(&format!(
-            "; {} are mounted first in no defined order, so the outcome depends on which comes first",
-            leading.join(" and ")
-        ));
-    }
-    text
+    )
 }
 
 /// The attribute path of a mount's `mountOptions` (or of its element `option`).

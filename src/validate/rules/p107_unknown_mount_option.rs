@@ -146,7 +146,8 @@ const GENERIC: &[&str] = &[
     "sizelimit",
 ];
 
-fn known(option: &str) -> bool {
+/// Whether the kernel knows the option's name (btrfs or generic).
+pub fn known(option: &str) -> bool {
     let key = option.split('=').next().unwrap_or(option);
     BTRFS.contains(&key) || GENERIC.contains(&key) || key.starts_with("x-") || key.starts_with("X-")
 }
