@@ -16,6 +16,7 @@ pub mod p204_btrfs_min_space;
 pub mod p205_btrfs_mountopt;
 pub mod p206_overlay_size_on_btrfs;
 pub mod p207_runroot_not_run;
+pub mod p208_variable_not_expanded;
 pub mod p301_btrfs_driver_not_on_btrfs;
 pub mod p302_store_not_own_subvolume;
 pub mod p303_btrfs_driver_nodatacow;
@@ -113,6 +114,7 @@ pub static CATALOGUE: &[&Rule] = &[
     &p205_btrfs_mountopt::RULE,
     &p206_overlay_size_on_btrfs::RULE,
     &p207_runroot_not_run::RULE,
+    &p208_variable_not_expanded::RULE,
     &p301_btrfs_driver_not_on_btrfs::RULE,
     &p302_store_not_own_subvolume::RULE,
     &p303_btrfs_driver_nodatacow::RULE,
