@@ -288,6 +288,12 @@ pub fn storage_findings(rule: &Rule, text: &str) -> Vec<Diagnostic> {
     (rule.check)(&Inputs { storage: Some(storage), ..Inputs::default() })
 }
 
+/// (line, column) of one rule's findings on a storage.conf text, for the rules' unit tests.
+#[cfg(test)]
+pub fn storage_places(rule: &Rule, text: &str) -> Vec<(usize, usize)> {
+    storage_findings(rule, text).into_iter().map(|d| (d.line, d.column)).collect()
+}
+
 /// A diagnostic at a storage.conf offset when there is a storage.conf, else at a disko
 /// attribute, else nowhere in particular (the first input given).
 pub fn at_storage_or_disko(
