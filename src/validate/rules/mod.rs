@@ -177,17 +177,15 @@ pub fn denied_message(d: &Denied<'_>, order: &Order<'_>, options: &[&str]) -> St
     in_force.dedup();
     let because = match order.because {
         FirstBecause::Root => "NixOS mounts `/` first",
-        FirstBecause::NeededForBoot if d.order_undefined => {
-            "the initrd mounts them before the rest, as neededForBoot"
-        }
-        FirstBecause::NeededForBoot => "the initrd mounts it before the rest, as neededForBoot",
-        FirstBecause::Shallowest if d.order_undefined => "the shallowest mounts",
+        FirstBecause::NeededForBoot if d.order_undefined => "the initrd mounts them first (neededForBoot)",
+        FirstBecause::NeededForBoot => "the initrd mounts it first (neededForBoot)",
+        FirstBecause::Shallowest if d.order_undefined => "they are the shallowest mounts",
         FirstBecause::Shallowest => "it is the shallowest mount",
     };
     if d.order_undefined {
         let leading: Vec<&str> = order.leading().iter().map(|m| m.at).collect();
         return format!(
-            "{} asks for {} but gets {} when {} mounts first: {} come first in no defined order ({because}), \
+            "{} asks for {} but gets {} when {} mounts first: {} come first in no defined order, as {because}, \
              and filesystem-wide options come from the first mount; on later mounts they are silently ignored",
             mount_name(&d.mount),
             asked.join(", "),
@@ -197,7 +195,7 @@ pub fn denied_message(d: &Denied<'_>, order: &Order<'_>, options: &[&str]) -> St
         );
     }
     format!(
-        "{} asks for {} but gets {}: filesystem-wide options come from the first mount, {} ({because}); \
+        "{} asks for {} but gets {}: filesystem-wide options come from the first mount, {}, as {because}; \
          on a later mount they are silently ignored",
         mount_name(&d.mount),
         asked.join(", "),
