@@ -156,3 +156,42 @@ fn the_summary_names_what_was_skipped() {
     let v = json(&run(bin().args(["check", "--format", "json", "--disko"]).arg(&file)));
     assert_eq!(v["summary"]["skipped"][0]["path"], "disko.devices.zpool.tank", "{v}");
 }
+
+#[test]
+fn a_nested_module_function_is_called_like_the_file() {
+    if !can_run("a_nested_module_function_is_called_like_the_file", &["nix-instantiate"], false) {
+        return;
+    }
+    let dir = TempDir::new("check-module-fn");
+    let file = dir.path().join("parts.nix");
+    std::fs::write(
+        &file,
+        r#"{ inputs, ... }:
+{
+  flake.modules.nixos.disko = { config, ... }: {
+    imports = [ inputs.disko.nixosModules.disko ];
+    disko.devices.disk.main = {
+      device = config.hostDisk;
+      content = {
+        type = "btrfs";
+        subvolumes = {
+          "@" = { mountpoint = "/"; };
+          "@home" = { mountpoint = "/home"; mountOptions = [ "compress=zstd" ]; };
+        };
+      };
+    };
+  };
+}
+"#,
+    )
+    .unwrap();
+    let out = run(bin()
+        .args(["check", "--attr", "flake.modules.nixos.disko", "--arg", "inputs", "{ }", "--arg", "config"])
+        .arg(r#"{ hostDisk = "/dev/sda"; }"#)
+        .arg("--disko")
+        .arg(&file));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("error[P102]") && text.contains("parts.nix:11:"), "{text}");
+    assert!(!text.contains("without evaluation"), "{text}");
+}

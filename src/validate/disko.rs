@@ -644,7 +644,7 @@ const UNEVALUATED: &str = "<podfs: unevaluated>";
 /// The expression evaluated for the file at `file`: import it, call it when it is a
 /// function with the arguments it asks for among `lib` (the stub), `pkgs = { }`,
 /// `config = { }` and `args` (arguments with defaults keep them), take the configuration
-/// at `attr`, and evaluate only its devices (`disko.devices`, or the value itself when it
+/// at `attr` (calling it the same way when it is a module function), and evaluate only its devices (`disko.devices`, or the value itself when it
 /// is the devices attribute set) and `fileSystems.*.neededForBoot`, nothing else of a
 /// NixOS module. What JSON cannot hold (functions) becomes `null`, paths strings, and a
 /// value that throws the marker [`UNEVALUATED`].
@@ -667,7 +667,8 @@ pub fn eval_expression(file: &Path, args: &[(String, NixArg)], attr: &[String]) 
          f = import {file};\n\
          value = if builtins.isFunction f then f (builtins.intersectAttrs (builtins.functionArgs f) available) else f;\n\
          attrPath = [ {attr}];\n\
-         root = builtins.foldl' (v: n: if builtins.isAttrs v && v ? ${{n}} then v.${{n}} else null) value attrPath;\n\
+         call = v: if builtins.isFunction v then v (builtins.intersectAttrs (builtins.functionArgs v) available) else v;\n\
+         root = call (builtins.foldl' (v: n: if builtins.isAttrs v && v ? ${{n}} then v.${{n}} else null) value attrPath);\n\
          isDevices = v: builtins.isAttrs v && builtins.any (k: v ? ${{k}}) [ {kinds}];\n\
          hasDisko = builtins.isAttrs root && root ? disko && builtins.isAttrs root.disko && root.disko ? devices;\n\
          devicesAt = if hasDisko then [ \"disko\" \"devices\" ] else if isDevices root && !(root ? disko) then [ ] else null;\n\

@@ -755,6 +755,12 @@ impl Walker {
                     _ => Value::Null,
                 }
             }
+            // A nested function (a NixOS module written as one) reads as its body, as the
+            // file's own function does: that is where its attributes are written.
+            ast::Expr::Lambda(l) => {
+                let scope: Env = Some(Rc::new(lambda_scope(l, env.clone())));
+                self.walk_opt(l.body(), &scope, path)
+            }
             ast::Expr::With(w) => self.walk_opt(w.body(), env, path),
             ast::Expr::Assert(a) => self.walk_opt(a.body(), env, path),
             ast::Expr::IfElse(ie) => {
