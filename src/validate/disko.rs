@@ -648,7 +648,7 @@ const UNEVALUATED: &str = "<podfs: unevaluated>";
 /// is the devices attribute set) and `fileSystems.*.neededForBoot`, nothing else of a
 /// NixOS module. What JSON cannot hold (functions) becomes `null`, paths strings, and a
 /// value that throws the marker [`UNEVALUATED`].
-pub fn eval_expression(file: &Path, args: &[(String, NixArg)], attr: &[String]) -> String {
+pub fn eval_expression(file: &Path, args: &[(String, NixArg)], attr: &[String], part: EvalPart) -> String {
     use crate::render::nix::quote;
     let file = quote(&file.to_string_lossy());
     let args: String = args
@@ -683,11 +683,22 @@ pub fn eval_expression(file: &Path, args: &[(String, NixArg)], attr: &[String]) 
          if t.success && builtins.isAttrs t.value then t.value else {{ }};\n\
          neededForBoot = builtins.filter (n: let t = builtins.tryEval (fileSystems.${{n}}.neededForBoot or false); in t.success && t.value == true)\n\
          (builtins.attrNames fileSystems);\n\
-         in {{\n\
-         inherit devicesAt neededForBoot;\n\
-         devices = if devicesAt == null then null else clean (builtins.foldl' (v: n: v.${{n}}) root devicesAt);\n\
-         }}\n"
+         in {}\n",
+        match part {
+            EvalPart::Devices =>
+                "{ inherit devicesAt; \
+                                  devices = if devicesAt == null then null else clean (builtins.foldl' (v: n: v.${n}) root devicesAt); }",
+            EvalPart::NeededForBoot => "neededForBoot",
+        }
     )
+}
+
+/// What one evaluation computes: the devices, or (separately, as a NixOS module's
+/// `fileSystems` may need a real `config` and fail) the `neededForBoot` mountpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalPart {
+    Devices,
+    NeededForBoot,
 }
 
 /// What an evaluation gave.
@@ -717,13 +728,13 @@ fn evaluate(
             file
         }
     };
-    let out: Value =
-        run_nix(nix, source, &file, &eval_expression(&file, &options.args, &options.attr), analysis)?;
-    let needed_for_boot = out
-        .get("neededForBoot")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-        .unwrap_or_default();
+    let expression = |part| eval_expression(&file, &options.args, &options.attr, part);
+    let out: Value = run_nix(nix, source, &file, &expression(EvalPart::Devices), analysis)?;
+    // A failure here is not the configuration's: the static reading stands in.
+    let needed_for_boot = match run_nix(nix, source, &file, &expression(EvalPart::NeededForBoot), analysis) {
+        Ok(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        _ => needed_for_boot_of(&analysis.value, &options.attr),
+    };
     let devices_at: Option<Vec<String>> = out
         .get("devicesAt")
         .and_then(Value::as_array)
