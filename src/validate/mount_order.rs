@@ -182,6 +182,12 @@ fn default_value(key: &str) -> Option<&'static str> {
     })
 }
 
+/// Options the kernel turns on by itself on the devices they are meant for: `ssd` on a
+/// non-rotational device, `discard=async` on one that supports discard (Linux 6.2 and
+/// later). Asked for by a later mount, they are in force on such a device whatever the
+/// first mount says, so they are not reported.
+const HARDWARE_DEFAULTS: &[(&str, &str)] = &[("ssd", "on"), ("discard", "async")];
+
 /// The filesystem-wide options in `asked` that a filesystem first mounted with `first`
 /// does not have: a different value, or one the first mount lacks and the default is not.
 pub fn denied_options<'a>(asked: &'a [String], first: &[String]) -> Vec<&'a str> {
@@ -192,7 +198,10 @@ pub fn denied_options<'a>(asked: &'a [String], first: &[String]) -> Vec<&'a str>
             let Some((key, value)) = normalise(o) else { return false };
             match granted.iter().rev().find(|(k, _)| *k == key) {
                 Some((_, v)) => *v != value,
-                None => default_value(&key) != Some(value.as_str()),
+                None => {
+                    default_value(&key) != Some(value.as_str())
+                        && !HARDWARE_DEFAULTS.contains(&(key.as_str(), value.as_str()))
+                }
             }
         })
         .map(String::as_str)
@@ -214,6 +223,8 @@ mod tests {
         assert!(denied_options(&opts(&[]), &first).is_empty());
         assert!(denied_options(&opts(&["noatime", "nodev"]), &first).is_empty());
         assert!(denied_options(&opts(&["space_cache=v2", "datacow"]), &opts(&[])).is_empty());
+        assert!(denied_options(&opts(&["ssd", "discard=async"]), &opts(&[])).is_empty());
+        assert_eq!(denied_options(&opts(&["ssd"]), &opts(&["nossd"])), ["ssd"]);
     }
 
     #[test]

@@ -8,12 +8,14 @@ use crate::validate::mount_order::order;
 declare_rule! {
     /// ## What it checks
     ///
-    /// A mount of a btrfs filesystem that asks for a filesystem-wide option (`ssd`,
-    /// `discard`, `autodefrag`, `commit`, `space_cache`, …) which the first mount of the
+    /// A mount of a btrfs filesystem that asks for a filesystem-wide option (`autodefrag`,
+    /// `commit`, `max_inline`, `space_cache`, `nossd`, …) which the first mount of the
     /// filesystem does not give it: a different value, or an option the first mount lacks.
     /// A later mount with the same options, or without them, is fine: it gets them.
-    /// Per-mount options such as `noatime`, `nodev` or `ro` may differ. `compress`,
-    /// `nodatacow` and `nodatasum` are reported by P102.
+    /// Per-mount options such as `noatime`, `nodev` or `ro` may differ. `ssd` and
+    /// `discard=async`, which the kernel turns on by itself on the devices they suit, are
+    /// not reported when only the first mount lacks them. `compress`, `nodatacow` and
+    /// `nodatasum` are reported by P102.
     ///
     /// ## Why it matters
     ///
