@@ -195,3 +195,30 @@ fn a_nested_module_function_is_called_like_the_file() {
     assert!(text.contains("error[P102]") && text.contains("parts.nix:11:"), "{text}");
     assert!(!text.contains("without evaluation"), "{text}");
 }
+
+#[test]
+fn help_for_subvolume_names_with_a_slash_names_one_path() {
+    let dir = TempDir::new("check-slash");
+    let file = dir.path().join("disko.nix");
+    std::fs::write(
+        &file,
+        r#"{
+  disko.devices.disk.main = {
+    device = "/dev/vda";
+    content = {
+      type = "btrfs";
+      subvolumes = {
+        "/root" = { mountpoint = "/"; };
+        "/db" = { mountpoint = "/var/lib/db"; mountOptions = [ "nodatacow" ]; };
+      };
+    };
+  };
+}
+"#,
+    )
+    .unwrap();
+    let out = run(bin().args(["check", "--no-eval", "--disko"]).arg(&file));
+    let text = stdout(&out);
+    assert!(text.contains("`chattr +C <mnt>/db`"), "{text}");
+    assert!(!text.contains("<mnt>//"), "{text}");
+}
