@@ -41,6 +41,8 @@ pub struct Order<'a> {
     /// when siblings are mounted in no defined order (0 without mounts).
     pub first: usize,
     pub because: FirstBecause,
+    /// `/` is a tmpfs (the usual reason `/` is not on this filesystem).
+    pub tmpfs_root: bool,
 }
 
 fn depth(at: &str) -> usize {
@@ -79,7 +81,7 @@ pub fn order<'a>(fs: &'a Btrfs, boot: &Boot) -> Order<'a> {
     let first = leading.len();
     let mut ordered: Vec<Mount<'a>> = leading.iter().map(|&i| mounts[i]).collect();
     ordered.extend(mounts.iter().enumerate().filter(|(i, _)| !leading.contains(i)).map(|(_, m)| *m));
-    Order { mounts: ordered, first, because }
+    Order { mounts: ordered, first, because, tmpfs_root: boot.tmpfs_root }
 }
 
 impl<'a> Order<'a> {

@@ -177,7 +177,13 @@ pub fn denied_message(d: &Denied<'_>, order: &Order<'_>, options: &[&str]) -> St
     in_force.dedup();
     let because = match order.because {
         FirstBecause::Root => "NixOS mounts `/` first",
+        FirstBecause::NeededForBoot if d.order_undefined && order.tmpfs_root => {
+            "with `/` on tmpfs the initrd mounts them first (neededForBoot)"
+        }
         FirstBecause::NeededForBoot if d.order_undefined => "the initrd mounts them first (neededForBoot)",
+        FirstBecause::NeededForBoot if order.tmpfs_root => {
+            "with `/` on tmpfs the initrd mounts it first (neededForBoot)"
+        }
         FirstBecause::NeededForBoot => "the initrd mounts it first (neededForBoot)",
         FirstBecause::Shallowest if d.order_undefined => "they are the shallowest mounts",
         FirstBecause::Shallowest => "it is the shallowest mount",
