@@ -999,9 +999,18 @@ pub fn known_options(disko_type: &str) -> Option<&'static [&'static str]> {
             &["part-type", "fs-type", "name", "start", "end", "flags", "bootable", "content"]
         }
         "filesystem" => with_hooks!["type", "device", "format", "extraArgs", "mountOptions", "mountpoint"],
-        "btrfs" => {
-            with_hooks!["type", "device", "extraArgs", "mountOptions", "mountpoint", "subvolumes", "swap"]
-        }
+        // `devices`: the other members of a multi-device btrfs (disko's own
+        // btrfs-multidisk-subvolumes example and test use it).
+        "btrfs" => with_hooks![
+            "type",
+            "device",
+            "devices",
+            "extraArgs",
+            "mountOptions",
+            "mountpoint",
+            "subvolumes",
+            "swap"
+        ],
         "btrfs_subvol" => &["name", "type", "extraArgs", "mountOptions", "mountpoint", "swap"],
         "luks" => with_hooks![
             "type",
