@@ -426,7 +426,7 @@ fn evaluation_errors_are_input_errors() {
     if !nix_available("evaluation_errors_are_input_errors") {
         return;
     }
-    let e = input_error("{\n  x = 1 + \"a\";\n}\n", NixMode::Evaluate);
+    let e = input_error("{\n  disko.devices.disk.a.device = 1 + \"a\";\n}\n", NixMode::Evaluate);
     assert_eq!(e.line, 2, "{e}");
     assert!(e.column > 1, "{e}");
     assert!(e.message.contains("evaluating"), "{e}");
@@ -437,16 +437,25 @@ fn evaluation_errors_are_input_errors() {
     assert_eq!((e.line, e.column), (1, 1), "{e}");
     assert!(e.message.contains("boom"), "{e}");
 
-    // A function asking for an argument that is not provided.
-    let e = input_error("{ disks, ... }: { }", NixMode::Evaluate);
-    assert!(e.message.contains("disks"), "{e}");
+    // A function asking for an argument that is not provided: read statically, and the
+    // argument is named with its place in the header.
+    let f = load_text("{ lib,\n  disks, ... }: { disko.devices.disk = { }; }", "f.nix", NixMode::Evaluate)
+        .unwrap();
+    assert!(!f.evaluated);
+    assert_eq!(
+        f.missing_args.iter().map(|(n, o)| (n.as_str(), f.source.position(*o))).collect::<Vec<_>>(),
+        [("disks", (2, 3))]
+    );
 
     // A missing lib function, named by Nix at its place.
-    let e = input_error("{ lib, ... }:\n{\n  a = lib.noSuchFunction 1;\n}\n", NixMode::Evaluate);
+    let e = input_error(
+        "{ lib, ... }:\n{\n  disko.devices.disk.a.device = lib.noSuchFunction 1;\n}\n",
+        NixMode::Evaluate,
+    );
     assert_eq!(e.line, 3, "{e}");
 
     // Statically the same texts are fine: what needs evaluation reads as null.
-    assert!(load_text("{ x = 1 + \"a\"; }", "ok.nix", NixMode::Static).is_ok());
+    assert!(load_text("{ disko.devices.disk.a.device = 1 + \"a\"; }", "ok.nix", NixMode::Static).is_ok());
 }
 
 #[test]

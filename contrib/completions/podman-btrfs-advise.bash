@@ -116,7 +116,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__check)
-            opts="-v -h --disko --storage-conf --host-storage --config-root --podman-version --containers-conf --live --no-eval --deny --format --verbose --log-format --help"
+            opts="-v -h --disko --storage-conf --host-storage --config-root --podman-version --containers-conf --live --no-eval --arg --argstr --attr --deny --format --verbose --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +139,18 @@ _podman_btrfs_advise() {
                     return 0
                     ;;
                 --containers-conf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --argstr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --attr)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -70,6 +70,9 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l config-root -d 'Like --host-storage, with /etc/containers and /usr/share/containers read below DIR' -r -F
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l podman-version -d 'The Podman version whose file rules apply with --host-storage or --config-root (default: `podman --version`; before 6 when unknown)' -r
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l containers-conf -d 'containers.conf, for `volume_path`' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l arg -d 'Pass the Nix expression EXPR as argument NAME to a function-style disko.nix, as disko\'s own CLI does (e.g. `--arg disks \'[ "/dev/sda" ]\'`). Repeatable' -r
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l argstr -d 'Pass the string VALUE as argument NAME to a function-style disko.nix (e.g. `--argstr disk /dev/nvme0n1`). Repeatable' -r
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l attr -d 'Where the disko configuration is in the file\'s value, as a dotted attribute path (e.g. `flake.diskoConfigurations.host`); by default the file\'s value itself' -r
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l deny -d 'Fail (exit 1) on warnings too, not only on errors' -r -f -a "warnings\t'Warnings fail the check like errors'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l format -d 'Output format on stdout' -r -f -a "human\t'For people'
 json\t'One JSON document with a stable schema (see `plan --help`)'"

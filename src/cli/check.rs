@@ -14,11 +14,17 @@ use std::path::PathBuf;
 ///
 /// Either file alone is checked as far as it can be. disko.nix is evaluated with
 /// nix-instantiate when it is installed (literal and function-style configs, let
-/// bindings); without Nix, literal attribute sets are read statically and the output says
-/// so. Every finding has a rule code; `podman-btrfs-advise explain CODE` says what it
-/// checks, why it matters and how to fix it. With --live the disko file is also compared
-/// with the running host: mounts, the filesystem-wide options in force, and the NOCOW
-/// flag and compression property of each mounted subvolume.
+/// bindings, NixOS modules: only `disko.devices` and `fileSystems.*.neededForBoot` are
+/// evaluated); without Nix, literal attribute sets are read statically and the output
+/// says so. A function gets `lib` (a stand-in), `pkgs = { }`, `config = { }` and what
+/// --arg/--argstr give; when it requires an argument nobody gave, the file is read
+/// statically and the output names the argument. The summary says how many btrfs
+/// filesystems and subvolumes were analysed and what was skipped and why; a file with no
+/// disko configuration is an error (exit 2), never a clean pass. Every finding has a rule
+/// code; `podman-btrfs-advise explain CODE` says what it checks, why it matters and how
+/// to fix it. With --live the disko file is also compared with the running host: mounts,
+/// the filesystem-wide options in force, and the NOCOW flag and compression property of
+/// each mounted subvolume.
 #[derive(Debug, Args)]
 #[command(after_long_help = LONG_HELP)]
 pub struct CheckArgs {
@@ -57,6 +63,21 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_eval: bool,
 
+    /// Pass the Nix expression EXPR as argument NAME to a function-style disko.nix, as
+    /// disko's own CLI does (e.g. `--arg disks '[ "/dev/sda" ]'`). Repeatable.
+    #[arg(long = "arg", num_args = 2, value_names = ["NAME", "EXPR"], action = clap::ArgAction::Append, requires = "disko")]
+    pub nix_arg: Vec<String>,
+
+    /// Pass the string VALUE as argument NAME to a function-style disko.nix (e.g.
+    /// `--argstr disk /dev/nvme0n1`). Repeatable.
+    #[arg(long = "argstr", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append, requires = "disko")]
+    pub nix_argstr: Vec<String>,
+
+    /// Where the disko configuration is in the file's value, as a dotted attribute path
+    /// (e.g. `flake.diskoConfigurations.host`); by default the file's value itself.
+    #[arg(long, value_name = "PATH", requires = "disko")]
+    pub attr: Option<String>,
+
     /// Fail (exit 1) on warnings too, not only on errors.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub deny: Option<Deny>,
@@ -74,22 +95,66 @@ pub enum Deny {
 
 const LONG_HELP: &str = "JSON output (--format json), fields are only ever added:
   {\"diagnostics\": [{\"code\", \"severity\", \"message\", \"file\", \"line\", \"column\", \"help\"}],
-   \"summary\": {\"errors\", \"warnings\", \"infos\", \"evaluated\"}}
+   \"summary\": {\"errors\", \"warnings\", \"infos\", \"evaluated\", \"analysed\": {\"btrfs\",
+   \"subvolumes\", \"other_filesystems\"}, \"skipped\": [{\"path\", \"reason\"}],
+   \"missing_arguments\": [NAME], \"unevaluated\": [PATH]}}
   file is null and line/column 0 for findings about the live host; evaluated is whether
-  disko.nix was evaluated by Nix (null without --disko).
+  disko.nix was evaluated by Nix (null without --disko; analysed, skipped, missing_arguments
+  and unevaluated are then null too). On exit 2 or 3 stdout still holds a document:
+  {\"diagnostics\": [], \"error\": {\"exit\", \"message\", \"file\", \"line\", \"column\", \"help\"}}.
 
 Exit codes: 0 nothing at or above the failing severity; 1 an error (or, with --deny
-warnings, a warning) was found; 2 a file is malformed or usage is wrong; 3 a file
-cannot be read.
+warnings, a warning) was found; 2 a file is malformed, holds no disko configuration, or
+usage is wrong; 3 a file cannot be read or Nix is missing where needed.
 
 Rules: podman-btrfs-advise explain --list";
 
 pub fn run(args: CheckArgs) -> Result<u8, Error> {
-    let mode = if args.no_eval { disko::NixMode::Static } else { disko::NixMode::Auto };
-    let disko = args.disko.as_deref().map(|p| disko::load(p, mode)).transpose()?;
+    let result = run_checks(&args);
+    if let (Err(e), Format::Json) = (&result, args.format) {
+        println!("{}", serde_json::to_string_pretty(&error_document(e)).expect("plain data serializes"));
+    }
+    result
+}
+
+/// The JSON document for a check that could not run: the same shape, no findings, and
+/// the error that stopped it.
+fn error_document(e: &Error) -> serde_json::Value {
+    let (file, line, column, message, help) = match e {
+        Error::Input(i) => (Some(i.file.clone()), i.line, i.column, i.message.clone(), i.help.clone()),
+        other => (None, 0, 0, other.to_string().trim_start_matches("error: ").to_string(), None),
+    };
+    serde_json::json!({
+        "diagnostics": [],
+        "error": {"exit": e.exit_code(), "message": message, "file": file, "line": line, "column": column, "help": help},
+    })
+}
+
+/// The disko loading options the flags ask for.
+fn load_options(args: &CheckArgs) -> disko::LoadOptions {
+    let pairs = |v: &[String]| -> Vec<(String, String)> {
+        v.chunks(2).filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone()))).collect()
+    };
+    let mut nix_args: Vec<(String, disko::NixArg)> =
+        pairs(&args.nix_arg).into_iter().map(|(n, v)| (n, disko::NixArg::Expr(v))).collect();
+    nix_args.extend(pairs(&args.nix_argstr).into_iter().map(|(n, v)| (n, disko::NixArg::Str(v))));
+    disko::LoadOptions {
+        mode: if args.no_eval { disko::NixMode::Static } else { disko::NixMode::Auto },
+        args: nix_args,
+        attr: args
+            .attr
+            .as_deref()
+            .map(|a| a.split('.').filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn run_checks(args: &CheckArgs) -> Result<u8, Error> {
+    let options = load_options(args);
+    let disko = args.disko.as_deref().map(|p| disko::load_with(p, &options)).transpose()?;
     let storage_files = match (&args.storage_conf, args.host_storage || args.config_root.is_some()) {
         (Some(p), _) => vec![storage_conf::load(p)?],
-        (None, true) => host_storage_files(&args)?,
+        (None, true) => host_storage_files(args)?,
         (None, false) => Vec::new(),
     };
     let containers = args.containers_conf.as_deref().map(containers_conf::load).transpose()?;
@@ -118,12 +183,10 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
             for d in &diagnostics {
                 println!("{}", render_human(d, &sources));
             }
-            if evaluated == Some(false) {
-                println!(
-                    "note: {} was read without evaluation (nix-instantiate {}): only literal attribute sets are seen",
-                    args.disko.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-                    if args.no_eval { "skipped with --no-eval" } else { "not found" }
-                );
+            if let Some(d) = &inputs.disko {
+                for line in disko_notes(d, args.no_eval) {
+                    println!("note: {line}");
+                }
             }
             if args.host_storage || args.config_root.is_some() {
                 match storage_files.len() {
@@ -137,15 +200,63 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
             println!("{errors} error(s), {warnings} warning(s), {infos} info(s)");
         }
         Format::Json => {
+            let d = inputs.disko.as_ref();
             let value = serde_json::json!({
                 "diagnostics": diagnostics,
-                "summary": {"errors": errors, "warnings": warnings, "infos": infos, "evaluated": evaluated},
+                "summary": {
+                    "errors": errors, "warnings": warnings, "infos": infos, "evaluated": evaluated,
+                    "analysed": d.map(|d| d.coverage()),
+                    "skipped": d.map(|d| d.skipped.iter().map(|(p, r)| serde_json::json!({"path": p.join("."), "reason": r})).collect::<Vec<_>>()),
+                    "missing_arguments": d.map(|d| d.missing_args.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()),
+                    "unevaluated": d.map(|d| d.unevaluated.iter().map(|p| p.join(".")).collect::<Vec<_>>()),
+                },
             });
             println!("{}", serde_json::to_string_pretty(&value).expect("plain data serializes"));
         }
     }
     let failing = errors > 0 || (args.deny == Some(Deny::Warnings) && warnings > 0);
     Ok(if failing { exit::FINDINGS } else { exit::OK })
+}
+
+/// What the human output says about a loaded disko file: how it was read, what was
+/// analysed, what was skipped and why.
+fn disko_notes(d: &disko::DiskoFile, no_eval: bool) -> Vec<String> {
+    let name = &d.source.path;
+    let mut notes = Vec::new();
+    if !d.missing_args.is_empty() {
+        let (line, column) = d.source.position(d.missing_args[0].1);
+        let names: Vec<String> = d.missing_args.iter().map(|(n, _)| format!("`{n}`")).collect();
+        notes.push(format!(
+            "{name}:{line}:{column}: the function requires {} and nobody gave {}: the file was read without \
+             evaluation, so findings about values computed from {} may be missing; pass {} with --arg NAME EXPR \
+             or --argstr NAME VALUE",
+            names.join(", "),
+            if names.len() == 1 { "it" } else { "them" },
+            if names.len() == 1 { "it" } else { "them" },
+            if names.len() == 1 { "it" } else { "them" },
+        ));
+    } else if !d.evaluated {
+        notes.push(format!(
+            "{name} was read without evaluation (nix-instantiate {}): only literal attribute sets are seen",
+            if no_eval { "skipped with --no-eval" } else { "not found" }
+        ));
+    }
+    for p in &d.unevaluated {
+        notes.push(format!(
+            "`{}` could not be evaluated (it throws, e.g. a required argument's default): it reads as absent; \
+             give the argument with --arg/--argstr",
+            p.join(".")
+        ));
+    }
+    let c = d.coverage();
+    notes.push(format!(
+        "analysed {} btrfs filesystem(s) with {} subvolume(s), and the mountpoints of {} other filesystem(s)",
+        c.btrfs, c.subvolumes, c.other_filesystems
+    ));
+    for (path, reason) in &d.skipped {
+        notes.push(format!("skipped `{}`: {reason}", path.join(".")));
+    }
+    notes
 }
 
 /// The storage.conf files containers/storage reads for the caller, in reading order.

@@ -23,21 +23,106 @@ pub struct DiskoFile {
     pub layout: Layout,
     /// True when nix-instantiate evaluated the file; false when it was read statically.
     pub evaluated: bool,
-    /// The configuration's value as JSON (evaluated, or read statically).
+    /// The configuration's value as JSON (evaluated, or read statically). Evaluated, it
+    /// holds only the devices, at [`DiskoFile::devices_path`].
     pub value: serde_json::Value,
     /// Byte offsets of attributes by their path from the file's value.
     pub positions: Positions,
     /// Option names disko does not know: the attribute path of the key and the disko type
     /// it was under (see [`known_options`]).
     pub unknown: Vec<(Vec<String>, String)>,
+    /// The attribute path the configuration was taken from (`--attr`), empty for the file's
+    /// value itself.
+    pub attr: Vec<String>,
+    /// What decides the mount order at boot.
+    pub boot: Boot,
+    /// Devices and contents that were not analysed, with the reason: attribute path, reason.
+    pub skipped: Vec<(Vec<String>, String)>,
+    /// Arguments the file's function requires that were not given: when there are any,
+    /// the file was read statically. Name and offset in the function header.
+    pub missing_args: Vec<(String, usize)>,
+    /// Attribute paths whose value could not be evaluated (it throws, e.g. a default such
+    /// as `device ? throw "…"`); they read as absent.
+    pub unevaluated: Vec<Vec<String>>,
+}
+
+/// What NixOS mounts first: `/`, or, with `/` on tmpfs (or on another filesystem), the
+/// mounts the initrd makes before switching root (`neededForBoot`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Boot {
+    /// `/` is a `nodev` tmpfs.
+    pub tmpfs_root: bool,
+    /// Mountpoints declared `fileSystems."…".neededForBoot = true` in the same file.
+    pub needed_for_boot: Vec<String>,
+}
+
+/// Mountpoints NixOS always mounts in the initrd (nixpkgs `pathsNeededForBoot`).
+pub const PATHS_NEEDED_FOR_BOOT: &[&str] =
+    &["/", "/nix", "/nix/store", "/var", "/var/log", "/var/lib", "/var/lib/nixos", "/etc", "/usr"];
+
+impl Boot {
+    /// Whether NixOS mounts `mountpoint` in the initrd.
+    pub fn needed_for_boot(&self, mountpoint: &str) -> bool {
+        let m = if mountpoint.len() > 1 { mountpoint.trim_end_matches('/') } else { mountpoint };
+        PATHS_NEEDED_FOR_BOOT.contains(&m)
+            || self.needed_for_boot.iter().any(|n| n.trim_end_matches('/') == m)
+    }
 }
 
 impl DiskoFile {
     /// The attribute path of the devices in [`DiskoFile::value`]: `["disko", "devices"]`,
-    /// or empty when the file's value is the devices attribute set itself.
+    /// or empty when the file's value is the devices attribute set itself (after
+    /// [`DiskoFile::attr`]).
     pub fn devices_path(&self) -> Vec<String> {
-        devices_of(&self.value).map(|(_, p)| p).unwrap_or_else(|| vec!["disko".into(), "devices".into()])
+        devices_of(&self.value, &self.attr)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| [self.attr.clone(), vec!["disko".into(), "devices".into()]].concat())
     }
+
+    /// How many btrfs filesystems and subvolumes were analysed, and the other filesystems.
+    pub fn coverage(&self) -> Coverage {
+        let mut c = Coverage::default();
+        for p in self.layout.disks.iter().flat_map(|d| &d.partitions) {
+            match &p.content {
+                Content::Btrfs(b) => {
+                    c.btrfs += 1;
+                    c.subvolumes += b.subvolumes.len();
+                }
+                Content::Filesystem(f) if f.format == "btrfs" => c.btrfs += 1,
+                Content::Filesystem(_) => c.other_filesystems += 1,
+            }
+        }
+        c
+    }
+}
+
+/// What a check looked at in a disko file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// btrfs filesystems (disko `btrfs`, or a `filesystem` with `format = "btrfs"`).
+    pub btrfs: usize,
+    pub subvolumes: usize,
+    /// Filesystems of other formats (vfat, ext4, …): only their mountpoints are checked.
+    pub other_filesystems: usize,
+}
+
+/// A function argument given on the command line, as disko's own CLI takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NixArg {
+    /// `--arg NAME EXPR`: a Nix expression.
+    Expr(String),
+    /// `--argstr NAME VALUE`: a string.
+    Str(String),
+}
+
+/// How to load a disko file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub mode: NixMode,
+    /// Arguments for a function-style file, by name.
+    pub args: Vec<(String, NixArg)>,
+    /// Where the configuration is, e.g. `["flake", "diskoConfigurations", "host"]`.
+    pub attr: Vec<String>,
 }
 
 /// Where attributes are written: attribute path → byte offset of the key.
@@ -52,12 +137,27 @@ pub struct Positions {
 }
 
 impl Positions {
-    /// The offset of `path`, or of its longest prefix that has one.
+    /// The offset of `path`, or of its longest prefix that has one. A component written
+    /// as an interpolated key (`"${name}-root"`) matches the names it can stand for.
     pub fn of(&self, path: &[&str]) -> Option<usize> {
         (0..=path.len()).rev().find_map(|n| {
             let key: Vec<String> = path[..n].iter().map(|s| s.to_string()).collect();
-            self.entries.get(&key).copied()
+            self.entries.get(&key).copied().or_else(|| self.by_pattern(&path[..n]))
         })
+    }
+
+    /// The offset of an entry whose interpolated components match `path` (the one with
+    /// the most literal components).
+    fn by_pattern(&self, path: &[&str]) -> Option<usize> {
+        self.entries
+            .iter()
+            .filter(|(k, _)| {
+                k.len() == path.len()
+                    && k.iter().any(|c| c.contains(nixpos::INTERPOLATED))
+                    && k.iter().zip(path).all(|(c, p)| nixpos::matches_key(c, p))
+            })
+            .max_by_key(|(k, _)| k.iter().filter(|c| !c.contains(nixpos::INTERPOLATED)).count())
+            .map(|(_, offset)| *offset)
     }
 
     /// As [`Positions::of`], for a path of owned strings (such as `Btrfs::attr_path`).
@@ -90,6 +190,11 @@ const EVAL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Loads a disko.nix from a file.
 pub fn load(path: &Path, mode: NixMode) -> Result<DiskoFile, Error> {
+    load_with(path, &LoadOptions { mode, ..LoadOptions::default() })
+}
+
+/// Loads a disko.nix from a file, with function arguments and an attribute path.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<DiskoFile, Error> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     let name = path.display().to_string();
     let text = match String::from_utf8(bytes) {
@@ -105,22 +210,32 @@ pub fn load(path: &Path, mode: NixMode) -> Result<DiskoFile, Error> {
             ));
         }
     };
-    load_from(text, name, mode, Some(path))
+    load_from(text, name, options, Some(path))
 }
 
 /// Loads a disko.nix from text; `name` is what diagnostics call the file. Evaluation, when
 /// it happens, reads the text from a temporary file (so relative imports do not resolve).
 pub fn load_text(text: &str, name: &str, mode: NixMode) -> Result<DiskoFile, Error> {
-    load_from(text.to_string(), name.to_string(), mode, None)
+    load_from(text.to_string(), name.to_string(), &LoadOptions { mode, ..LoadOptions::default() }, None)
 }
 
-fn load_from(text: String, name: String, mode: NixMode, path: Option<&Path>) -> Result<DiskoFile, Error> {
+/// As [`load_text`], with function arguments and an attribute path.
+pub fn load_text_with(text: &str, name: &str, options: &LoadOptions) -> Result<DiskoFile, Error> {
+    load_from(text.to_string(), name.to_string(), options, None)
+}
+
+fn load_from(
+    text: String,
+    name: String,
+    options: &LoadOptions,
+    path: Option<&Path>,
+) -> Result<DiskoFile, Error> {
     let source = SourceFile::new(name, text);
     let analysis = nixpos::analyse_text(&source.text).map_err(|e| {
         let (line, column) = source.position(e.offset);
         input_error(&source, (line, column), e.message, e.help)
     })?;
-    let nix = match mode {
+    let nix = match options.mode {
         NixMode::Static => None,
         NixMode::Auto => find_nix_instantiate(),
         NixMode::Evaluate => Some(find_nix_instantiate().ok_or_else(|| {
@@ -131,19 +246,236 @@ fn load_from(text: String, name: String, mode: NixMode, path: Option<&Path>) -> 
             )
         })?),
     };
-    let (value, evaluated) = match nix {
-        Some(nix) => (evaluate(&nix, &source, path)?, true),
-        None => (analysis.value, false),
+    let given = |n: &str| ["lib", "pkgs", "config"].contains(&n) || options.args.iter().any(|(a, _)| a == n);
+    let missing_args: Vec<(String, usize)> = analysis
+        .formals
+        .iter()
+        .filter(|f| !f.has_default && !given(&f.name))
+        .map(|f| (f.name.clone(), f.offset))
+        .collect();
+    let evaluation = match nix {
+        Some(nix) if missing_args.is_empty() => Some(evaluate(&nix, &source, path, options, &analysis)?),
+        _ => None,
     };
-    let (layout, unknown) = json_to_layout(&value);
+    let (value, evaluated, needed, unevaluated) = match evaluation {
+        Some(e) => (e.value, true, e.needed_for_boot, e.unevaluated),
+        None => {
+            let needed = needed_for_boot_of(&analysis.value, &options.attr);
+            (analysis.value.clone(), false, needed, Vec::new())
+        }
+    };
+    let value = unwrap_module_wrappers(value);
+    if devices_of(&value, &options.attr).is_none() {
+        return Err(no_configuration(&source, &analysis.value, &options.attr));
+    }
+    let (layout, unknown, skipped) = json_to_layout_at(&value, &options.attr);
+    let mut positions = analysis.positions;
+    alias_wrapper_positions(&mut positions, &analysis.value);
+    let boot = Boot { tmpfs_root: tmpfs_root(&value, &options.attr), needed_for_boot: needed };
     Ok(DiskoFile {
         source,
         layout,
         evaluated,
         value,
-        positions: Positions { entries: analysis.positions },
+        positions: Positions { entries: positions },
         unknown,
+        attr: options.attr.clone(),
+        boot,
+        skipped,
+        missing_args,
+        unevaluated,
     })
+}
+
+/// The error for a file without a disko configuration, with the attribute paths that hold
+/// one (for `--attr`) when the file's literal value shows any.
+fn no_configuration(source: &SourceFile, literal: &Value, attr: &[String]) -> Error {
+    let candidates = configuration_candidates(literal);
+    let at = if attr.is_empty() { String::new() } else { format!(" at `{}`", attr.join(".")) };
+    let legacy =
+        value_at(literal, attr).and_then(|v| v.get("type")).and_then(Value::as_str) == Some("devices");
+    let help = match candidates.as_slice() {
+        [] if legacy => {
+            "this is disko's first format (`type = \"devices\"; content = { … }`), which disko no \
+                         longer reads: write it as `disko.devices.disk.NAME = { … }`"
+                .to_string()
+        }
+        [] => "a disko configuration sets `disko.devices` (or is the devices attribute set itself: \
+               `{ disk = …; }`); nothing else is checked. A NixOS module that imports the disko \
+               configuration from another file is checked by giving that file"
+            .to_string(),
+        [one] => format!("a configuration is at `{}`: pass `--attr {}`", one.join("."), one.join(".")),
+        many => format!(
+            "configurations are at {}: pick one with --attr",
+            many.iter().map(|p| format!("`{}`", p.join("."))).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    Error::Input(InputError {
+        file: source.path.clone(),
+        line: 1,
+        column: 1,
+        message: format!(
+            "no disko configuration{at}: the file sets no `disko.devices`, so nothing was checked"
+        ),
+        help: Some(help),
+        source_line: None,
+    })
+}
+
+/// Attribute paths (up to four levels deep, not the root) whose value is a disko
+/// configuration: sets `disko.devices`, or is a devices attribute set.
+pub fn configuration_candidates(value: &Value) -> Vec<Vec<String>> {
+    fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        let Some(o) = v.as_object() else { return };
+        if !path.is_empty() && devices_of(v, &[]).is_some() {
+            out.push(path.clone());
+            return;
+        }
+        if path.len() >= 4 {
+            return;
+        }
+        for (k, child) in o {
+            path.push(k.clone());
+            walk(child, path, out);
+            path.pop();
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, &mut Vec::new(), &mut out);
+    out
+}
+
+/// The value at an attribute path.
+fn value_at<'a>(value: &'a Value, attr: &[String]) -> Option<&'a Value> {
+    attr.iter().try_fold(value, |v, k| v.as_object()?.get(k))
+}
+
+/// `fileSystems."…".neededForBoot = true` in a (literal) value.
+fn needed_for_boot_of(value: &Value, attr: &[String]) -> Vec<String> {
+    let Some(fs) = value_at(value, attr).and_then(|v| v.get("fileSystems")).and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    fs.iter()
+        .filter(|(_, v)| v.get("neededForBoot") == Some(&Value::Bool(true)))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Whether the configuration mounts a tmpfs (`nodev` with `fsType = "tmpfs"`) at `/`.
+fn tmpfs_root(value: &Value, attr: &[String]) -> bool {
+    let Some((devices, _)) = devices_of(value, attr) else { return false };
+    let Some(nodev) = devices.get("nodev").and_then(Value::as_object) else { return false };
+    nodev.iter().any(|(name, v)| {
+        let mountpoint = v.get("mountpoint").and_then(Value::as_str).unwrap_or(name);
+        mountpoint == "/" && v.get("fsType").and_then(Value::as_str) == Some("tmpfs")
+    })
+}
+
+/// Resolves the module system's wrappers when they are written out as attribute sets
+/// (`{ _type = "merge"; contents = [ … ]; }`, `"if"`, `"override"`, `"order"`), as
+/// `lib.mkMerge`, `lib.mkIf`, `lib.mkForce` and `lib.mkBefore` build them. An `if` whose
+/// condition is false removes the attribute it is the value of.
+pub fn unwrap_module_wrappers(value: Value) -> Value {
+    fn resolve(v: Value) -> Option<Value> {
+        match v {
+            Value::Object(mut o) => match o.get("_type").and_then(Value::as_str) {
+                Some("merge") => {
+                    let contents = match o.remove("contents") {
+                        Some(Value::Array(items)) => items,
+                        _ => Vec::new(),
+                    };
+                    Some(
+                        contents
+                            .into_iter()
+                            .filter_map(resolve)
+                            .fold(Value::Object(Map::new()), merge_definitions),
+                    )
+                }
+                Some("if") => {
+                    if o.get("condition") == Some(&Value::Bool(true)) {
+                        resolve(o.remove("content").unwrap_or(Value::Null))
+                    } else {
+                        None
+                    }
+                }
+                Some("override" | "order") => resolve(o.remove("content").unwrap_or(Value::Null)),
+                _ => Some(Value::Object(
+                    o.into_iter().filter_map(|(k, v)| resolve(v).map(|v| (k, v))).collect(),
+                )),
+            },
+            Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(resolve).collect())),
+            other => Some(other),
+        }
+    }
+    resolve(value).unwrap_or(Value::Null)
+}
+
+/// Adds, for every position below a written-out module wrapper, the path the value has
+/// once [`unwrap_module_wrappers`] resolved it: `…, "contents", "1", X` of a merge is also
+/// `…, X`, and `…, "content", X` of an `if`, `override` or `order` is also `…, X`.
+fn alias_wrapper_positions(positions: &mut std::collections::BTreeMap<Vec<String>, usize>, literal: &Value) {
+    let mut aliases = Vec::new();
+    for (path, offset) in positions.iter() {
+        let mut node = Some(literal);
+        let mut out: Vec<String> = Vec::new();
+        let mut i = 0;
+        let mut changed = false;
+        while i < path.len() {
+            let wrapper = node.and_then(|n| n.get("_type")).and_then(Value::as_str);
+            match (wrapper, path[i].as_str()) {
+                (Some("merge"), "contents") if i + 1 < path.len() => {
+                    node = node
+                        .and_then(|n| n.get("contents"))
+                        .and_then(|c| c.get(path[i + 1].parse::<usize>().ok()?));
+                    i += 2;
+                    changed = true;
+                    continue;
+                }
+                (Some("if" | "override" | "order"), "content") => {
+                    node = node.and_then(|n| n.get("content"));
+                    i += 1;
+                    changed = true;
+                    continue;
+                }
+                _ => {}
+            }
+            node = node.and_then(|n| match n {
+                Value::Object(o) => o.get(&path[i]),
+                Value::Array(a) => path[i].parse::<usize>().ok().and_then(|k| a.get(k)),
+                _ => None,
+            });
+            out.push(path[i].clone());
+            i += 1;
+        }
+        if changed {
+            aliases.push((out, *offset));
+        }
+    }
+    for (path, offset) in aliases {
+        positions.entry(path).or_insert(offset);
+    }
+}
+
+/// Merges two definitions as the module system does: attribute sets recursively, lists
+/// concatenated, otherwise the later one.
+fn merge_definitions(a: Value, b: Value) -> Value {
+    match (a, b) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old) => merge_definitions(old, v),
+                    None => v,
+                };
+                a.insert(k, merged);
+            }
+            Value::Object(a)
+        }
+        (Value::Array(mut a), Value::Array(b)) => {
+            a.extend(b);
+            Value::Array(a)
+        }
+        (_, b) => b,
+    }
 }
 
 fn input_error(
@@ -184,6 +516,16 @@ fn is_executable(p: &Path) -> bool {
 pub const LIB_STUB: &str = r#"rec {
   id = x: x;
   const = x: _: x;
+  trace = _: v: v;
+  traceVal = v: v;
+  traceValSeq = v: v;
+  traceSeq = _: v: v;
+  traceIf = _: _: v: v;
+  warn = _: v: v;
+  warnIf = _: _: v: v;
+  throwIf = cond: msg: v: if cond then throw msg else v;
+  assertMsg = cond: msg: cond || throw msg;
+  genList = builtins.genList;
   mkDefault = v: v;
   mkForce = v: v;
   mkOverride = _priority: v: v;
@@ -296,30 +638,85 @@ pub const LIB_STUB: &str = r#"rec {
   };
 }"#;
 
+/// The marker the evaluation puts where a value throws (`device ? throw "…"`).
+const UNEVALUATED: &str = "<podfs: unevaluated>";
+
 /// The expression evaluated for the file at `file`: import it, call it when it is a
-/// function with the arguments it asks for among `lib` (the stub), `pkgs = { }` and
-/// `config = { }` (arguments with defaults keep them), and turn what JSON cannot hold
-/// (functions) into `null` and paths into strings.
-pub fn eval_expression(file: &Path) -> String {
-    let file = crate::render::nix::quote(&file.to_string_lossy());
+/// function with the arguments it asks for among `lib` (the stub), `pkgs = { }`,
+/// `config = { }` and `args` (arguments with defaults keep them), take the configuration
+/// at `attr` (calling it the same way when it is a module function), and evaluate only its devices (`disko.devices`, or the value itself when it
+/// is the devices attribute set) and `fileSystems.*.neededForBoot`, nothing else of a
+/// NixOS module. What JSON cannot hold (functions) becomes `null`, paths strings, and a
+/// value that throws the marker [`UNEVALUATED`].
+pub fn eval_expression(file: &Path, args: &[(String, NixArg)], attr: &[String], part: EvalPart) -> String {
+    use crate::render::nix::quote;
+    let file = quote(&file.to_string_lossy());
+    let args: String = args
+        .iter()
+        .map(|(name, a)| match a {
+            NixArg::Expr(e) => format!("{} = ({e});\n", quote(name)),
+            NixArg::Str(s) => format!("{} = {};\n", quote(name), quote(s)),
+        })
+        .collect();
+    let attr: String = attr.iter().map(|a| format!("{} ", quote(a))).collect();
+    let kinds: String = DEVICE_KINDS.iter().map(|k| format!("\"{k}\" ")).collect();
     format!(
         "let\n\
          lib = {LIB_STUB};\n\
-         available = {{ inherit lib; pkgs = {{ }}; config = {{ }}; }};\n\
+         available = {{ inherit lib; pkgs = {{ }}; config = {{ }}; }} // {{\n{args}}};\n\
          f = import {file};\n\
          value = if builtins.isFunction f then f (builtins.intersectAttrs (builtins.functionArgs f) available) else f;\n\
-         clean = v:\n\
-         if builtins.isFunction v then null\n\
-         else if builtins.isAttrs v then builtins.mapAttrs (_: clean) v\n\
-         else if builtins.isList v then map clean v\n\
-         else if builtins.isPath v then builtins.toString v\n\
-         else v;\n\
-         in clean value\n"
+         attrPath = [ {attr}];\n\
+         call = v: if builtins.isFunction v then v (builtins.intersectAttrs (builtins.functionArgs v) available) else v;\n\
+         root = call (builtins.foldl' (v: n: if builtins.isAttrs v && v ? ${{n}} then v.${{n}} else null) value attrPath);\n\
+         isDevices = v: builtins.isAttrs v && builtins.any (k: v ? ${{k}}) [ {kinds}];\n\
+         hasDisko = builtins.isAttrs root && root ? disko && builtins.isAttrs root.disko && root.disko ? devices;\n\
+         devicesAt = if hasDisko then [ \"disko\" \"devices\" ] else if isDevices root && !(root ? disko) then [ ] else null;\n\
+         clean = v: let t = builtins.tryEval v; in\n\
+         if !t.success then \"{UNEVALUATED}\"\n\
+         else if builtins.isFunction t.value then null\n\
+         else if builtins.isAttrs t.value then builtins.mapAttrs (_: clean) t.value\n\
+         else if builtins.isList t.value then map clean t.value\n\
+         else if builtins.isPath t.value then builtins.toString t.value\n\
+         else t.value;\n\
+         fileSystems = let t = builtins.tryEval (if builtins.isAttrs root && root ? fileSystems then root.fileSystems else {{ }}); in\n\
+         if t.success && builtins.isAttrs t.value then t.value else {{ }};\n\
+         neededForBoot = builtins.filter (n: let t = builtins.tryEval (fileSystems.${{n}}.neededForBoot or false); in t.success && t.value == true)\n\
+         (builtins.attrNames fileSystems);\n\
+         in {}\n",
+        match part {
+            EvalPart::Devices =>
+                "{ inherit devicesAt; \
+                                  devices = if devicesAt == null then null else clean (builtins.foldl' (v: n: v.${n}) root devicesAt); }",
+            EvalPart::NeededForBoot => "neededForBoot",
+        }
     )
 }
 
+/// What one evaluation computes: the devices, or (separately, as a NixOS module's
+/// `fileSystems` may need a real `config` and fail) the `neededForBoot` mountpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalPart {
+    Devices,
+    NeededForBoot,
+}
+
+/// What an evaluation gave.
+struct Evaluation {
+    /// The devices at their place (under `attr`, then `disko.devices` or not), or `null`.
+    value: Value,
+    needed_for_boot: Vec<String>,
+    unevaluated: Vec<Vec<String>>,
+}
+
 /// Evaluates the file (or, for text without a file, a temporary copy of it).
-fn evaluate(nix: &Path, source: &SourceFile, path: Option<&Path>) -> Result<Value, Error> {
+fn evaluate(
+    nix: &Path,
+    source: &SourceFile,
+    path: Option<&Path>,
+    options: &LoadOptions,
+    analysis: &nixpos::Analysis,
+) -> Result<Evaluation, Error> {
     let _temp;
     let file: PathBuf = match path {
         Some(p) => std::path::absolute(p).map_err(|e| Error::io(p, "resolve", e))?,
@@ -331,9 +728,78 @@ fn evaluate(nix: &Path, source: &SourceFile, path: Option<&Path>) -> Result<Valu
             file
         }
     };
+    let expression = |part| eval_expression(&file, &options.args, &options.attr, part);
+    let out: Value = run_nix(nix, source, &file, &expression(EvalPart::Devices), analysis)?;
+    // A failure here is not the configuration's: the static reading stands in.
+    let needed_for_boot = match run_nix(nix, source, &file, &expression(EvalPart::NeededForBoot), analysis) {
+        Ok(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        _ => needed_for_boot_of(&analysis.value, &options.attr),
+    };
+    let devices_at: Option<Vec<String>> = out
+        .get("devicesAt")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect());
+    let value = match devices_at {
+        None => Value::Null,
+        Some(at) => {
+            let place: Vec<String> = [options.attr.clone(), at].concat();
+            let devices = out.get("devices").cloned().unwrap_or(Value::Null);
+            place.iter().rev().fold(devices, |v, k| Value::Object(Map::from_iter([(k.clone(), v)])))
+        }
+    };
+    let mut unevaluated = Vec::new();
+    collect_unevaluated(&value, &mut Vec::new(), &mut unevaluated);
+    Ok(Evaluation { value: strip_unevaluated(value), needed_for_boot, unevaluated })
+}
+
+fn collect_unevaluated(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        Value::String(s) if s == UNEVALUATED => out.push(path.clone()),
+        Value::Object(o) => {
+            for (k, child) in o {
+                path.push(k.clone());
+                collect_unevaluated(child, path, out);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                path.push(i.to_string());
+                collect_unevaluated(child, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The value with every attribute that could not be evaluated removed (list elements
+/// become `null`).
+fn strip_unevaluated(v: Value) -> Value {
+    match v {
+        Value::String(s) if s == UNEVALUATED => Value::Null,
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(UNEVALUATED))
+                .map(|(k, v)| (k, strip_unevaluated(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_unevaluated).collect()),
+        other => other,
+    }
+}
+
+/// Runs `nix-instantiate --eval --strict --json` on an expression; its JSON value.
+fn run_nix(
+    nix: &Path,
+    source: &SourceFile,
+    file: &Path,
+    expression: &str,
+    analysis: &nixpos::Analysis,
+) -> Result<Value, Error> {
     let mut child = Command::new(nix)
         .args(["--eval", "--strict", "--json", "--readonly-mode", "-E"])
-        .arg(eval_expression(&file))
+        .arg(expression)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -380,7 +846,7 @@ fn evaluate(nix: &Path, source: &SourceFile, path: Option<&Path>) -> Result<Valu
         ));
     };
     if !status.success() {
-        return Err(eval_error(source, &file, &err));
+        return Err(eval_error(source, file, &err, analysis));
     }
     serde_json::from_slice(&out)
         .map_err(|e| input_error(source, (1, 1), format!("nix-instantiate printed no JSON value: {e}"), None))
@@ -388,7 +854,7 @@ fn evaluate(nix: &Path, source: &SourceFile, path: Option<&Path>) -> Result<Valu
 
 /// An evaluation failure as an input error, placed where Nix's message points into the
 /// file (`at FILE:LINE:COL`), else at line 1.
-fn eval_error(source: &SourceFile, file: &Path, stderr: &str) -> Error {
+fn eval_error(source: &SourceFile, file: &Path, stderr: &str, analysis: &nixpos::Analysis) -> Error {
     let clean = strip_ansi(stderr);
     let file_text = file.to_string_lossy();
     let mut place = None;
@@ -425,6 +891,11 @@ fn eval_error(source: &SourceFile, file: &Path, stderr: &str) -> Error {
         message = clean.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("failed").to_string();
     }
     let message = message.replace(file_text.as_ref(), &source.path);
+    // A missing argument is the header's business, not the place Nix names (1:1).
+    let missing = message.split("without required argument '").nth(1).and_then(|r| r.split('\'').next());
+    if let Some(formal) = missing.and_then(|m| analysis.formals.iter().find(|f| f.name == m)) {
+        place = Some(source.position(formal.offset));
+    }
     Error::Input(InputError {
         file: source.path.clone(),
         line: place.map_or(1, |p| p.0),
@@ -433,8 +904,9 @@ fn eval_error(source: &SourceFile, file: &Path, stderr: &str) -> Error {
         message: format!("evaluating the disko configuration failed: {message}"),
         help: Some(
             "the file must evaluate to a disko configuration; it is evaluated without nixpkgs, with \
-             `lib` (a stand-in for the common functions of nixpkgs' lib), `pkgs = { }` and `config = { }` \
-             as the only function arguments"
+             `lib` (a stand-in for the common functions of nixpkgs' lib), `pkgs = { }`, `config = { }` \
+             and the arguments given with --arg NAME EXPR / --argstr NAME VALUE; --no-eval reads \
+             its literal parts without Nix"
                 .into(),
         ),
     })
@@ -527,9 +999,18 @@ pub fn known_options(disko_type: &str) -> Option<&'static [&'static str]> {
             &["part-type", "fs-type", "name", "start", "end", "flags", "bootable", "content"]
         }
         "filesystem" => with_hooks!["type", "device", "format", "extraArgs", "mountOptions", "mountpoint"],
-        "btrfs" => {
-            with_hooks!["type", "device", "extraArgs", "mountOptions", "mountpoint", "subvolumes", "swap"]
-        }
+        // `devices`: the other members of a multi-device btrfs (disko's own
+        // btrfs-multidisk-subvolumes example and test use it).
+        "btrfs" => with_hooks![
+            "type",
+            "device",
+            "devices",
+            "extraArgs",
+            "mountOptions",
+            "mountpoint",
+            "subvolumes",
+            "swap"
+        ],
         "btrfs_subvol" => &["name", "type", "extraArgs", "mountOptions", "mountpoint", "swap"],
         "luks" => with_hooks![
             "type",
@@ -566,62 +1047,124 @@ pub fn known_options(disko_type: &str) -> Option<&'static [&'static str]> {
 /// The device kinds that mark an attribute set as disko's `devices`.
 const DEVICE_KINDS: &[&str] = &["disk", "mdadm", "zpool", "lvm_vg", "nodev", "bcachefs_filesystems"];
 
-/// The devices attribute set of a configuration value and its attribute path.
-fn devices_of(value: &Value) -> Option<(&Map<String, Value>, Vec<String>)> {
-    let root = value.as_object()?;
+/// The devices attribute set of a configuration value, below the attribute path `attr`,
+/// and its full attribute path.
+fn devices_of<'a>(value: &'a Value, attr: &[String]) -> Option<(&'a Map<String, Value>, Vec<String>)> {
+    let root = value_at(value, attr)?.as_object()?;
     if let Some(devices) = root.get("disko").and_then(|d| d.get("devices")).and_then(Value::as_object) {
-        return Some((devices, vec!["disko".into(), "devices".into()]));
+        return Some((devices, [attr.to_vec(), vec!["disko".into(), "devices".into()]].concat()));
     }
     if !root.contains_key("disko") && DEVICE_KINDS.iter().any(|k| root.contains_key(*k)) {
-        return Some((root, Vec::new()));
+        return Some((root, attr.to_vec()));
     }
     None
 }
 
+/// An attribute path with a note about it (the disko type it was under, or a reason).
+pub type Noted = (Vec<String>, String);
+
 /// Converts a disko configuration value (`{ disko.devices = …; }`, or the devices
 /// attribute set itself) into a [`Layout`], with the option names disko does not know.
+/// See [`json_to_layout_at`].
+pub fn json_to_layout(value: &Value) -> (Layout, Vec<(Vec<String>, String)>) {
+    let (layout, unknown, _) = json_to_layout_at(value, &[]);
+    (layout, unknown)
+}
+
+/// Converts the configuration at `attr` into a [`Layout`]: the layout, the option names
+/// disko does not know, and what was not analysed (attribute path, reason).
 ///
 /// Disks come in name order. A disk's gpt partitions come in disko's creation order
 /// (`priority`, whose default is 100 for `EF02`, 9001 for `size = "100%"` and 1000
-/// otherwise, then name); legacy `table` partitions in list order. Only partitions whose
-/// content is a filesystem or a btrfs (possibly inside luks) are in the layout. Absent
-/// `mountOptions` are empty (not disko's default `[ "defaults" ]`). Subvolume NOCOW and
-/// compression come from `chattr +C` and `btrfs property set … compression` commands in
-/// the btrfs `postCreateHook`.
-pub fn json_to_layout(value: &Value) -> (Layout, Vec<(Vec<String>, String)>) {
+/// otherwise, then name); legacy `table` partitions in list order. A disk whose content is
+/// a filesystem itself is one partition named after the disk. LVM volume groups and mdadm
+/// arrays become disks named `lvm_vg.NAME` and `mdadm.NAME` whose partitions are their
+/// logical volumes (or the array's content). Only contents that are a filesystem or a
+/// btrfs (possibly inside luks) are in the layout. Absent `mountOptions` are empty (not
+/// disko's default `[ "defaults" ]`). Subvolume NOCOW and compression come from
+/// `chattr +C` and `btrfs property set … compression` commands in the btrfs
+/// `postCreateHook`.
+pub fn json_to_layout_at(value: &Value, attr: &[String]) -> (Layout, Vec<Noted>, Vec<Noted>) {
     let mut cx = Convert::default();
     let mut layout = Layout { disks: Vec::new() };
-    let Some((devices, prefix)) = devices_of(value) else { return (layout, cx.unknown) };
-    if !prefix.is_empty() {
+    let Some((devices, prefix)) = devices_of(value, attr) else { return (layout, cx.unknown, cx.skipped) };
+    if prefix.len() > attr.len() {
         cx.check(devices, &prefix, "devices");
     }
-    if let Some(disks) = devices.get("disk").and_then(Value::as_object) {
-        let mut names: Vec<&String> = disks.keys().collect();
-        names.sort();
-        for name in names {
-            let mut path = prefix.clone();
-            path.extend(["disk".to_string(), name.clone()]);
-            if let Some(disk) = disks[name].as_object() {
-                layout.disks.push(cx.disk(name, disk, &path));
+    for (name, disk) in named_entries(devices, "disk", &prefix, &mut cx.skipped) {
+        let path = path_plus(&prefix, &["disk", &name]);
+        layout.disks.push(cx.disk(&name, disk, &path, "disk"));
+    }
+    for (name, md) in named_entries(devices, "mdadm", &prefix, &mut cx.skipped) {
+        let path = path_plus(&prefix, &["mdadm", &name]);
+        let mut disk = cx.disk(&name, md, &path, "mdadm");
+        disk.name = format!("mdadm.{name}");
+        layout.disks.push(disk);
+    }
+    for (name, vg) in named_entries(devices, "lvm_vg", &prefix, &mut cx.skipped) {
+        let path = path_plus(&prefix, &["lvm_vg", &name]);
+        cx.check(vg, &path, "lvm_vg");
+        let mut partitions = Vec::new();
+        let mut lvs: Vec<(&String, &Map<String, Value>)> = vg
+            .get("lvs")
+            .and_then(Value::as_object)
+            .map(|o| o.iter().filter_map(|(k, v)| v.as_object().map(|o| (k, o))).collect())
+            .unwrap_or_default();
+        lvs.sort_by(|a, b| a.0.cmp(b.0));
+        for (lv_name, lv) in lvs {
+            let lv_path = path_plus(&path, &["lvs", lv_name]);
+            cx.check(lv, &lv_path, "lvm_lv");
+            let Some(content) = lv.get("content").and_then(Value::as_object) else { continue };
+            if let Some(content) = cx.content(content, &path_plus(&lv_path, &["content"])) {
+                partitions.push(Partition {
+                    name: lv_name.clone(),
+                    size: string_of(lv, "size").unwrap_or_default(),
+                    type_code: None,
+                    priority: None,
+                    content,
+                });
             }
         }
+        layout.disks.push(Disk { name: format!("lvm_vg.{name}"), device: String::new(), partitions });
     }
-    // Other device kinds hold no disks of ours; their option names are still checked.
-    if let Some(nodev) = devices.get("nodev").and_then(Value::as_object) {
-        for (name, v) in nodev {
-            if let Some(o) = v.as_object() {
-                let mut path = prefix.clone();
-                path.extend(["nodev".to_string(), name.clone()]);
-                cx.check(o, &path, "nodev");
-            }
+    for (kind, what) in [("zpool", "a ZFS pool"), ("bcachefs_filesystems", "a bcachefs filesystem")] {
+        for (name, _) in named_entries(devices, kind, &prefix, &mut cx.skipped) {
+            cx.skipped.push((path_plus(&prefix, &[kind, &name]), format!("{what}: only btrfs is checked")));
         }
     }
-    (layout, cx.unknown)
+    // nodev holds tmpfs and the like: only option names are checked.
+    for (name, o) in named_entries(devices, "nodev", &prefix, &mut cx.skipped) {
+        cx.check(o, &path_plus(&prefix, &["nodev", &name]), "nodev");
+    }
+    (layout, cx.unknown, cx.skipped)
+}
+
+/// The entries of one device kind (`disk`, `lvm_vg`, …) in name order; entries that are
+/// not attribute sets are recorded as skipped.
+fn named_entries<'a>(
+    devices: &'a Map<String, Value>,
+    kind: &str,
+    prefix: &[String],
+    skipped: &mut Vec<(Vec<String>, String)>,
+) -> Vec<(String, &'a Map<String, Value>)> {
+    let mut v: Vec<(String, &Map<String, Value>)> = Vec::new();
+    for (k, entry) in devices.get(kind).and_then(Value::as_object).into_iter().flatten() {
+        match entry.as_object() {
+            Some(o) => v.push((k.clone(), o)),
+            None => skipped.push((
+                path_plus(prefix, &[kind, k]),
+                format!("not an attribute set: `{kind}` holds named entries (`{kind}.NAME = {{ … }}`)"),
+            )),
+        }
+    }
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 #[derive(Default)]
 struct Convert {
     unknown: Vec<(Vec<String>, String)>,
+    skipped: Vec<(Vec<String>, String)>,
 }
 
 fn path_plus(path: &[String], more: &[&str]) -> Vec<String> {
@@ -658,8 +1201,10 @@ impl Convert {
         }
     }
 
-    fn disk(&mut self, name: &str, disk: &Map<String, Value>, path: &[String]) -> Disk {
-        self.check(disk, path, "disk");
+    /// A disk (or an mdadm array, `kind`): its partition table's partitions, or its
+    /// content as one partition named after it when there is no table.
+    fn disk(&mut self, name: &str, disk: &Map<String, Value>, path: &[String], kind: &str) -> Disk {
+        self.check(disk, path, kind);
         let mut partitions = Vec::new();
         if let Some(content) = disk.get("content").and_then(Value::as_object) {
             let cpath = path_plus(path, &["content"]);
@@ -672,9 +1217,16 @@ impl Convert {
                     self.check(content, &cpath, "table");
                     partitions = self.table_partitions(content, &cpath);
                 }
-                // A whole-disk filesystem or another kind: no partitions of ours.
                 _ => {
-                    self.content(content, &cpath);
+                    if let Some(content) = self.content(content, &cpath) {
+                        partitions.push(Partition {
+                            name: name.to_string(),
+                            size: "100%".into(),
+                            type_code: None,
+                            priority: None,
+                            content,
+                        });
+                    }
                 }
             }
         }
@@ -682,7 +1234,17 @@ impl Convert {
     }
 
     fn gpt_partitions(&mut self, gpt: &Map<String, Value>, path: &[String]) -> Vec<Partition> {
-        let Some(parts) = gpt.get("partitions").and_then(Value::as_object) else { return Vec::new() };
+        let Some(parts) = gpt.get("partitions").and_then(Value::as_object) else {
+            if gpt.get("partitions").is_some_and(|p| !p.is_null()) {
+                self.skipped.push((
+                    path_plus(path, &["partitions"]),
+                    "gpt `partitions` must be an attribute set (`partitions.NAME = { … }`); a list is the \
+                     legacy `table` type's"
+                        .into(),
+                ));
+            }
+            return Vec::new();
+        };
         let mut entries: Vec<(i64, &String, &Map<String, Value>)> = parts
             .iter()
             .filter_map(|(name, v)| {
@@ -745,10 +1307,16 @@ impl Convert {
 
     /// The layout content of a device's `content`: a filesystem or btrfs, looked for
     /// inside luks; `None` for anything else (whose option names are still checked).
+    /// Members of a pool analysed elsewhere (LVM, mdadm, ZFS, bcachefs) and swap are not
+    /// filesystems; any other type is recorded as skipped.
     fn content(&mut self, c: &Map<String, Value>, path: &[String]) -> Option<Content> {
-        let t = c.get("type").and_then(Value::as_str)?;
+        let Some(t) = c.get("type").and_then(Value::as_str) else {
+            self.skipped.push((path.to_vec(), "a content without `type`".into()));
+            return None;
+        };
         self.check(c, path, t);
         match t {
+            "swap" | "lvm_pv" | "mdraid" | "zfs" | "bcachefs" | "bcache" => None,
             "filesystem" => Some(Content::Filesystem(Filesystem {
                 attr_path: path.to_vec(),
                 format: string_of(c, "format").unwrap_or_default(),
@@ -760,7 +1328,10 @@ impl Convert {
                 let inner = c.get("content").and_then(Value::as_object)?;
                 self.content(inner, &path_plus(path, &["content"]))
             }
-            _ => None,
+            other => {
+                self.skipped.push((path.to_vec(), format!("content type `{other}` is not checked")));
+                None
+            }
         }
     }
 
@@ -1149,11 +1720,12 @@ mod tests {
         let src = SourceFile::new("disko.nix", "{\n  x = 1 + \"a\";\n}\n");
         let err = "error: cannot add a string to an integer\n\n       at /tmp/t/disko.nix:2:11:\n\n            \
                    1| {\n";
-        let Error::Input(e) = eval_error(&src, Path::new("/tmp/t/disko.nix"), err) else { panic!() };
+        let none = nixpos::Analysis::default();
+        let Error::Input(e) = eval_error(&src, Path::new("/tmp/t/disko.nix"), err, &none) else { panic!() };
         assert_eq!((e.line, e.column), (2, 11));
         assert!(e.message.ends_with("cannot add a string to an integer"), "{}", e.message);
         let Error::Input(e) =
-            eval_error(&src, Path::new("/tmp/t/disko.nix"), "\u{1b}[31;1merror:\u{1b}[0m boom\n")
+            eval_error(&src, Path::new("/tmp/t/disko.nix"), "\u{1b}[31;1merror:\u{1b}[0m boom\n", &none)
         else {
             panic!()
         };

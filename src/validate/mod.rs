@@ -6,6 +6,7 @@ pub mod containers_conf;
 pub mod diagnostic;
 pub mod disko;
 pub mod live;
+pub mod mount_order;
 pub mod nixpos;
 pub mod rules;
 pub mod source;

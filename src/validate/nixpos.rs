@@ -32,6 +32,17 @@ pub struct Analysis {
     pub value: Value,
     /// Whether the file is a function (`{ lib, ... }: …`).
     pub is_function: bool,
+    /// The named arguments of the file's function: name, offset in its header, and
+    /// whether it has a default.
+    pub formals: Vec<Formal>,
+}
+
+/// One named argument of a function header (`disk` in `{ disk, lib ? null, ... }:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formal {
+    pub name: String,
+    pub offset: usize,
+    pub has_default: bool,
 }
 
 /// Parses `text`; the first syntax error, if any. Deep input needs a deep stack: prefer
@@ -188,17 +199,28 @@ pub fn analyse(root: &ast::Root) -> Analysis {
     let mut env: Env = None;
     let mut expr = root.expr();
     let mut is_function = false;
+    let mut formals = Vec::new();
     // `{ lib, disks ? [ … ], ... }: BODY`, possibly curried.
     while let Some(ast::Expr::Lambda(lambda)) = &expr {
+        if !is_function && let Some(ast::Param::Pattern(p)) = lambda.param() {
+            for entry in p.pat_entries() {
+                let Some(ident) = entry.ident() else { continue };
+                formals.push(Formal {
+                    name: ident_name(&ident),
+                    offset: offset_of(&ident),
+                    has_default: entry.default().is_some(),
+                });
+            }
+        }
         is_function = true;
         env = Some(Rc::new(lambda_scope(lambda, env)));
         expr = lambda.body();
     }
     let value = match expr {
-        Some(e) => w.walk(&e, &env, &mut Vec::new()),
+        Some(e) => without_patterns(w.walk(&e, &env, &mut Vec::new())),
         None => Value::Null,
     };
-    Analysis { positions: w.positions, value, is_function }
+    Analysis { positions: w.positions, value, is_function, formals }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -443,10 +465,66 @@ fn items_of(node: &impl HasEntry) -> Vec<Item> {
     items
 }
 
-/// The name of a key; `None` for an interpolated one.
+/// Stands for an interpolation in the name of an interpolated key (`"${name}-root"` is
+/// `"\0-root"`): such keys have positions (matched with [`matches_key`]) but no value.
+pub const INTERPOLATED: char = '\0';
+
+/// The name of a key; an interpolated one as a pattern with [`INTERPOLATED`].
 fn key_of(attr: &ast::Attr) -> Option<Key> {
-    let name = attr_name(attr)?;
+    let name = attr_name(attr).or_else(|| key_pattern(attr))?;
     Some(Key { name, offset: offset_of(attr) })
+}
+
+/// An interpolated key's literal parts, with [`INTERPOLATED`] for each interpolation.
+fn key_pattern(attr: &ast::Attr) -> Option<String> {
+    let s = match attr {
+        ast::Attr::Str(s) => s.clone(),
+        ast::Attr::Dynamic(d) => match d.expr()? {
+            ast::Expr::Str(s) => s,
+            _ => return Some(INTERPOLATED.to_string()),
+        },
+        ast::Attr::Ident(_) => return None,
+    };
+    let mut out = String::new();
+    for part in s.normalized_parts() {
+        match part {
+            InterpolPart::Literal(l) => out.push_str(&l.replace(INTERPOLATED, "")),
+            InterpolPart::Interpolation(_) => out.push(INTERPOLATED),
+        }
+    }
+    Some(out)
+}
+
+/// Whether an attribute name matches a key pattern (each [`INTERPOLATED`] matches any text).
+pub fn matches_key(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split(INTERPOLATED).collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The value without the attributes whose names are interpolation patterns: what they
+/// are called is only known by evaluation.
+fn without_patterns(v: Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .filter(|(k, _)| !k.contains(INTERPOLATED))
+                .map(|(k, v)| (k, without_patterns(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_patterns).collect()),
+        other => other,
+    }
 }
 
 fn attr_name(attr: &ast::Attr) -> Option<String> {
@@ -676,6 +754,12 @@ impl Walker {
                     }
                     _ => Value::Null,
                 }
+            }
+            // A nested function (a NixOS module written as one) reads as its body, as the
+            // file's own function does: that is where its attributes are written.
+            ast::Expr::Lambda(l) => {
+                let scope: Env = Some(Rc::new(lambda_scope(l, env.clone())));
+                self.walk_opt(l.body(), &scope, path)
             }
             ast::Expr::With(w) => self.walk_opt(w.body(), env, path),
             ast::Expr::Assert(a) => self.walk_opt(a.body(), env, path),

@@ -8,6 +8,7 @@ pub mod p103_nodatacow_with_compress;
 pub mod p104_unknown_disko_option;
 pub mod p105_options_without_mountpoint;
 pub mod p106_duplicate_mountpoint;
+pub mod p107_unknown_mount_option;
 pub mod p201_unknown_storage_key;
 pub mod p202_unknown_driver;
 pub mod p203_btrfs_size;
@@ -15,6 +16,7 @@ pub mod p204_btrfs_min_space;
 pub mod p205_btrfs_mountopt;
 pub mod p206_overlay_size_on_btrfs;
 pub mod p207_runroot_not_run;
+pub mod p208_variable_not_expanded;
 pub mod p301_btrfs_driver_not_on_btrfs;
 pub mod p302_store_not_own_subvolume;
 pub mod p303_btrfs_driver_nodatacow;
@@ -27,7 +29,8 @@ pub mod p404_live_not_mounted;
 
 use super::Inputs;
 use super::diagnostic::{Diagnostic, Severity};
-use super::disko::DiskoFile;
+use super::disko::{Boot, DiskoFile};
+use super::mount_order::{Denied, FirstBecause, Mount, Order};
 use crate::layout::{Btrfs, OptionScope, Subvolume, option_scope};
 
 /// A validation rule.
@@ -103,6 +106,7 @@ pub static CATALOGUE: &[&Rule] = &[
     &p104_unknown_disko_option::RULE,
     &p105_options_without_mountpoint::RULE,
     &p106_duplicate_mountpoint::RULE,
+    &p107_unknown_mount_option::RULE,
     &p201_unknown_storage_key::RULE,
     &p202_unknown_driver::RULE,
     &p203_btrfs_size::RULE,
@@ -110,6 +114,7 @@ pub static CATALOGUE: &[&Rule] = &[
     &p205_btrfs_mountopt::RULE,
     &p206_overlay_size_on_btrfs::RULE,
     &p207_runroot_not_run::RULE,
+    &p208_variable_not_expanded::RULE,
     &p301_btrfs_driver_not_on_btrfs::RULE,
     &p302_store_not_own_subvolume::RULE,
     &p303_btrfs_driver_nodatacow::RULE,
@@ -132,22 +137,98 @@ pub fn markdown_table() -> String {
     table
 }
 
-/// A btrfs filesystem's mounts in the order a system mounts them: parents before
-/// children (shorter mountpoints first), so the first one sets the filesystem-wide options.
-pub fn mounts_in_order(fs: &Btrfs) -> Vec<(&str, Option<&Subvolume>, &[String])> {
-    let mut mounts: Vec<(&str, Option<&Subvolume>, &[String])> = fs
-        .mountpoint
-        .as_deref()
-        .map(|m| (m, None, fs.mount_options.as_slice()))
-        .into_iter()
-        .chain(
-            fs.subvolumes
-                .iter()
-                .filter_map(|s| s.mountpoint.as_deref().map(|m| (m, Some(s), s.mount_options.as_slice()))),
-        )
-        .collect();
-    mounts.sort_by_key(|(m, _, _)| (m.trim_end_matches('/').matches('/').count(), m.len(), *m));
-    mounts
+/// A btrfs filesystem's mounts in the order NixOS mounts them (see
+/// [`super::mount_order`]): the first one sets the filesystem-wide options.
+pub fn mounts_in_order<'a>(
+    fs: &'a Btrfs,
+    boot: &Boot,
+) -> Vec<(&'a str, Option<&'a Subvolume>, &'a [String])> {
+    super::mount_order::order(fs, boot).mounts.into_iter().map(|m| (m.at, m.subvolume, m.options)).collect()
+}
+
+/// Whether an option is one of those P102 reports (`compress*`, `nodatacow`, `nodatasum`
+/// and their opposites): written as if it acted on one subvolume.
+pub fn meant_per_subvolume(option: &str) -> bool {
+    let key = option.split('=').next().unwrap_or(option);
+    matches!(key, "nodatacow" | "datacow" | "nodatasum" | "datasum" | "compress" | "compress-force")
+}
+
+/// Names a mount for messages: ``subvolume `@data` (at /data)`` or `the top level (at /x)`.
+pub fn mount_name(m: &Mount<'_>) -> String {
+    match m.subvolume {
+        Some(sv) => format!("subvolume `{}` (at {})", sv.name, m.at),
+        None => format!("the top level (at {})", m.at),
+    }
+}
+
+/// The sentence on a denied mount: what it asks for, what is in force instead, and why
+/// that mount comes first.
+pub fn denied_message(d: &Denied<'_>, order: &Order<'_>, options: &[&str]) -> String {
+    use super::mount_order::normalise;
+    let first_has = |o: &str| -> String {
+        let Some((key, _)) = normalise(o) else { return String::new() };
+        match d.by.options.iter().rev().find(|f| normalise(f).is_some_and(|(k, _)| k == key)) {
+            Some(f) => format!("`{f}`"),
+            None => format!("no `{}`", o.split('=').next().unwrap_or(o)),
+        }
+    };
+    let asked: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
+    let mut in_force: Vec<String> = options.iter().map(|o| first_has(o)).collect();
+    in_force.dedup();
+    let because = match order.because {
+        FirstBecause::Root => "NixOS mounts `/` first",
+        FirstBecause::NeededForBoot if d.order_undefined && order.tmpfs_root => {
+            "with `/` on tmpfs the initrd mounts them first (neededForBoot)"
+        }
+        FirstBecause::NeededForBoot if d.order_undefined => "the initrd mounts them first (neededForBoot)",
+        FirstBecause::NeededForBoot if order.tmpfs_root => {
+            "with `/` on tmpfs the initrd mounts it first (neededForBoot)"
+        }
+        FirstBecause::NeededForBoot => "the initrd mounts it first (neededForBoot)",
+        FirstBecause::Shallowest if d.order_undefined => "they are the shallowest mounts",
+        FirstBecause::Shallowest => "it is the shallowest mount",
+    };
+    if d.order_undefined {
+        let leading: Vec<&str> = order.leading().iter().map(|m| m.at).collect();
+        return format!(
+            "{} asks for {} but gets {} when {} mounts first: {} come first in no defined order, as {because}, \
+             and filesystem-wide options come from the first mount; on later mounts they are silently ignored",
+            mount_name(&d.mount),
+            asked.join(", "),
+            in_force.join(", "),
+            mount_name(&d.by),
+            leading.join(" and "),
+        );
+    }
+    format!(
+        "{} asks for {} but gets {}: filesystem-wide options come from the first mount, {}, as {because}; \
+         on a later mount they are silently ignored",
+        mount_name(&d.mount),
+        asked.join(", "),
+        in_force.join(", "),
+        mount_name(&d.by),
+    )
+}
+
+/// The attribute path of a mount's `mountOptions` (or of its element `option`).
+pub fn mount_options_path<'a>(fs: &'a Btrfs, m: &Mount<'a>) -> Vec<&'a str> {
+    match m.subvolume {
+        Some(sv) => subvolume_path(fs, sv, &["mountOptions"]),
+        None => {
+            let mut p: Vec<&str> = fs.attr_path.iter().map(String::as_str).collect();
+            p.push("mountOptions");
+            p
+        }
+    }
+}
+
+/// The offset of one option of a mount's `mountOptions`, else of the list.
+pub fn mount_option_offset(disko: &DiskoFile, fs: &Btrfs, m: &Mount<'_>, option: &str) -> Option<usize> {
+    let mut path: Vec<String> = mount_options_path(fs, m).into_iter().map(String::from).collect();
+    if let Some(i) = m.options.iter().position(|o| o == option) {
+        path.push(i.to_string());
+    }
+    disko.positions.of_path(&path)
 }
 
 /// The filesystem-wide options of a mount's option list.
@@ -209,6 +290,12 @@ pub fn store_settings(inputs: &Inputs) -> StoreSettings {
 pub fn storage_findings(rule: &Rule, text: &str) -> Vec<Diagnostic> {
     let storage = super::storage_conf::load_text(text, "storage.conf").expect("test text is valid TOML");
     (rule.check)(&Inputs { storage: Some(storage), ..Inputs::default() })
+}
+
+/// (line, column) of one rule's findings on a storage.conf text, for the rules' unit tests.
+#[cfg(test)]
+pub fn storage_places(rule: &Rule, text: &str) -> Vec<(usize, usize)> {
+    storage_findings(rule, text).into_iter().map(|d| (d.line, d.column)).collect()
 }
 
 /// A diagnostic at a storage.conf offset when there is a storage.conf, else at a disko

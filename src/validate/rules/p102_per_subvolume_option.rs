@@ -1,27 +1,31 @@
 //! P102 `per-subvolume-option`.
 
-use super::{at_disko, declare_rule, option_offset, subvolume_path};
+use super::{
+    at_disko, declare_rule, denied_message, meant_per_subvolume, mount_option_offset, mount_options_path,
+};
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
+use crate::validate::mount_order::order;
 
 declare_rule! {
     /// ## What it checks
     ///
-    /// `nodatacow`, `nodatasum`, `compress=…` or `compress-force=…` in the mountOptions of
-    /// some subvolumes of a filesystem but not of all: written as if they acted on that
-    /// one subvolume.
+    /// `nodatacow`, `nodatasum`, `compress=…` or `compress-force=…` on a mount of a btrfs
+    /// filesystem whose first mount does not set the same: written as if it acted on that
+    /// one subvolume. This includes a `compress` level that differs from the first
+    /// mount's. The same option on every mount, or on the first mount only, is fine.
     ///
     /// ## Why it matters
     ///
     /// These are filesystem-wide options. The first mount of the filesystem decides them
     /// for every subvolume; on a later mount they are silently ignored. A database
-    /// subvolume mounted with `nodatacow` after `/` is still copy-on-write; a subvolume
-    /// meant to stay uncompressed is compressed if `/` was mounted with `compress`
-    /// (disko issues #331 and #493).
+    /// subvolume mounted with `nodatacow` after `/` is still copy-on-write; `compress=zstd`
+    /// on `/home` does nothing when `/` was mounted without it (disko issues #331 and #493).
     ///
     /// ## Example
     ///
     /// ```nix
+    /// "@root" = { mountpoint = "/"; mountOptions = [ "compress=zstd" ]; };
     /// "@postgres" = { mountpoint = "/var/lib/postgresql"; mountOptions = [ "nodatacow" ]; };
     /// ```
     ///
@@ -33,63 +37,41 @@ declare_rule! {
     pub static RULE = {
         code: "P102",
         name: "per-subvolume-option",
-        severity: Severity::Warning,
+        severity: Severity::Error,
         check: check,
     };
-}
-
-fn per_subvolume_kind(option: &str) -> Option<&'static str> {
-    match option.split('=').next().unwrap_or(option) {
-        "nodatacow" => Some("nodatacow"),
-        "nodatasum" => Some("nodatasum"),
-        "compress" | "compress-force" => Some("compress"),
-        _ => None,
-    }
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     let Some(disko) = &inputs.disko else { return Vec::new() };
     let mut out = Vec::new();
     for fs in disko.layout.btrfs_filesystems() {
-        let mounted: Vec<_> = fs.subvolumes.iter().filter(|s| s.mountpoint.is_some()).collect();
-        for sv in &mounted {
-            for option in &sv.mount_options {
-                let Some(kind) = per_subvolume_kind(option) else { continue };
-                let everywhere = mounted.iter().all(|other| {
-                    other.mount_options.iter().any(|o| per_subvolume_kind(o) == Some(kind) && o == option)
-                });
-                if everywhere {
-                    continue;
-                }
-                let fix = match kind {
-                    "compress" => format!(
-                        "per-subvolume compression is `btrfs property set <mnt>/{} compression zstd|none` \
-                         in the btrfs postCreateHook",
-                        sv.name
-                    ),
-                    _ => format!(
-                        "per-subvolume NOCOW is `chattr +C <mnt>/{}` on the empty subvolume in the \
-                                  btrfs postCreateHook",
-                        sv.name
-                    ),
+        let order = order(fs, &disko.boot);
+        for d in order.denied() {
+            for option in d.options.iter().copied().filter(|o| meant_per_subvolume(o)) {
+                let name = d.mount.subvolume.map_or("", |s| s.name.trim_start_matches('/'));
+                let fix = if option.starts_with("compress") {
+                    format!(
+                        "per-subvolume compression is `btrfs property set <mnt>/{name} compression zstd|none` \
+                         in the btrfs postCreateHook (the level comes from the first mount)"
+                    )
+                } else {
+                    format!(
+                        "per-subvolume NOCOW is `chattr +C <mnt>/{name}` on the empty subvolume in the btrfs \
+                         postCreateHook"
+                    )
                 };
-                let offset = option_offset(disko, fs, sv, option)
-                    .or_else(|| disko.positions.of(&subvolume_path(fs, sv, &["mountOptions"])));
-                let mut d = at_disko(
+                let mut diag = at_disko(
                     &RULE,
                     disko,
-                    &subvolume_path(fs, sv, &["mountOptions"]),
-                    format!(
-                        "`{option}` on subvolume `{}` acts on the whole filesystem, and only on its first \
-                         mount, never on this subvolume alone",
-                        sv.name
-                    ),
+                    &mount_options_path(fs, &d.mount),
+                    denied_message(&d, &order, &[option]),
                 )
                 .with_help(fix);
-                if let Some(o) = offset {
-                    (d.line, d.column) = disko.source.position(o);
+                if let Some(o) = mount_option_offset(disko, fs, &d.mount, option) {
+                    (diag.line, diag.column) = disko.source.position(o);
                 }
-                out.push(d);
+                out.push(diag);
             }
         }
     }

@@ -37,7 +37,7 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     let Some(disko) = &inputs.disko else { return Vec::new() };
     let mut out = Vec::new();
     for fs in disko.layout.btrfs_filesystems() {
-        let mounts = mounts_in_order(fs);
+        let mounts = mounts_in_order(fs, &disko.boot);
         let Some((at, sv, opts)) = mounts.first() else { continue };
         let opts = fs_wide(opts);
         let nodatacow = opts.contains(&"nodatacow");

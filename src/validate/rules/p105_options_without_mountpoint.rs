@@ -7,12 +7,14 @@ use crate::validate::diagnostic::{Diagnostic, Severity};
 declare_rule! {
     /// ## What it checks
     ///
-    /// A subvolume with `mountOptions` but no `mountpoint`.
+    /// A subvolume with `mountOptions` but no `mountpoint`, or a btrfs filesystem with
+    /// `mountOptions` at its own level but no `mountpoint` there.
     ///
     /// ## Why it matters
     ///
     /// disko mounts a subvolume only when it has a mountpoint, so the options are never
-    /// used. Often the mountpoint was forgotten or misspelt, and the data meant for the
+    /// used. The btrfs-level `mountOptions` belong to the btrfs-level `mountpoint` (the
+    /// top-level subvolume) and are not passed to the subvolume mounts. Often the mountpoint was forgotten or misspelt, and the data meant for the
     /// subvolume lands in its parent instead (disko upgrade guide 2023-07-09).
     ///
     /// ## Example
@@ -36,6 +38,20 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     let Some(disko) = &inputs.disko else { return Vec::new() };
     let mut out = Vec::new();
     for fs in disko.layout.btrfs_filesystems() {
+        if fs.mountpoint.is_none() && !fs.mount_options.is_empty() {
+            let mut path: Vec<&str> = fs.attr_path.iter().map(String::as_str).collect();
+            path.push("mountOptions");
+            out.push(
+                at_disko(
+                    &RULE,
+                    disko,
+                    &path,
+                    "this btrfs has mountOptions but no mountpoint of its own: they are never used (the \
+                     subvolume mounts do not inherit them)",
+                )
+                .with_help("move the options to each subvolume's mountOptions"),
+            );
+        }
         for sv in fs.subvolumes.iter().filter(|s| s.mountpoint.is_none() && !s.mount_options.is_empty()) {
             out.push(
                 at_disko(

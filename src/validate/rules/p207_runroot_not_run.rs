@@ -71,10 +71,7 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
 #[cfg(test)]
 mod tests {
     fn lines(text: &str) -> Vec<(usize, usize)> {
-        crate::validate::rules::storage_findings(&super::RULE, text)
-            .into_iter()
-            .map(|d| (d.line, d.column))
-            .collect()
+        crate::validate::rules::storage_places(&super::RULE, text)
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! P302 `store-not-own-subvolume`.
 
 use super::{at_storage_or_disko, declare_rule, store_settings, subvolume_path};
-use crate::layout::Holder;
+use crate::layout::{Holder, path_is_under};
 use crate::validate::Inputs;
 use crate::validate::diagnostic::{Diagnostic, Severity};
 
 declare_rule! {
     /// ## What it checks
     ///
-    /// graphroot, or the volume path (containers.conf `volume_path`, by default
-    /// `graphroot/volumes`), lies inside a subvolume mounted higher up, usually the root
-    /// subvolume, instead of on a subvolume of its own.
+    /// graphroot, or a volume path outside graphroot (containers.conf `volume_path`),
+    /// lies inside a subvolume mounted higher up, usually the root subvolume, instead of on
+    /// a subvolume of its own. A subvolume mounted at graphroot, or at the `containers`
+    /// directory above it (`/var/lib/containers`), is one of its own.
     ///
     /// ## Why it matters
     ///
@@ -36,6 +37,15 @@ declare_rule! {
     };
 }
 
+/// Whether a subvolume mounted at `at` holds only container data for `path`: it is
+/// mounted at `path`, or at a `containers` directory above it (`/var/lib/containers` for
+/// `/var/lib/containers/storage`, `~/.local/share/containers` for rootless storage).
+fn dedicated(at: &str, path: &str) -> bool {
+    let at = at.trim_end_matches('/');
+    at == path.trim_end_matches('/')
+        || (path_is_under(path, at) && at.rsplit('/').next().is_some_and(|c| c == "containers"))
+}
+
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     let Some(disko) = &inputs.disko else { return Vec::new() };
     let s = store_settings(inputs);
@@ -44,21 +54,17 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
         .as_ref()
         .and_then(|c| c.volume_path())
         .map_or_else(|| format!("{}/volumes", s.graphroot.trim_end_matches('/')), |(v, _)| v);
-    let graphroot_holder = disko.layout.holder_of(&s.graphroot);
     let mut out = Vec::new();
     for (what, path, offset) in
         [("graphroot", &s.graphroot, s.graphroot_at), ("volume path", &volume_path, None)]
     {
-        let Some(Holder::Btrfs { fs, subvolume: Some(sv) }) = disko.layout.holder_of(path) else { continue };
-        let at = sv.mountpoint.as_deref().unwrap_or("");
-        if at.trim_end_matches('/') == path.trim_end_matches('/') {
+        // Volumes inside graphroot share its fate: the graphroot finding covers them.
+        if what == "volume path" && path_is_under(path, &s.graphroot) {
             continue;
         }
-        // Volumes inside graphroot's own subvolume share its snapshots, not the root's.
-        if what == "volume path"
-            && graphroot_holder == Some(Holder::Btrfs { fs, subvolume: Some(sv) })
-            && at.trim_end_matches('/') == s.graphroot.trim_end_matches('/')
-        {
+        let Some(Holder::Btrfs { fs, subvolume: Some(sv) }) = disko.layout.holder_of(path) else { continue };
+        let at = sv.mountpoint.as_deref().unwrap_or("");
+        if dedicated(at, path) {
             continue;
         }
         out.push(

@@ -37,8 +37,10 @@ declare_rule! {
 }
 
 fn check(inputs: &Inputs) -> Vec<Diagnostic> {
-    let Some((_, s, Holder::Btrfs { fs, subvolume })) = btrfs_driver_store(inputs) else { return Vec::new() };
-    let mounts = mounts_in_order(fs);
+    let Some((disko, s, Holder::Btrfs { fs, subvolume })) = btrfs_driver_store(inputs) else {
+        return Vec::new();
+    };
+    let mounts = mounts_in_order(fs, &disko.boot);
     let Some((_, _, first)) = mounts.first() else { return Vec::new() };
     if !fs_wide(first).contains(&"nodatacow") {
         return Vec::new();

@@ -51,7 +51,7 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     let fixed = rootless.split('$').next().unwrap_or("").trim_end_matches('/');
     let probe = if fixed.is_empty() { "/home" } else { fixed };
     let Some(Holder::Btrfs { fs, .. }) = disko.layout.holder_of(probe) else { return Vec::new() };
-    let mounts = mounts_in_order(fs);
+    let mounts = mounts_in_order(fs, &disko.boot);
     let Some((_, _, first)) = mounts.first() else { return Vec::new() };
     if fs_wide(first).contains(&"user_subvol_rm_allowed") {
         return Vec::new();
