@@ -209,3 +209,17 @@ fn check_and_explain_exit_codes_and_messages() {
     let out = run(bin().args(["explain", "P999"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `… | head` closes the pipe early: the tool ends quietly (as one ended by SIGPIPE would),
+/// never with a panic.
+#[test]
+fn a_reader_that_goes_away_ends_the_tool_quietly() {
+    for args in [&["plan", "--example", "fleet-node", "--format", "json"][..], &["explain", "--list"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = bin().args(args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
