@@ -137,7 +137,7 @@ df_ms=$(measure P --url "$URL" system df -v)
 objects=$("$BIN" scan --format json --url "$URL" | grep -c '"class"' || true)
 
 echo "Podman $VERSION ($PODMAN), N=$N containers and volumes, $FILES file(s) of 16 KiB per volume,"
-echo "$objects classified objects, median of $RUNS runs, $(nproc) cores"
+echo "$objects classified objects, median of $RUNS runs, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-36s %10s %8s\n' command "median ms" "/ df"
 row() { awk -v c="$1" -v a="$2" -v b="$df_ms" 'BEGIN { printf "%-36s %10d %8.2f\n", c, a, (b > 0 ? a / b : 0) }'; }
 row "scan --format json" "$scan_ms"
