@@ -494,3 +494,79 @@ fn a_scan_makes_as_many_calls_for_30_containers_as_for_3(podman: Podman) {
         "{tmpfs}"
     );
 }
+
+/// `referenced` of the qgroup of the subvolume at `path`, as btrfs-progs prints it.
+fn qgroup_referenced(top: &Path, path: &Path) -> u64 {
+    let id = ok(Command::new("btrfs").args(["inspect-internal", "rootid"]).arg(path)).trim().to_string();
+    let shown = ok(Command::new("btrfs").args(["qgroup", "show", "--raw"]).arg(top));
+    shown
+        .lines()
+        .find_map(|l| {
+            let mut cols = l.split_whitespace();
+            (cols.next() == Some(&format!("0/{id}"))).then(|| cols.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no qgroup 0/{id} in {shown}"))
+}
+
+on_each_podman!(a_subvolume_with_quotas_on_is_sized_from_its_qgroup);
+fn a_subvolume_with_quotas_on_is_sized_from_its_qgroup(podman: Podman) {
+    if !can_run("scan qgroup sizes", NEEDS, true) || !podman.available("scan qgroup sizes") {
+        return;
+    }
+    let service = PodmanService::start_on(podman, "overlay");
+    // Quotas on this test's own btrfs; the tool never turns them on.
+    ok(Command::new("btrfs").args(["quota", "enable"]).arg(&service.top));
+    let bind_volume = |name: &str, dir: &Path| {
+        let device = format!("device={}", dir.display());
+        service.ok(&["volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", &device, name]);
+    };
+    let random = |path: &Path, bytes: usize| {
+        let mut data = vec![0u8; bytes];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ bytes as u64;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        std::fs::write(path, data).unwrap();
+    };
+    // A subvolume of its own: its qgroup is read.
+    let counted = service.top.join("counted");
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&counted));
+    random(&counted.join("a"), 1 << 20);
+    random(&counted.join("b"), 100_000);
+    bind_volume("counted", &counted);
+    // A subvolume holding another: its qgroup leaves the inner one out, so it is walked.
+    let outer = service.top.join("outer");
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&outer));
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(outer.join("inner")));
+    random(&outer.join("inner/c"), 50_000);
+    random(&outer.join("d"), 7_000);
+    bind_volume("outer", &outer);
+    // A plain directory: walked.
+    service.ok(&["volume", "create", "plain"]);
+    random(&volume_dir(&service, "plain").join("e"), 3_000);
+    // Qgroup numbers are those of the last transaction commit.
+    ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(&service.top));
+
+    let report = scan(&service, &[]);
+    let volume = |name: &str| by_name(&report["volumes"], name).clone();
+    let expected = qgroup_referenced(&service.top, &counted);
+    let counted = volume("counted");
+    assert_eq!(counted["size_from"], "qgroup", "{counted}");
+    assert_eq!(counted["size"], expected, "{counted}");
+    assert!(expected >= (1 << 20) + 100_000, "the qgroup counts the files' bytes: {expected}");
+    let outer = volume("outer");
+    assert_eq!(
+        (outer["size_from"].as_str(), outer["size"].as_u64()),
+        (Some("walk"), Some(57_000)),
+        "{outer}"
+    );
+    let plain = volume("plain");
+    assert_eq!((plain["size_from"].as_str(), plain["size"].as_u64()), (Some("walk"), Some(3_000)), "{plain}");
+
+    let without = scan(&service, &["--no-sizes"]);
+    let counted = by_name(&without["volumes"], "counted");
+    assert!(counted["size"].is_null() && counted["size_from"].is_null(), "{counted}");
+}

@@ -309,6 +309,7 @@ pub(super) fn volume_from(v: models::Volume) -> Volume {
         labels: v.labels.into_iter().collect(),
         options: v.options.into_iter().collect(),
         size: None,
+        size_from: None,
         used_by: Vec::new(),
     }
 }
