@@ -463,11 +463,17 @@ fn a_scan_makes_as_many_calls_for_30_containers_as_for_3(podman: Podman) {
     let (many, report) = scan_requests(&proxy);
     assert_eq!(report["containers"].as_array().unwrap().len(), 30);
     assert_eq!(report["volumes"].as_array().unwrap().len(), 30);
-    assert_eq!(by_name(&report["containers"], "c29")["restart_policy"], "always");
+    for i in 0..30 {
+        let c = by_name(&report["containers"], &format!("c{i}"));
+        assert_eq!(c["restart_policy"], ["no", "always", "on-failure", "unless-stopped"][i % 4], "{c}");
+    }
     assert_eq!(by_name(&report["volumes"], "v29")["used_by"][0], "c29");
     eprintln!("Podman {}: {} calls for 3 and for 30 containers: {many:#?}", service.version, many.len());
     assert_eq!(few, many, "the same calls whatever the number of containers");
-    assert_eq!(many.len(), 10, "{many:#?}");
+    // _ping, info, images, volumes, two container lists, and two lists by restart policy
+    // (three before Podman 5, where an explicit `no` differs from none).
+    let expected = if service.version.starts_with("4.") { 9 } else { 8 };
+    assert_eq!(many.len(), expected, "{many:#?}");
     assert!(many.iter().all(|r| r.starts_with("GET ")), "{many:#?}");
     assert!(!many.iter().any(|r| r.contains("/version") || r.contains("system/df")), "{many:#?}");
 

@@ -5,7 +5,7 @@
 use crate::inventory::live::{Container, Image, Mount, StorageFacts, Volume};
 use podman_api::models;
 use serde::{Deserialize, Deserializer};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// `null` as the type's default, for every field of the structs below.
 fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -236,9 +236,21 @@ pub(super) struct ListedId {
     pub id: String,
 }
 
-/// The restart policies `restart-policy` filters on; a container created without
-/// `--restart` matches none of them.
-pub(super) const RESTART_POLICIES: [&str; 4] = ["always", "on-failure", "unless-stopped", "no"];
+/// The values of the `restart-policy` filters a scan lists containers by, one list each.
+/// A filter matches any of its values, so two lists tell the three policies that restart
+/// apart: `always` is in both, `on-failure` only in the first, `unless-stopped` only in the
+/// second. `no` needs a list of its own only where Podman reports an explicit `no`
+/// differently from no policy at all (before Podman 5).
+pub(super) const RESTART_FILTERS: [&[&str]; 3] =
+    [&["always", "on-failure"], &["always", "unless-stopped"], &["no"]];
+
+/// The [`RESTART_FILTERS`] a scan of this Podman needs.
+pub(super) fn restart_filters(podman_version: &str) -> &'static [&'static [&'static str]] {
+    match unset_restart_policy(podman_version) {
+        "no" => &RESTART_FILTERS[..2],
+        _ => &RESTART_FILTERS,
+    }
+}
 
 /// The restart policy inspect reports for a container created without `--restart`,
 /// which no filter matches: empty before Podman 5, `no` since.
@@ -268,9 +280,26 @@ pub(super) fn mounts_from_lists(
     }
 }
 
-/// Container id → restart policy, from the lists filtered by each policy.
-pub(super) fn restart_policies(lists: [(&'static str, Vec<ListedId>); 4]) -> HashMap<String, &'static str> {
-    lists.into_iter().flat_map(|(policy, ids)| ids.into_iter().map(move |l| (l.id, policy))).collect()
+/// Container id → restart policy, from the answers to the [`RESTART_FILTERS`] (in their
+/// order; a missing answer lists no container).
+pub(super) fn restart_policies(answers: &[Vec<ListedId>]) -> HashMap<String, &'static str> {
+    let ids = |i: usize| -> HashSet<&str> {
+        answers.get(i).map(|l| l.iter().map(|c| c.id.as_str()).collect()).unwrap_or_default()
+    };
+    let (first, second, no) = (ids(0), ids(1), ids(2));
+    let mut policies: HashMap<String, &'static str> = first
+        .union(&second)
+        .map(|id| {
+            let policy = match (first.contains(id), second.contains(id)) {
+                (true, true) => "always",
+                (true, false) => "on-failure",
+                _ => "unless-stopped",
+            };
+            (id.to_string(), policy)
+        })
+        .collect();
+    policies.extend(no.into_iter().map(|id| (id.to_string(), "no")));
+    policies
 }
 
 /// Every listed container with what the lists tell of it, in the libpod list's order, and
@@ -336,7 +365,7 @@ mod tests {
         images: &'static str,
         containers: &'static str,
         compat: &'static str,
-        restart: [&'static str; 4],
+        restart: [&'static str; 3],
         volumes: &'static str,
     }
 
@@ -349,9 +378,16 @@ mod tests {
                 containers: include_str!(concat!("../../tests/fixtures/podman-", $v, "/containers.json")),
                 compat: include_str!(concat!("../../tests/fixtures/podman-", $v, "/compat-containers.json")),
                 restart: [
-                    include_str!(concat!("../../tests/fixtures/podman-", $v, "/restart-always.json")),
-                    include_str!(concat!("../../tests/fixtures/podman-", $v, "/restart-on-failure.json")),
-                    include_str!(concat!("../../tests/fixtures/podman-", $v, "/restart-unless-stopped.json")),
+                    include_str!(concat!(
+                        "../../tests/fixtures/podman-",
+                        $v,
+                        "/restart-always,on-failure.json"
+                    )),
+                    include_str!(concat!(
+                        "../../tests/fixtures/podman-",
+                        $v,
+                        "/restart-always,unless-stopped.json"
+                    )),
                     include_str!(concat!("../../tests/fixtures/podman-", $v, "/restart-no.json")),
                 ],
                 volumes: include_str!(concat!("../../tests/fixtures/podman-", $v, "/volumes.json")),
@@ -379,9 +415,12 @@ mod tests {
         /// The containers as a scan reads them: the lists, and the inspections they call for.
         fn read_by_lists(&self) -> (Vec<Container>, Vec<String>) {
             let compat: Vec<CompatContainer> = serde_json::from_str(self.compat).unwrap();
-            let ids = |i: usize| serde_json::from_str::<Vec<ListedId>>(self.restart[i]).unwrap();
-            let [a, b, c, d] = RESTART_POLICIES;
-            let policies = restart_policies([(a, ids(0)), (b, ids(1)), (c, ids(2)), (d, ids(3))]);
+            // The answers a scan of this version asks for.
+            let answers: Vec<Vec<ListedId>> = self.restart[..restart_filters(self.version).len()]
+                .iter()
+                .map(|text| serde_json::from_str(text).unwrap())
+                .collect();
+            let policies = restart_policies(&answers);
             let (mut containers, uninspected) =
                 containers_from_lists(self.listed(), compat, &policies, self.version);
             let mut inspected = Vec::new();
@@ -593,6 +632,18 @@ mod tests {
             assert_eq!(used[0], ("fixture-cache", &names(&["fixture-web"])[..]));
             assert_eq!(used[1], ("pgdata", &names(&["fixture-inpod", "fixture-no", "sleeper"])[..]));
         }
+    }
+
+    #[test]
+    fn two_lists_tell_three_policies_apart() {
+        let listed = |ids: &[&str]| ids.iter().map(|id| ListedId { id: id.to_string() }).collect::<Vec<_>>();
+        let policies = restart_policies(&[listed(&["a", "f"]), listed(&["a", "u"]), listed(&["n"])]);
+        let mut all: Vec<(&str, &str)> = policies.iter().map(|(id, p)| (id.as_str(), *p)).collect();
+        all.sort();
+        assert_eq!(all, [("a", "always"), ("f", "on-failure"), ("n", "no"), ("u", "unless-stopped")]);
+        assert_eq!(restart_policies(&[listed(&["f"])]).get("f"), Some(&"on-failure"));
+        assert_eq!(restart_filters("5.4.2").len(), 2);
+        assert_eq!(restart_filters("4.3.1").len(), 3);
     }
 
     #[test]
