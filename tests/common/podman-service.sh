@@ -65,7 +65,13 @@ podman_service_start() {
     grep -q ready "$D/holder.out" || { cat "$D/holder.out" >&2; exit 3; }
   fi
   URL=unix://$D/podman.sock
-  P system service --time=0 "$URL" >"$D/service.log" 2>&1 &
+  # Started directly, not through P: a function in the background is a subshell, whose
+  # pid is not the service's, and killing it would leave the service running.
+  if [ -n "$HOLDER" ]; then
+    nsenter -t "$HOLDER" -m -r -w podman system service --time=0 "$URL" >"$D/service.log" 2>&1 &
+  else
+    podman system service --time=0 "$URL" >"$D/service.log" 2>&1 &
+  fi
   PID=$!
   for _ in $(seq 100); do P --url "$URL" version >/dev/null 2>&1 && break; sleep 0.1; done
   VERSION=$(P --url "$URL" version --format '{{.Server.Version}}')
