@@ -1,5 +1,6 @@
 //! The few btrfs operations the tool itself performs: create and delete a subvolume, set
-//! NOCOW, set the compression property and a qgroup size limit. Each works on directory
+//! NOCOW, set the compression property and a qgroup size limit, and read the bytes a
+//! subvolume's qgroup counts. Each works on directory
 //! file descriptors and a single path component, so no path given by a client can lead
 //! outside the directory it was opened in.
 
@@ -43,9 +44,66 @@ struct QgroupLimitArgs {
     limit: QgroupLimit,
 }
 
+/// BTRFS_ROOT_TREE_OBJECTID and BTRFS_QUOTA_TREE_OBJECTID: the trees searched.
+const ROOT_TREE: u64 = 1;
+const QUOTA_TREE: u64 = 8;
+/// Item types (BTRFS_*_KEY): a subvolume's reference to a subvolume inside it, the
+/// quota status, and a qgroup's counters.
+const ROOT_REF_KEY: u32 = 156;
+const QGROUP_STATUS_KEY: u32 = 240;
+const QGROUP_INFO_KEY: u32 = 242;
+/// BTRFS_QGROUP_STATUS_FLAG_*: quotas on; a rescan running; numbers known to be wrong.
+const QGROUP_ON: u64 = 1;
+const QGROUP_RESCAN: u64 = 1 << 1;
+const QGROUP_INCONSISTENT: u64 = 1 << 2;
+
+/// `struct btrfs_ioctl_search_key`.
+#[repr(C)]
+#[derive(Default)]
+struct SearchKey {
+    tree_id: u64,
+    min_objectid: u64,
+    max_objectid: u64,
+    min_offset: u64,
+    max_offset: u64,
+    min_transid: u64,
+    max_transid: u64,
+    min_type: u32,
+    max_type: u32,
+    nr_items: u32,
+    unused: u32,
+    unused1: u64,
+    unused2: u64,
+    unused3: u64,
+    unused4: u64,
+}
+
+/// BTRFS_SEARCH_ARGS_BUFSIZE: the search args are 4096 bytes in all.
+const SEARCH_BUF: usize = 4096 - std::mem::size_of::<SearchKey>();
+
+/// `struct btrfs_ioctl_search_args`.
+#[repr(C)]
+struct SearchArgs {
+    key: SearchKey,
+    buf: [u8; SEARCH_BUF],
+}
+
+/// `struct btrfs_ioctl_search_header`, which precedes each item in `SearchArgs::buf`.
+const SEARCH_HEADER: usize = 32;
+
+/// `struct btrfs_ioctl_ino_lookup_args`.
+#[repr(C)]
+struct InoLookupArgs {
+    treeid: u64,
+    objectid: u64,
+    name: [u8; 4080],
+}
+
 const SUBVOL_CREATE: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 14);
 const SNAP_DESTROY: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 15);
 const QGROUP_LIMIT: Opcode = opcode::read::<QgroupLimitArgs>(IOCTL_MAGIC, 43);
+const TREE_SEARCH: Opcode = opcode::read_write::<SearchArgs>(IOCTL_MAGIC, 17);
+const INO_LOOKUP: Opcode = opcode::read_write::<InoLookupArgs>(IOCTL_MAGIC, 18);
 
 /// What was being done when a btrfs operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +267,109 @@ pub fn limit_size(fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BtrfsError> {
         .map_err(BtrfsError::new(Op::LimitSize))
 }
 
+/// The id of the subvolume `fd` lies in (BTRFS_IOC_INO_LOOKUP of the subvolume root,
+/// which needs no privilege).
+pub fn subvolume_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+    let mut args = Box::new(InoLookupArgs { treeid: 0, objectid: SUBVOLUME_ROOT_INO, name: [0; 4080] });
+    // SAFETY: the opcode is _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args), which
+    // `InoLookupArgs` lays out; the kernel reads it and writes it back.
+    unsafe { rustix::ioctl::ioctl(fd, Updater::<INO_LOOKUP, InoLookupArgs>::new(&mut *args)) }?;
+    Ok(args.treeid)
+}
+
+/// The data of the first item with key (`objectid`, `kind`, `offset`) in tree `tree`,
+/// `None` when there is none; a tree that does not exist (no quota tree while quotas
+/// were never on) is ENOENT. Needs CAP_SYS_ADMIN (BTRFS_IOC_TREE_SEARCH).
+fn search(
+    fd: BorrowedFd<'_>,
+    tree: u64,
+    objectid: u64,
+    kind: u32,
+    offsets: (u64, u64),
+) -> Result<Option<Vec<u8>>, Errno> {
+    let mut args = Box::new(SearchArgs {
+        key: SearchKey {
+            tree_id: tree,
+            min_objectid: objectid,
+            max_objectid: objectid,
+            min_offset: offsets.0,
+            max_offset: offsets.1,
+            max_transid: u64::MAX,
+            min_type: kind,
+            max_type: kind,
+            nr_items: 1,
+            ..SearchKey::default()
+        },
+        buf: [0; SEARCH_BUF],
+    });
+    // SAFETY: the opcode is _IOWR(0x94, 17, struct btrfs_ioctl_search_args), which
+    // `SearchArgs` lays out; the kernel reads the key and writes items into `buf`.
+    unsafe { rustix::ioctl::ioctl(fd, Updater::<TREE_SEARCH, SearchArgs>::new(&mut *args)) }?;
+    Ok(first_item(&args.buf[..], args.key.nr_items, objectid, kind))
+}
+
+/// The data of the first item a search returned, if it has the key asked for.
+fn first_item(buf: &[u8], found: u32, objectid: u64, kind: u32) -> Option<Vec<u8>> {
+    if found == 0 {
+        return None;
+    }
+    let u64_at =
+        |at: usize| buf.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let u32_at =
+        |at: usize| buf.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()));
+    let (header_objectid, header_kind, len) = (u64_at(8)?, u32_at(24)?, u32_at(28)? as usize);
+    (header_objectid == objectid && header_kind == kind)
+        .then(|| buf.get(SEARCH_HEADER..SEARCH_HEADER + len).map(<[u8]>::to_vec))
+        .flatten()
+}
+
+/// Why a subvolume's qgroup cannot stand for its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoQgroupSize {
+    /// Quotas are off on this filesystem (the tool never turns them on).
+    QuotasOff,
+    /// A rescan is running, or btrfs marked the numbers inconsistent.
+    NotCurrent,
+    /// Subvolumes lie inside it: its qgroup leaves their data out.
+    NestedSubvolumes,
+    /// The subvolume has no qgroup (made before quotas were turned on, then removed).
+    NoQgroup,
+    /// The kernel refused (not root: the quota tree is read with CAP_SYS_ADMIN).
+    Refused(Errno),
+}
+
+/// The bytes the subvolume whose root is `fd` refers to, from its level-0 qgroup
+/// (`referenced`, as `btrfs qgroup show` prints it): what its files take on disk after
+/// compression, extents it shares counted in full, with its metadata, as of btrfs's last
+/// transaction commit. Only read when quotas are on, consistent and the subvolume holds
+/// no other subvolume.
+pub fn qgroup_referenced(fd: BorrowedFd<'_>) -> Result<u64, NoQgroupSize> {
+    let refused = NoQgroupSize::Refused;
+    let id = subvolume_id(fd).map_err(refused)?;
+    let status = match search(fd, QUOTA_TREE, 0, QGROUP_STATUS_KEY, (0, 0)) {
+        Err(Errno::NOENT) | Ok(None) => return Err(NoQgroupSize::QuotasOff),
+        Err(e) => return Err(refused(e)),
+        Ok(Some(status)) => status,
+    };
+    // struct btrfs_qgroup_status_item: version, generation, flags, rescan (le64 each).
+    let flags = status.get(16..24).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    match flags {
+        Some(f) if f & QGROUP_ON == 0 => return Err(NoQgroupSize::QuotasOff),
+        Some(f) if f & (QGROUP_RESCAN | QGROUP_INCONSISTENT) != 0 => return Err(NoQgroupSize::NotCurrent),
+        None => return Err(NoQgroupSize::NotCurrent),
+        Some(_) => {}
+    }
+    if search(fd, ROOT_TREE, id, ROOT_REF_KEY, (0, u64::MAX)).map_err(refused)?.is_some() {
+        return Err(NoQgroupSize::NestedSubvolumes);
+    }
+    // struct btrfs_qgroup_info_item: generation, rfer, rfer_cmpr, excl, excl_cmpr.
+    let info = search(fd, QUOTA_TREE, 0, QGROUP_INFO_KEY, (id, id)).map_err(refused)?;
+    info.as_deref()
+        .and_then(|i| i.get(8..16))
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        .ok_or(NoQgroupSize::NoQgroup)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +382,12 @@ mod tests {
         assert_eq!(SUBVOL_CREATE, 0x5000_940e);
         assert_eq!(SNAP_DESTROY, 0x5000_940f);
         assert_eq!(QGROUP_LIMIT, 0x8030_942b);
+        // _IOWR(0x94, 17, 4096) and _IOWR(0x94, 18, 4096).
+        assert_eq!(std::mem::size_of::<SearchKey>(), 104);
+        assert_eq!(std::mem::size_of::<SearchArgs>(), 4096);
+        assert_eq!(std::mem::size_of::<InoLookupArgs>(), 4096);
+        assert_eq!(TREE_SEARCH, 0xd000_9411);
+        assert_eq!(INO_LOOKUP, 0xd000_9412);
     }
 
     #[test]
@@ -230,6 +397,21 @@ mod tests {
         }
         assert!(vol_args(&"x".repeat(PATH_NAME_MAX + 1)).is_err());
         assert!(vol_args(&"x".repeat(PATH_NAME_MAX)).is_ok());
+    }
+
+    #[test]
+    fn a_search_result_is_read_only_for_the_key_asked_for() {
+        let mut buf = vec![0u8; 64];
+        buf[8..16].copy_from_slice(&0u64.to_le_bytes());
+        buf[24..28].copy_from_slice(&QGROUP_INFO_KEY.to_le_bytes());
+        buf[28..32].copy_from_slice(&16u32.to_le_bytes());
+        buf[40..48].copy_from_slice(&12345u64.to_le_bytes());
+        let item = first_item(&buf, 1, 0, QGROUP_INFO_KEY).unwrap();
+        assert_eq!(u64::from_le_bytes(item[8..16].try_into().unwrap()), 12345);
+        assert_eq!(first_item(&buf, 0, 0, QGROUP_INFO_KEY), None, "nothing found");
+        assert_eq!(first_item(&buf, 1, 0, QGROUP_STATUS_KEY), None, "another item type");
+        buf[28..32].copy_from_slice(&4000u32.to_le_bytes());
+        assert_eq!(first_item(&buf, 1, 0, QGROUP_INFO_KEY), None, "a length past the buffer");
     }
 
     #[test]

@@ -17,7 +17,9 @@ use tokio::net::UnixListener;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/podman-4.3.1");
 const API: &str = "/v4.3.1/libpod";
-const BUSYBOX: &str = "2430362f000833281e04a4362b98c757e4caad8e731f948d71d2b8f2f95d50c0";
+const BUSYBOX: &str = "c5f002bdd7de653f2e8b5447576b04c2ab4ab62735b73d6737c8bd73385052a2";
+/// The Docker-compatible container list, as the client asks for it.
+const COMPAT_LIST: &str = "/v4.3.1/containers/json";
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(FIXTURES).join(name);
@@ -189,18 +191,33 @@ fn assert_not_podman(msg: &str) {
     assert!(msg.contains("unix://"), "the message names the endpoint: {msg}");
 }
 
-/// Podman 4.3.1 as recorded; `inspect_missing` answers 404 for those container ids.
+/// The name and id of every recorded inspection, and its body.
+fn recorded_inspections() -> Vec<(String, String, Vec<u8>)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(name) = name.strip_prefix("inspect-").and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        if name == "404" {
+            continue;
+        }
+        let body = fixture(&format!("inspect-{name}.json"));
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        all.push((name.to_string(), value["Id"].as_str().unwrap().to_string(), body));
+    }
+    all
+}
+
+/// Podman 4.3.1 as recorded; inspecting the containers named in `inspect_missing`
+/// answers 404, as if they were removed after the lists.
 fn recorded(inspect_missing: &'static [&'static str]) -> impl Fn(&str) -> Reply + Send + Sync + 'static {
-    let inspects: Vec<(String, Vec<u8>)> = ["sleeper", "fixture-web", "fixture-exited", "fixture-rm"]
-        .iter()
-        .map(|name| {
-            let body = fixture(&format!("inspect-{name}.json"));
-            let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            (value["Id"].as_str().unwrap().to_string(), body)
-        })
-        .collect();
+    let inspects = recorded_inspections();
     move |path: &str| {
-        let (route, _query) = path.split_once('?').unwrap_or((path, ""));
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        if route == COMPAT_LIST {
+            return json(fixture("compat-containers.json"));
+        }
         let Some(route) = route.strip_prefix(API) else {
             return http("404 Not Found", "text/plain", "404 page not found\n");
         };
@@ -209,12 +226,18 @@ fn recorded(inspect_missing: &'static [&'static str]) -> impl Fn(&str) -> Reply 
             "/version" => json(fixture("version.json")),
             "/info" => json(fixture("info.json")),
             "/images/json" => json(fixture("images.json")),
-            "/containers/json" => json(fixture("containers.json")),
+            "/containers/json" => match ["always%22%2C%22on-failure", "always%22%2C%22unless-stopped", "no"]
+                .iter()
+                .find(|p| query.contains(&format!("%22restart-policy%22%3A%5B%22{p}%22%5D")))
+            {
+                Some(values) => json(fixture(&format!("restart-{}.json", values.replace("%22%2C%22", ",")))),
+                None => json(fixture("containers.json")),
+            },
             "/volumes/json" => json(fixture("volumes.json")),
             _ => {
                 let id = route.strip_prefix("/containers/").and_then(|r| r.strip_suffix("/json"));
-                match inspects.iter().find(|(i, _)| Some(i.as_str()) == id) {
-                    Some((i, body)) if !inspect_missing.contains(&i.as_str()) => json(body),
+                match inspects.iter().find(|(_, i, _)| Some(i.as_str()) == id) {
+                    Some((name, _, body)) if !inspect_missing.contains(&name.as_str()) => json(body),
                     _ => http("404 Not Found", "application/json", fixture("inspect-404.json")),
                 }
             }
@@ -236,16 +259,18 @@ async fn recorded_answers_make_the_expected_host() {
     assert_eq!(host.storage.backing_filesystem.as_deref(), Some("btrfs"));
     assert_eq!(host.storage.volume_path.as_deref(), Some("/tmp/pt/mnt/storage/volumes"));
 
-    assert_eq!(host.images.len(), 2);
+    assert_eq!(host.images.len(), 3, "busybox, the pause image of the pod, a dangling one");
     let busybox = &host.images[0];
     assert_eq!(busybox.id, BUSYBOX);
     assert_eq!(busybox.names, ["localhost/busybox:test", "localhost/fixture-tag:1"]);
-    assert_eq!((busybox.size, busybox.shared_size, busybox.containers), (1997895, 0, 4));
-    assert!(host.images[1].names.is_empty(), "the dangling image has no names");
+    assert_eq!((busybox.size, busybox.shared_size, busybox.containers), (1987655, 0, 10));
+    assert!(host.images.iter().any(|i| i.names.is_empty()), "the dangling image has no names");
 
     let names: Vec<&str> = host.containers.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["fixture-exited", "fixture-rm", "fixture-web", "sleeper"]);
-    let web = &host.containers[2];
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert_eq!(names[..4], ["e2990ce368b0-infra", "fixture-anon", "fixture-exited", "fixture-inpod"]);
+    let by_name = |name: &str| host.containers.iter().find(|c| c.name == name).unwrap();
+    let web = by_name("fixture-web");
     assert_eq!(web.image, "localhost/busybox:test");
     assert_eq!(web.image_id, BUSYBOX);
     assert_eq!(web.state, "running");
@@ -255,7 +280,7 @@ async fn recorded_answers_make_the_expected_host() {
     let kinds: Vec<(&str, &str, bool)> =
         web.mounts.iter().map(|m| (m.kind.as_str(), m.destination.as_str(), m.read_write)).collect();
     assert_eq!(kinds, [("volume", "/cache", true), ("bind", "/srv", false), ("tmpfs", "/run/scratch", true)]);
-    let sleeper = &host.containers[3];
+    let sleeper = by_name("sleeper");
     assert_eq!(
         sleeper.mounts,
         [Mount {
@@ -267,29 +292,39 @@ async fn recorded_answers_make_the_expected_host() {
         }]
     );
     assert_eq!(sleeper.restart_policy, "");
-    let rm = &host.containers[1];
+    assert_eq!(by_name("fixture-anon").restart_policy, "on-failure");
+    assert_eq!(by_name("fixture-unless").restart_policy, "unless-stopped");
+    assert_eq!(by_name("fixture-no").restart_policy, "no");
+    let rm = by_name("fixture-rm");
     assert!(rm.auto_remove);
     assert_eq!((rm.state.as_str(), rm.rw_size), ("created", Some(0)));
-    assert_eq!(host.containers[0].labels.get("job").map(String::as_str), Some("once"));
+    assert_eq!(by_name("fixture-exited").labels.get("job").map(String::as_str), Some("once"));
 
-    let pgdata = &host.volumes[1];
-    assert_eq!(pgdata.name, "pgdata");
+    let volume = |name: &str| host.volumes.iter().find(|v| v.name == name).unwrap();
+    let pgdata = volume("pgdata");
     assert_eq!(pgdata.labels.get("io.podfs.class").map(String::as_str), Some("database"));
     assert_eq!(pgdata.mountpoint, "/tmp/pt/mnt/storage/volumes/pgdata/_data");
-    assert_eq!(pgdata.used_by, ["sleeper"]);
+    assert_eq!(pgdata.used_by, ["fixture-inpod", "fixture-no", "sleeper"]);
     assert_eq!(pgdata.size, None);
-    let cache = &host.volumes[0];
+    let cache = volume("fixture-cache");
     assert_eq!(cache.used_by, ["fixture-web"]);
     assert_eq!(cache.options.get("type").map(String::as_str), Some("none"));
 
+    // The lists, once each, and an inspection only for the containers with a tmpfs.
     let requests = server.requests();
     assert!(requests.contains(&format!("{API}/containers/json?all=true&size=true")), "{requests:?}");
-    assert!(!requests.iter().any(|r| r.contains("system/df")), "{requests:?}");
-    let inspections: Vec<&String> = requests
+    assert!(requests.contains(&format!("{COMPAT_LIST}?all=true")), "{requests:?}");
+    assert!(!requests.iter().any(|r| r.contains("system/df") || r.contains("/version")), "{requests:?}");
+    let inspected: Vec<&str> = requests
         .iter()
         .filter(|r| r.starts_with(&format!("{API}/containers/")) && r.ends_with("/json"))
+        .map(|r| host.containers.iter().find(|c| r.contains(&c.id)).unwrap().name.as_str())
         .collect();
-    assert_eq!(inspections.len(), 4, "{requests:?}");
+    let mut inspected = inspected;
+    inspected.sort();
+    assert_eq!(inspected, ["fixture-read-only", "fixture-tmpfs-ro", "fixture-web"], "{requests:?}");
+    // _ping, info, images, volumes, two container lists, three by restart policy.
+    assert_eq!(requests.len(), 9 + 3, "{requests:?}");
 }
 
 #[tokio::test]
@@ -299,8 +334,9 @@ async fn tcp_endpoints_work_too() {
     let d = discover(Some(&format!("tcp://{addr}")), &|_| None, false).unwrap();
     let host = fetch_with(&d, quick()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(host.endpoint, format!("tcp://{addr}"));
-    assert_eq!(host.containers.len(), 4);
-    assert_eq!(host.volumes[1].used_by, ["sleeper"]);
+    assert_eq!(host.containers.len(), 11);
+    let pgdata = host.volumes.iter().find(|v| v.name == "pgdata").unwrap();
+    assert_eq!(pgdata.used_by, ["fixture-inpod", "fixture-no", "sleeper"]);
 
     // Nothing listens on a port that was just closed.
     let closed = {
@@ -314,11 +350,11 @@ async fn tcp_endpoints_work_too() {
 
 #[tokio::test]
 async fn a_container_removed_before_its_inspection_is_left_out() {
-    const RM: &str = "887eb74ec1476edd1d9e0fd8ac1d984b4f29ea0c3f66a09833aabe2fe5147ad5";
-    let server = Server::start(recorded(&[RM]));
+    let server = Server::start(recorded(&["fixture-tmpfs-ro"]));
     let host = fetch_from(&server).await.unwrap();
     let names: Vec<&str> = host.containers.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["fixture-exited", "fixture-web", "sleeper"]);
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert!(!names.contains(&"fixture-tmpfs-ro") && names.contains(&"fixture-web"), "{names:?}");
 }
 
 fn random_bytes() -> Reply {
@@ -346,7 +382,7 @@ async fn random_bytes_are_not_podman() {
     let msg = environment_error(fetch_from(&server).await);
     assert_not_podman(&msg);
     assert!(
-        ["`info`", "`images/json`", "`containers/json`", "`volumes/json`"].iter().any(|c| msg.contains(c)),
+        ["`info`", "`images/json`", "`containers/json", "`volumes/json`"].iter().any(|c| msg.contains(c)),
         "{msg}"
     );
 }
@@ -415,20 +451,26 @@ async fn json_of_the_wrong_shape_is_not_podman() {
     assert!(msg.contains("JSON of an unexpected shape"), "{msg}");
 }
 
-/// Podman 4.3.1's version and the given bodies for the rest.
+/// Podman 4.3.1's version and the given bodies for the rest: `containers` for the libpod
+/// list, `compat` for the Docker-compatible one, no container for any restart policy.
 fn answering(
     info: &'static str,
     images: &'static str,
     containers: &'static str,
+    compat: &'static str,
     inspect: &'static str,
     volumes: &'static str,
 ) -> impl Fn(&str) -> Reply + Send + Sync + 'static {
     pinging(move |path| {
-        let route = path.split('?').next().unwrap_or_default();
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        if route == COMPAT_LIST {
+            return json(compat);
+        }
         match route.strip_prefix(API).unwrap_or_default() {
             "/version" => json(fixture("version.json")),
             "/info" => json(info),
             "/images/json" => json(images),
+            "/containers/json" if query.contains("restart-policy") => json("[]"),
             "/containers/json" => json(containers),
             "/volumes/json" => json(volumes),
             _ => json(inspect),
@@ -443,7 +485,8 @@ async fn nulls_gaps_and_negative_sizes_give_sane_values() {
         r#"[{"Id":null,"RepoTags":null,"Size":-5,"SharedSize":null,"Containers":null},{}]"#,
         r#"[{"Id":"c0ffee0000000000","Names":null,"Labels":null,"Size":{"rwSize":-5,"rootFsSize":null}},
             {"Id":"c1","Names":["/one"],"Size":null,"Image":null,"State":null}]"#,
-        r#"{"Mounts":[{"Type":"volume","Name":"v","Destination":null,"RW":null},null],"HostConfig":null}"#,
+        r#"[{"Id":"c1","Mounts":[{"Type":"volume","Name":"v","Destination":null,"RW":null},null]}]"#,
+        r#"{"Mounts":[{"Type":"volume","Name":"v","Destination":null,"RW":null}],"HostConfig":null}"#,
         r#"[{"Name":"v","Driver":"local","Mountpoint":"/v","Scope":"local","Labels":null,"Options":null}]"#,
     ));
     let host = fetch_from(&server).await.unwrap_or_else(|e| panic!("{e}"));
@@ -464,6 +507,7 @@ async fn nulls_gaps_and_negative_sizes_give_sane_values() {
         r#"{"store":{}}"#,
         "[]",
         r#"[{"Id":"c1","Names":["one"],"Size":{"rwSize":-5}}]"#,
+        "[]",
         r#"{"Mounts":null,"HostConfig":{"RestartPolicy":null}}"#,
         "[]",
     ));
@@ -482,7 +526,7 @@ async fn huge_and_odd_numbers_never_panic() {
         r#"[{"Id":"a","Size":"12"}]"#,
         "null",
     ] {
-        let server = Server::start(answering(r#"{"store":{}}"#, images, "[]", "{}", "[]"));
+        let server = Server::start(answering(r#"{"store":{}}"#, images, "[]", "[]", "{}", "[]"));
         let msg = environment_error(fetch_from(&server).await);
         assert_not_podman(&msg);
         assert!(msg.contains("images/json"), "{images}: {msg}");
@@ -491,6 +535,7 @@ async fn huge_and_odd_numbers_never_panic() {
         r#"{"store":{}}"#,
         r#"[{"Id":"a","Size":9223372036854775807,"Containers":-1}]"#,
         r#"[{"Id":"c","Size":{"rwSize":9223372036854775807}}]"#,
+        "[]",
         "{}",
         "[]",
     ));
@@ -501,7 +546,7 @@ async fn huge_and_odd_numbers_never_panic() {
 
 #[tokio::test]
 async fn a_missing_store_is_not_podman() {
-    let server = Server::start(answering("{}", "[]", "[]", "{}", "[]"));
+    let server = Server::start(answering("{}", "[]", "[]", "[]", "{}", "[]"));
     let msg = environment_error(fetch_from(&server).await);
     assert_not_podman(&msg);
     assert!(msg.contains("store"), "{msg}");
@@ -525,7 +570,7 @@ async fn a_failing_call_names_the_call_and_the_status() {
         }
     }));
     let msg = environment_error(fetch_from(&server).await);
-    assert!(msg.contains("failed `containers/json`: HTTP 500"), "{msg}");
+    assert!(msg.contains("failed `containers/json") && msg.contains("`: HTTP 500: boom"), "{msg}");
 }
 
 #[tokio::test]

@@ -6,7 +6,13 @@ mod common;
 use common::podman::{Podman, PodmanService};
 use common::*;
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const NEEDS: &[&str] = &["podman", "runc", "mkfs.btrfs", "losetup", "chattr", "busybox"];
 
@@ -328,4 +334,245 @@ fn plan_from_the_live_host_places_its_data_by_class(podman: Podman) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let disko = std::fs::read_to_string(dir.path().join("disko.nix")).unwrap();
     assert!(disko.contains("--from-host --url") && disko.contains("device = \"/dev/vdb\""), "{disko}");
+}
+
+/// A unix socket in front of a Podman socket: passes every byte on, and notes the request
+/// line of each request that goes through.
+struct CountingProxy {
+    socket: std::path::PathBuf,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    accepting: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CountingProxy {
+    fn start(dir: &Path, upstream: &Path) -> CountingProxy {
+        let socket = dir.join("counting.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log, stopped, upstream) = (requests.clone(), stop.clone(), upstream.to_path_buf());
+        let accepting = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (log, upstream) = (log.clone(), upstream.clone());
+                        std::thread::spawn(move || Self::relay(client, &upstream, &log));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            }
+        });
+        CountingProxy { socket, requests, stop, accepting: Some(accepting) }
+    }
+
+    /// Copies one connection both ways; the client's requests (GET and POST without a
+    /// body, as the tool sends them) are noted by their request line.
+    fn relay(mut client: UnixStream, upstream: &Path, log: &Mutex<Vec<String>>) {
+        client.set_nonblocking(false).unwrap();
+        let Ok(mut server) = UnixStream::connect(upstream) else { return };
+        let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+        let answers = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_server, &mut to_client);
+            let _ = to_client.shutdown(std::net::Shutdown::Write);
+        });
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+                log.lock().unwrap().push(head.lines().next().unwrap_or_default().to_string());
+                pending.drain(..end + 4);
+            }
+            if server.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = server.shutdown(std::net::Shutdown::Write);
+        let _ = answers.join();
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The request lines seen since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.accepting.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The requests one `scan` makes through `proxy`, checking that it succeeds.
+fn scan_requests(proxy: &CountingProxy) -> (Vec<String>, Value) {
+    proxy.take();
+    let out = run(bin().args(["scan", "--format", "json", "--url", &proxy.url()]));
+    assert!(out.status.success(), "scan failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut requests = proxy.take();
+    requests.sort();
+    (requests, serde_json::from_slice(&out.stdout).unwrap())
+}
+
+on_each_podman!(a_scan_makes_as_many_calls_for_30_containers_as_for_3);
+fn a_scan_makes_as_many_calls_for_30_containers_as_for_3(podman: Podman) {
+    if !can_run("scan call count", NEEDS, true) || !podman.available("scan call count") {
+        return;
+    }
+    let service = PodmanService::start_on(podman, "overlay");
+    service.import_busybox(&["localhost/app:1"]);
+    let proxy = CountingProxy::start(service.dir(), &service.socket);
+    let add = |range: std::ops::Range<usize>| {
+        for i in range {
+            let (name, volume) = (format!("c{i}"), format!("v{i}:/data"));
+            let restart = ["no", "always", "on-failure", "unless-stopped"][i % 4];
+            service.ok(&[
+                "create",
+                "--network=none",
+                "--name",
+                &name,
+                "--restart",
+                restart,
+                "-v",
+                &volume,
+                "localhost/app:1",
+                "true",
+            ]);
+        }
+    };
+    add(0..3);
+    let (few, report) = scan_requests(&proxy);
+    assert_eq!(report["containers"].as_array().unwrap().len(), 3);
+    add(3..30);
+    let (many, report) = scan_requests(&proxy);
+    assert_eq!(report["containers"].as_array().unwrap().len(), 30);
+    assert_eq!(report["volumes"].as_array().unwrap().len(), 30);
+    for i in 0..30 {
+        let c = by_name(&report["containers"], &format!("c{i}"));
+        assert_eq!(c["restart_policy"], ["no", "always", "on-failure", "unless-stopped"][i % 4], "{c}");
+    }
+    assert_eq!(by_name(&report["volumes"], "v29")["used_by"][0], "c29");
+    eprintln!("Podman {}: {} calls for 3 and for 30 containers: {many:#?}", service.version, many.len());
+    assert_eq!(few, many, "the same calls whatever the number of containers");
+    // _ping, info, images, volumes, two container lists, and two lists by restart policy
+    // (three before Podman 5, where an explicit `no` differs from none).
+    let expected = if service.version.starts_with("4.") { 9 } else { 8 };
+    assert_eq!(many.len(), expected, "{many:#?}");
+    assert!(many.iter().all(|r| r.starts_with("GET ")), "{many:#?}");
+    assert!(!many.iter().any(|r| r.contains("/version") || r.contains("system/df")), "{many:#?}");
+
+    // A tmpfs mount is what only an inspection tells (its options): one call more.
+    service.ok(&[
+        "create",
+        "--network=none",
+        "--name",
+        "scratch",
+        "--tmpfs",
+        "/scratch:ro",
+        "localhost/app:1",
+        "true",
+    ]);
+    let id = service.ok(&["inspect", "--format", "{{.Id}}", "scratch"]);
+    let (with_tmpfs, report) = scan_requests(&proxy);
+    let extra: Vec<&String> = with_tmpfs.iter().filter(|r| !many.contains(r)).collect();
+    assert_eq!(extra.len(), 1, "{with_tmpfs:#?}");
+    assert!(extra[0].contains(&format!("/containers/{id}/json")), "{extra:?}");
+    let tmpfs = &by_name(&report["containers"], "scratch")["mounts"][0];
+    assert_eq!(
+        (tmpfs["kind"].as_str(), tmpfs["read_write"].as_bool()),
+        (Some("tmpfs"), Some(false)),
+        "{tmpfs}"
+    );
+}
+
+/// `referenced` of the qgroup of the subvolume at `path`, as btrfs-progs prints it.
+fn qgroup_referenced(top: &Path, path: &Path) -> u64 {
+    let id = ok(Command::new("btrfs").args(["inspect-internal", "rootid"]).arg(path)).trim().to_string();
+    let shown = ok(Command::new("btrfs").args(["qgroup", "show", "--raw"]).arg(top));
+    shown
+        .lines()
+        .find_map(|l| {
+            let mut cols = l.split_whitespace();
+            (cols.next() == Some(&format!("0/{id}"))).then(|| cols.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no qgroup 0/{id} in {shown}"))
+}
+
+on_each_podman!(a_subvolume_with_quotas_on_is_sized_from_its_qgroup);
+fn a_subvolume_with_quotas_on_is_sized_from_its_qgroup(podman: Podman) {
+    if !can_run("scan qgroup sizes", NEEDS, true) || !podman.available("scan qgroup sizes") {
+        return;
+    }
+    let service = PodmanService::start_on(podman, "overlay");
+    // Quotas on this test's own btrfs; the tool never turns them on.
+    ok(Command::new("btrfs").args(["quota", "enable"]).arg(&service.top));
+    let bind_volume = |name: &str, dir: &Path| {
+        let device = format!("device={}", dir.display());
+        service.ok(&["volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", &device, name]);
+    };
+    let random = |path: &Path, bytes: usize| {
+        let mut data = vec![0u8; bytes];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ bytes as u64;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        std::fs::write(path, data).unwrap();
+    };
+    // A subvolume of its own: its qgroup is read.
+    let counted = service.top.join("counted");
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&counted));
+    random(&counted.join("a"), 1 << 20);
+    random(&counted.join("b"), 100_000);
+    bind_volume("counted", &counted);
+    // A subvolume holding another: its qgroup leaves the inner one out, so it is walked.
+    let outer = service.top.join("outer");
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&outer));
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(outer.join("inner")));
+    random(&outer.join("inner/c"), 50_000);
+    random(&outer.join("d"), 7_000);
+    bind_volume("outer", &outer);
+    // A plain directory: walked.
+    service.ok(&["volume", "create", "plain"]);
+    random(&volume_dir(&service, "plain").join("e"), 3_000);
+    // Qgroup numbers are those of the last transaction commit.
+    ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(&service.top));
+
+    let report = scan(&service, &[]);
+    let volume = |name: &str| by_name(&report["volumes"], name).clone();
+    let expected = qgroup_referenced(&service.top, &counted);
+    let counted = volume("counted");
+    assert_eq!(counted["size_from"], "qgroup", "{counted}");
+    assert_eq!(counted["size"], expected, "{counted}");
+    assert!(expected >= (1 << 20) + 100_000, "the qgroup counts the files' bytes: {expected}");
+    let outer = volume("outer");
+    assert_eq!(
+        (outer["size_from"].as_str(), outer["size"].as_u64()),
+        (Some("walk"), Some(57_000)),
+        "{outer}"
+    );
+    let plain = volume("plain");
+    assert_eq!((plain["size_from"].as_str(), plain["size"].as_u64()), (Some("walk"), Some(3_000)), "{plain}");
+
+    let without = scan(&service, &["--no-sizes"]);
+    let counted = by_name(&without["volumes"], "counted");
+    assert!(counted["size"].is_null() && counted["size_from"].is_null(), "{counted}");
 }

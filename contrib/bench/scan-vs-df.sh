@@ -12,7 +12,7 @@
 # RUNS (default 5): runs of each command; the table shows medians.
 #
 # Needs root, btrfs-progs and busybox-static (and podman + runc for host). Builds the
-# release binary. Changes nothing outside its temporary directory, which it removes on
+# release binary, or times $PODFS_BENCH_BIN when set. Changes nothing outside its temporary directory, which it removes on
 # exit, and ends only the processes it started.
 set -euo pipefail
 case "${1:-}" in
@@ -42,66 +42,18 @@ case $PODMAN in
     ;;
   *) echo "--podman must be host or trixie, not $PODMAN" >&2; exit 2 ;;
 esac
-cargo build --release --quiet
-BIN=$REPO/target/release/podman-btrfs-advise
+if [ -n "${PODFS_BENCH_BIN:-}" ]; then
+  BIN=$PODFS_BENCH_BIN
+else
+  cargo build --release --quiet
+  BIN=$REPO/target/release/podman-btrfs-advise
+fi
 
 D=$(mktemp -d /tmp/podfs-bench.XXXXXX)
-DEV=""
-PID=""
-HOLDER=""
-# The podman of the chosen root, inside the namespace for trixie.
-P() {
-  if [ -n "$HOLDER" ]; then nsenter -t "$HOLDER" -m -r -w podman "$@"; else podman "$@"; fi
-}
-namespace_members() {
-  local ns p
-  ns=$(readlink "/proc/$HOLDER/ns/mnt") || return 0
-  for p in /proc/[0-9]*; do
-    [ "${p#/proc/}" != "$HOLDER" ] && [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && echo "${p#/proc/}"
-  done
-  return 0
-}
-cleanup() {
-  set +e
-  [ -n "$PID" ] && P --url "unix://$D/podman.sock" rm -af -t 0 >/dev/null 2>&1
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  # conmons named by the pid files under runroot, if any outlived the removal.
-  for f in $(find "$D/run" -name conmon.pid 2>/dev/null); do
-    c=$(cat "$f")
-    grep -qa "$D/run" "/proc/$c/cmdline" 2>/dev/null && kill -KILL "$c"
-  done
-  if [ -n "$HOLDER" ]; then
-    namespace_members | xargs -r kill -KILL
-    kill "$HOLDER" && wait "$HOLDER" 2>/dev/null
-  fi
-  grep -o " $D[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
-  [ -n "$DEV" ] && losetup -d "$DEV"
-  rm -rf "$D"
-}
-trap cleanup EXIT
-
-truncate -s $((4 + N * FILES / 32768))G "$D/fs.img"
-mkfs.btrfs -q "$D/fs.img" >/dev/null 2>&1
-DEV=$(losetup --find --show "$D/fs.img")
-mkdir -p "$D/mnt" "$D/run" "$D/tmp" "$D/rootfs/bin"
-mount "$DEV" "$D/mnt"
-btrfs subvolume create "$D/mnt/storage" >/dev/null
-printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$D/mnt/storage" "$D/run" >"$D/storage.conf"
-printf '[containers]\ndefault_ulimits = []\n[engine]\ntmp_dir = "%s"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "%s"\nruntime = "runc"\nlock_type = "file"\n' \
-  "$D/tmp" "$D/events.log" >"$D/containers.conf"
-export CONTAINERS_STORAGE_CONF=$D/storage.conf CONTAINERS_CONF=$D/containers.conf PODMAN_IGNORE_CGROUPSV1_WARNING=1
-if [ "$PODMAN" = trixie ]; then
-  unshare --mount --propagation private sh "$REPO/tests/common/trixie-chroot.sh" "$ROOT" "$D" >"$D/holder.out" 2>&1 &
-  HOLDER=$!
-  for _ in $(seq 100); do grep -q ready "$D/holder.out" && break; sleep 0.1; done
-  grep -q ready "$D/holder.out" || { cat "$D/holder.out" >&2; exit 3; }
-fi
-URL=unix://$D/podman.sock
-P system service --time=0 "$URL" >"$D/service.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do P --url "$URL" version >/dev/null 2>&1 && break; sleep 0.1; done
-VERSION=$(P --url "$URL" version --format '{{.Server.Version}}')
-
+. "$REPO/tests/common/podman-service.sh"
+trap podman_service_cleanup EXIT
+podman_service_start "$PODMAN" $((4 + N * FILES / 32768))G
+mkdir -p "$D/rootfs/bin"
 cp /bin/busybox "$D/rootfs/bin/" && ln -s busybox "$D/rootfs/bin/true"
 tar -C "$D/rootfs" -cf "$D/bb.tar" .
 P --url "$URL" import "$D/bb.tar" localhost/postgres:16 >/dev/null
@@ -137,7 +89,7 @@ df_ms=$(measure P --url "$URL" system df -v)
 objects=$("$BIN" scan --format json --url "$URL" | grep -c '"class"' || true)
 
 echo "Podman $VERSION ($PODMAN), N=$N containers and volumes, $FILES file(s) of 16 KiB per volume,"
-echo "$objects classified objects, median of $RUNS runs, $(nproc) cores"
+echo "$objects classified objects, median of $RUNS runs, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-36s %10s %8s\n' command "median ms" "/ df"
 row() { awk -v c="$1" -v a="$2" -v b="$df_ms" 'BEGIN { printf "%-36s %10d %8.2f\n", c, a, (b > 0 ? a / b : 0) }'; }
 row "scan --format json" "$scan_ms"

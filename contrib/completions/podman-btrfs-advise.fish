@@ -57,12 +57,12 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -l url -d 'Podman socket, e.g. unix:///run/podman/podman.sock or tcp://host:port' -r
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -l jobs -d 'How many volume directories to walk at once' -r
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -l jobs -d 'How many volumes to measure at once' -r
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -l format -d 'Output format on stdout' -r -f -a "human\t'For people'
 json\t'One JSON document with a stable schema (see `plan --help`)'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -l log-format -d 'Log lines on stderr as text or as one JSON object each' -r -f -a "text\t'`LEVEL target: message key=value …`'
 json\t'One JSON object a line, fields included'"
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -l no-sizes -d 'Skip walking volume directories for their sizes (faster on large volumes)'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -l no-sizes -d 'Skip measuring volumes (walks and qgroup reads)'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand check" -l disko -d 'The disko configuration to check' -r -F

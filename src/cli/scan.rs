@@ -13,9 +13,17 @@ use std::io::{IsTerminal, Write};
 /// Connects to the Podman socket (--url, else CONTAINER_HOST, else /run/podman/podman.sock
 /// for root and $XDG_RUNTIME_DIR/podman/podman.sock for other users), classifies every
 /// container and volume (label io.podfs.class first, then image, mount path, --rm and
-/// restart policy), walks the volume directories for their sizes, and inspects the
-/// filesystem, subvolume, NOCOW flag and compression of graphroot and every volume. Reads
-/// only; changes nothing. Never calls Podman's slow `system df`.
+/// restart policy), measures every volume, and inspects the filesystem, subvolume, NOCOW
+/// flag and compression of graphroot and every volume. Reads only; changes nothing.
+///
+/// The socket is asked the same 8 questions on any host (9 on Podman 4), all at once:
+/// _ping, info, the image, volume and container lists, the Docker-compatible container
+/// list (mounts) and two or three lists filtered by restart policy. Only a container with a tmpfs mount is inspected on its own. Never
+/// calls Podman's slow `system df`.
+///
+/// A volume's size is walked (apparent bytes of its files); a volume that is the root of
+/// a btrfs subvolume on a filesystem with quotas already on (this tool never turns them
+/// on) is read from its qgroup instead, without walking it (needs root).
 ///
 /// Placements and sizes are read where Podman's data is: the socket names the process
 /// that answers (SO_PEERCRED), and a Podman in another mount namespace (a chroot, a
@@ -29,11 +37,11 @@ pub struct ScanArgs {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
-    /// Skip walking volume directories for their sizes (faster on large volumes).
+    /// Skip measuring volumes (walks and qgroup reads).
     #[arg(long)]
     pub no_sizes: bool,
 
-    /// How many volume directories to walk at once.
+    /// How many volumes to measure at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
 
@@ -51,7 +59,7 @@ const LONG_HELP: &str = "JSON output (--format json), fields are only ever added
    containers [{id, name, image, image_id, state, labels, restart_policy, auto_remove,
                 mounts [{kind, source, destination, volume, read_write}], rw_size,
                 class, evidence [{kind, suggests, detail}]}],
-   volumes [{name, driver, mountpoint, labels, options, size, used_by,
+   volumes [{name, driver, mountpoint, labels, options, size, size_from, used_by,
              class, evidence, data_dir, placement PLACEMENT}],
    findings [{severity, code, object, message, help}],
    summary {images, image_bytes, containers, volumes, volume_bytes,
@@ -59,6 +67,10 @@ const LONG_HELP: &str = "JSON output (--format json), fields are only ever added
   PLACEMENT: {path, filesystem, device, mountpoint, subvolume, own_subvolume,
               filesystem_options, mount_options, nocow, compression} or null.
   Sizes are bytes; a volume's size is null with --no-sizes or when unreadable.
+  size_from: walk (apparent bytes of its regular files, hard links once) or qgroup (the
+  qgroup's referenced bytes as of btrfs's last commit: on disk after compression, with
+  metadata, shared extents in full; read for a subvolume root with quotas on, consistent,
+  and no subvolume inside); null with the size.
   placement_source: read is false when no placement or size was read (tcp://, a server
   process that cannot be seen or whose /proc/PID/root is not readable), and note says
   why; root is / or /proc/PID/root (Podman in another mount namespace or root, note says

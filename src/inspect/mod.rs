@@ -1,6 +1,7 @@
 //! Read-only inspection of where data lies on a live host: the filesystem and subvolume
 //! of a path, the effective options of its mount, its NOCOW flag and compression
-//! property, and how many bytes a directory holds. Nothing here writes.
+//! property, and how many bytes a directory holds (walked, or read from the btrfs qgroup
+//! of a subvolume when quotas are on). Nothing here writes.
 
 pub mod blockdev;
 pub mod mountinfo;
@@ -186,7 +187,7 @@ impl MountView {
         paths: &[PathBuf],
         workers: usize,
         progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Vec<Option<u64>> {
+    ) -> Vec<Option<Measured>> {
         let local: Vec<Option<PathBuf>> = paths
             .iter()
             .map(|p| {
@@ -316,16 +317,50 @@ pub fn dir_size(path: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
-/// Sizes of many directories, walked by `workers` threads at once; `progress` is called
-/// after each with (done, total). Order matches `paths`.
+/// A directory's size, and how it was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measured {
+    /// Walked: the apparent bytes of its regular files ([`dir_size`]).
+    Walked(u64),
+    /// The `referenced` bytes of its subvolume's qgroup.
+    Qgroup(u64),
+}
+
+/// The size of a directory: from its qgroup when it is the root of a btrfs subvolume
+/// that [`crate::btrfs::qgroup_referenced`] can read (quotas already on; the tool never
+/// turns them on), else by walking it ([`dir_size`]).
+pub fn measure(path: &Path) -> io::Result<Measured> {
+    match qgroup_size(path) {
+        Some(bytes) => Ok(Measured::Qgroup(bytes)),
+        None => dir_size(path).map(Measured::Walked),
+    }
+}
+
+fn qgroup_size(path: &Path) -> Option<u64> {
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    if !crate::btrfs::is_btrfs(fd.as_fd())
+        || rustix::fs::fstat(&fd).ok()?.st_ino != crate::btrfs::SUBVOLUME_ROOT_INO
+    {
+        return None;
+    }
+    crate::btrfs::qgroup_referenced(fd.as_fd())
+        .map_err(|why| {
+            tracing::debug!("size of {} is walked, not read from its qgroup: {why:?}", path.display())
+        })
+        .ok()
+}
+
+/// Sizes of many directories ([`measure`]), by `workers` threads at once; `progress` is
+/// called after each with (done, total). Order matches `paths`.
 pub fn dir_sizes(
     paths: &[PathBuf],
     workers: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<Option<u64>> {
+) -> Vec<Option<Measured>> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<u64>>> =
+    let results: Vec<std::sync::Mutex<Option<Measured>>> =
         paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..workers.clamp(1, paths.len().max(1)) {
@@ -334,7 +369,7 @@ pub fn dir_sizes(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { break };
                     let size =
-                        dir_size(path).map_err(|e| tracing::debug!("size of {}: {e}", path.display())).ok();
+                        measure(path).map_err(|e| tracing::debug!("size of {}: {e}", path.display())).ok();
                     *results[i].lock().unwrap_or_else(|p| p.into_inner()) = size;
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, paths.len());
                 }
@@ -359,7 +394,7 @@ mod tests {
         std::os::unix::fs::symlink("/usr", d.join("a/link")).unwrap();
         assert_eq!(dir_size(&d).unwrap(), 1024);
         let sizes = dir_sizes(&[d.join("a/b"), d.join("missing")], 4, &|_, _| {});
-        assert_eq!(sizes, [Some(1024), None]);
+        assert_eq!(sizes, [Some(Measured::Walked(1024)), None]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -390,7 +425,7 @@ mod tests {
             ("/a/b", "ext4", "/dev/viewed")
         );
         let sizes = view.dir_sizes(&[PathBuf::from("/rel"), PathBuf::from("/nothing")], 2, &|_, _| {});
-        assert_eq!(sizes, [Some(5), None]);
+        assert_eq!(sizes, [Some(Measured::Walked(5)), None]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -71,11 +71,24 @@ pub struct Volume {
     pub labels: BTreeMap<String, String>,
     /// Driver options (`type`, `o`, `device` for bind volumes).
     pub options: BTreeMap<String, String>,
-    /// Bytes under `mountpoint`, filled in by walking it; `None` with `--no-sizes` or when
-    /// it could not be read.
+    /// Bytes under `mountpoint`, filled in by walking it or from its btrfs qgroup; `None`
+    /// with `--no-sizes` or when it could not be read.
     pub size: Option<u64>,
+    /// How `size` was measured.
+    pub size_from: Option<SizeSource>,
     /// Names of the containers that mount it.
     pub used_by: Vec<String>,
+}
+
+/// How a volume's size was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SizeSource {
+    /// The apparent bytes of its regular files, each hard-linked file once.
+    Walk,
+    /// The `referenced` bytes of the btrfs qgroup of the subvolume it is: bytes on disk
+    /// after compression, with metadata, shared extents counted in full.
+    Qgroup,
 }
 
 /// Everything one Podman socket told us.

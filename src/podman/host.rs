@@ -23,16 +23,16 @@ pub async fn fetch_from(d: &Discovered, timeouts: Timeouts) -> Result<(LiveHost,
     let ping = client.ping().await?;
     tracing::debug!(endpoint = %d.endpoint.url(), version = %ping.version, elapsed_ms = started.elapsed().as_millis(), "connected to Podman");
 
-    // `info` is the slowest answer; the containers are listed and inspected meanwhile.
+    // `info` is the slowest answer; the lists are read meanwhile, all at once.
     let (info, images, containers, volumes) = tokio::try_join!(
         client.info(),
         client.images(),
         async {
-            let containers = client.containers().await?;
+            let containers = client.containers(&ping.version).await?;
             tracing::debug!(
                 elapsed_ms = started.elapsed().as_millis(),
                 containers = containers.len(),
-                "listed and inspected containers"
+                "listed containers"
             );
             Ok(containers)
         },

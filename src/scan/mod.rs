@@ -10,8 +10,8 @@ use crate::class::Class;
 use crate::classify::Evidence;
 use crate::classify::live::{LiveProfile, classify_host};
 use crate::error::Error;
-use crate::inspect::{MountView, Placement};
-use crate::inventory::live::{Container, Image, LiveHost, StorageFacts, Volume};
+use crate::inspect::{Measured, MountView, Placement};
+use crate::inventory::live::{Container, Image, LiveHost, SizeSource, StorageFacts, Volume};
 use crate::podman::fetch_from;
 use crate::podman::{self, Discovered, Endpoint};
 pub use findings::Finding;
@@ -152,7 +152,7 @@ pub fn data_dir(v: &Volume) -> &str {
 /// How the scan walks the disk.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanOptions {
-    /// Walk volume directories for their sizes.
+    /// Measure volume directories (walked, or read from their qgroups).
     pub sizes: bool,
     /// Threads walking at once.
     pub workers: usize,
@@ -173,7 +173,11 @@ pub fn assemble(
     if let (Some(view), true) = (view, options.sizes) {
         let dirs: Vec<PathBuf> = host.volumes.iter().map(|v| PathBuf::from(data_dir(v))).collect();
         for (v, size) in host.volumes.iter_mut().zip(view.dir_sizes(&dirs, options.workers, progress)) {
-            v.size = size;
+            (v.size, v.size_from) = match size {
+                Some(Measured::Walked(bytes)) => (Some(bytes), Some(SizeSource::Walk)),
+                Some(Measured::Qgroup(bytes)) => (Some(bytes), Some(SizeSource::Qgroup)),
+                None => (None, None),
+            };
         }
     }
     let place = |path: &str| {
