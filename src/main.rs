@@ -5,8 +5,9 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The daemon's findings and volume operations are its output: show them by default.
-    let base = u8::from(matches!(cli.command, Command::Serve(_)));
+    // The daemon's findings and volume operations, and a migration's progress, are their
+    // output: show them by default.
+    let base = u8::from(matches!(cli.command, Command::Serve(_) | Command::Migrate(_)));
     let level = match cli.verbose.saturating_add(base) {
         0 => "warn",
         1 => "info",

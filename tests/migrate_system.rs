@@ -1,0 +1,413 @@
+//! `migrate` against a real Podman whose graphroot and volumes are plain directories in a
+//! loop-mounted btrfs: a labelled database volume with data of every kind, a media volume,
+//! an unlabelled one, and a running container. Podman's view must be exactly the same
+//! afterwards; the data must be identical; resume, rollback and finalize must hold.
+
+mod common;
+
+use common::podman::{Podman, PodmanService};
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const NEEDS: &[&str] = &["podman", "runc", "mkfs.btrfs", "losetup", "lsattr", "busybox", "setfattr"];
+
+/// The host with its data, and a state directory for the journal.
+struct Host {
+    service: PodmanService,
+    state: TempDir,
+    home: TempDir,
+}
+
+impl Host {
+    fn new(podman: Podman) -> Host {
+        let service = PodmanService::start_in_directory_on(podman, "overlay");
+        service.import_busybox(&["localhost/postgres:16", "localhost/app:1"]);
+        service.ok(&["volume", "create", "--label", "io.podfs.class=database", "pgdata"]);
+        service.ok(&["volume", "create", "--label", "io.podfs.class=media", "films"]);
+        service.ok(&["volume", "create", "plain"]);
+        fill_database(&volume_dir(&service, "pgdata"));
+        let films = volume_dir(&service, "films");
+        std::fs::write(films.join("movie.mkv"), random(5 << 20, 7)).unwrap();
+        std::fs::write(volume_dir(&service, "plain").join("notes.txt"), "plain data\n").unwrap();
+        service.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "pg",
+            "--network=none",
+            "--stop-timeout",
+            "2",
+            "-v",
+            "pgdata:/var/lib/postgresql/data",
+            "localhost/postgres:16",
+            "sleep",
+            "1000",
+        ]);
+        service.ok(&["create", "--name", "idle", "-v", "plain:/srv", "localhost/app:1", "true"]);
+        Host { service, state: TempDir::new("migrate-state"), home: TempDir::new("migrate-home") }
+    }
+
+    fn migrate(&self, args: &[&str]) -> Output {
+        let mut cmd = bin();
+        cmd.arg("migrate").args(args).arg("--state-dir").arg(self.state.path());
+        if !args.iter().any(|a| {
+            a.starts_with("--resume")
+                || a.starts_with("--rollback")
+                || a.starts_with("--finalize")
+                || a.starts_with("--status")
+        }) {
+            cmd.args(["--url", &self.service.url]);
+        }
+        cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
+        cmd.stdin(Stdio::null());
+        run(&mut cmd)
+    }
+
+    fn journal(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.state.path().join("journal.json")).unwrap())
+            .unwrap()
+    }
+
+    /// The service again after migrate stopped it (it was started by hand).
+    fn restart_service(&mut self) {
+        self.service.stop();
+        self.service.start_again();
+    }
+
+    /// Finishes a migration that stopped because only the service can start containers
+    /// (Podman 5 here runs in a namespace of its own, where `podman` on the host is not it).
+    fn migrate_to_the_end(&mut self, out: Output) {
+        if out.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(err.contains("start the Podman API service again") && err.contains("--resume"), "{err}");
+        self.restart_service();
+        let out = self.migrate(&["--resume", "--yes"]);
+        assert!(out.status.success(), "resume: {}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// What Podman shows: volumes with mountpoints, images, containers with their mounts
+    /// (states are compared on their own: `ps` words them by the time since the start).
+    fn view(&self) -> (String, String, String) {
+        let s = &self.service;
+        (
+            s.ok(&["volume", "ls", "--format", "{{.Name}} {{.Mountpoint}} {{.Driver}}"]),
+            s.ok(&["images", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]),
+            s.ok(&["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Mounts}}"]),
+        )
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn volume_dir(service: &PodmanService, name: &str) -> PathBuf {
+    service.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), incompressible enough.
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// 30 MB of random data, many small files, a sparse file, a hard link, a symlink, a user
+/// xattr, files of other owners and modes.
+fn fill_database(dir: &Path) {
+    std::fs::write(dir.join("base.dat"), random(30 << 20, 1)).unwrap();
+    std::fs::write(dir.join("hello"), "hello from the database\n").unwrap();
+    std::fs::create_dir_all(dir.join("small/nested")).unwrap();
+    for i in 0..300 {
+        std::fs::write(dir.join(format!("small/f{i}")), random(100 + i * 7, i as u64 + 2)).unwrap();
+    }
+    let sparse = std::fs::File::create(dir.join("sparse")).unwrap();
+    sparse.set_len(64 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&sparse, b"middle", 32 << 20).unwrap();
+    std::fs::hard_link(dir.join("hello"), dir.join("small/nested/hello-again")).unwrap();
+    std::os::unix::fs::symlink("../hello", dir.join("small/link")).unwrap();
+    ok(Command::new("setfattr").args(["-n", "user.podfs", "-v", "kept"]).arg(dir.join("hello")));
+    let other = dir.join("small/other");
+    std::fs::write(&other, "owned by 1234").unwrap();
+    std::os::unix::fs::chown(&other, Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(dir.join("small/nested"), std::fs::Permissions::from_mode(0o711)).unwrap();
+}
+
+/// Every entry below `dir`: type, mode, owners, size, mtime, content hash or link target,
+/// user xattrs, and which entries share an inode.
+fn manifest(dir: &Path) -> BTreeMap<String, String> {
+    use std::hash::{Hash, Hasher};
+    let mut out = BTreeMap::new();
+    let mut inodes: BTreeMap<u64, String> = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let what = if m.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else if m.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&p).unwrap().display())
+            } else {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::fs::read(&p).unwrap().hash(&mut h);
+                let same = if m.nlink() > 1 {
+                    inodes.entry(m.ino()).or_insert(rel.clone()).clone()
+                } else {
+                    String::new()
+                };
+                format!("file {} {:x} blocks<={} link-group {same}", m.len(), h.finish(), m.blocks() <= 1024)
+            };
+            let xattr = run(Command::new("getfattr").args(["-d", "--absolute-names", "-h"]).arg(&p));
+            let xattrs: Vec<String> = String::from_utf8_lossy(&xattr.stdout)
+                .lines()
+                .filter(|l| l.starts_with("user."))
+                .map(String::from)
+                .collect();
+            out.insert(
+                rel,
+                format!(
+                    "{what} mode {:o} owner {}:{} mtime {} xattrs {xattrs:?}",
+                    m.mode(),
+                    m.uid(),
+                    m.gid(),
+                    if m.is_dir() { 0 } else { m.mtime() }
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn inode(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().ino()
+}
+
+fn scan_findings(service: &PodmanService) -> Vec<(String, String)> {
+    let out = run(bin().args(["scan", "--format", "json", "--no-sizes", "--url", &service.url]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap().to_string(), f["object"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Everything that shows a migration left no trace but the subvolumes.
+fn leftovers(top: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![top.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(".podfs-") {
+                found.push(e.path().display().to_string());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) && !name.starts_with("overlay") {
+                stack.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+on_each_podman!(migrate_in_place_keeps_podmans_view_and_the_data);
+fn migrate_in_place_keeps_podmans_view_and_the_data(podman: Podman) {
+    if !can_run("migrate in place", NEEDS, true) || !podman.available("migrate in place") {
+        return;
+    }
+    let mut host = Host::new(podman);
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let graphroot = host.service.graphroot.clone();
+    let before_view = host.view();
+    let before_data = manifest(&pgdata);
+    let films_before = manifest(&volume_dir(&host.service, "films"));
+    assert_ne!(inode(&graphroot), 256);
+    let findings = scan_findings(&host.service);
+    assert!(findings.contains(&("volume-cow".into(), "volume pgdata".into())), "{findings:?}");
+
+    // A dry run names every step and changes nothing.
+    let out = host.migrate(&["--dry-run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    for step in ["preflight", "stop-containers: pg", "copy:", "verify", "swap", "start-containers"] {
+        assert!(text.contains(step), "{step} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("(database)") && text.contains("NOCOW") && text.contains("written in full"),
+        "{text}"
+    );
+    assert!(!host.state.path().join("journal.json").exists());
+    assert_eq!(host.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
+
+    // Without a terminal and without --yes: refused, nothing done.
+    let out = host.migrate(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!host.state.path().join("journal.json").exists());
+
+    let started = Instant::now();
+    let out = host.migrate(&["--yes"]);
+    let took = started.elapsed();
+    eprintln!("migrate took {took:?}:\n{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let said = stdout(&out);
+    host.migrate_to_the_end(out);
+    if podman == Podman::Host {
+        assert!(said.contains("started pg (with podman)"), "{said}");
+        // The host's own podman started the container while the service was down; the
+        // service was started by hand, so it is the user's to start again.
+        assert!(said.contains("start it again"), "{said}");
+        host.restart_service();
+    }
+
+    assert_eq!(inode(&graphroot), 256, "graphroot is a subvolume of its own");
+    assert_eq!(inode(&pgdata), 256, "the database volume is a subvolume of its own");
+    assert!(lsattr(&pgdata).contains('C'), "{}", lsattr(&pgdata));
+    assert!(lsattr(&pgdata.join("base.dat")).contains('C'), "files are NOCOW too");
+    let films = volume_dir(&host.service, "films");
+    assert_eq!(inode(&films), 256);
+    assert_eq!(compression_property(&films), "none");
+    assert_ne!(inode(&volume_dir(&host.service, "plain")), 256, "a general volume stays where it is");
+    assert_eq!(manifest(&pgdata), before_data, "every byte and all metadata are identical");
+    assert_eq!(manifest(&films), films_before);
+    assert_eq!(host.view(), before_view, "Podman lists the same objects with the same mountpoints");
+    assert_eq!(host.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
+    assert_eq!(
+        host.service.ok(&["exec", "pg", "cat", "/var/lib/postgresql/data/hello"]),
+        "hello from the database"
+    );
+    assert_eq!(
+        host.service.ok(&["inspect", "--format", "{{.State.Status}}", "idle"]),
+        "created",
+        "only what ran runs"
+    );
+    let findings = scan_findings(&host.service);
+    assert!(!findings.iter().any(|(code, _)| code == "volume-cow"), "{findings:?}");
+    assert!(!findings.iter().any(|(_, o)| o == "graphroot"), "{findings:?}");
+
+    let status = host.migrate(&["--status", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["migration"]["phase"], "migrated");
+    assert!(v["migration"]["steps"].as_array().unwrap().iter().all(|s| s["done"] == true), "{v}");
+
+    // --finalize frees the old copies' space and leaves nothing behind.
+    let top = host.service.top.clone();
+    let free_before = free(&top);
+    let out = host.migrate(&["--finalize", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let freed = v["freed_bytes"].as_u64().unwrap();
+    let measured = free(&top).saturating_sub(free_before);
+    eprintln!("finalize freed {freed} bytes (measured {measured})");
+    assert!(measured >= 25 << 20, "the old copy of 30 MB NOCOW-migrated data is freed: {measured}");
+    assert_eq!(leftovers(&top), Vec::<String>::new());
+    assert_eq!(manifest(&pgdata), before_data);
+    assert_eq!(host.view(), before_view);
+}
+
+fn free(p: &Path) -> u64 {
+    ok(Command::new("sync").arg("-f").arg(p));
+    let out = ok(Command::new("df").args(["-B1", "--output=avail"]).arg(p));
+    out.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// Kills migrate with SIGKILL as soon as the copy has begun.
+fn kill_mid_copy(host: &Host) -> Value {
+    let mut cmd = bin();
+    cmd.args(["migrate", "--yes", "--url", &host.service.url, "--state-dir"])
+        .arg(host.state.path())
+        .envs(host.service.env())
+        .env("HOME", host.home.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let graphroot = host.service.graphroot.clone();
+    let staging_prefix = format!("{}.podfs-new-", graphroot.file_name().unwrap().to_string_lossy());
+    let start = Instant::now();
+    loop {
+        let copying = std::fs::read_dir(graphroot.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&staging_prefix));
+        if copying || start.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    host.journal()
+}
+
+on_each_podman!(a_migration_killed_mid_copy_resumes_or_rolls_back_to_the_original);
+fn a_migration_killed_mid_copy_resumes_or_rolls_back_to_the_original(podman: Podman) {
+    if !can_run("migrate killed", NEEDS, true) || !podman.available("migrate killed") {
+        return;
+    }
+    // Killed, then rolled back: data and Podman's view exactly the original, the container running.
+    let mut host = Host::new(podman);
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let graphroot = host.service.graphroot.clone();
+    let before_view = host.view();
+    let before_data = manifest(&pgdata);
+    let before_root = manifest(&graphroot);
+    let j = kill_mid_copy(&host);
+    let done: Vec<&str> = j["done"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(!done.contains(&"copy"), "killed during the copy: {done:?}");
+    let out = host.migrate(&["--rollback"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        // Only the service can start the container again (Podman 5 in its own namespace).
+        assert!(err.contains("start the Podman API service again"), "{err}");
+        host.restart_service();
+        let out = host.migrate(&["--rollback"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        host.restart_service();
+    }
+    assert_ne!(inode(&graphroot), 256);
+    assert_eq!(manifest(&pgdata), before_data);
+    assert_eq!(manifest(&graphroot), before_root, "graphroot is exactly the original");
+    assert_eq!(host.view(), before_view);
+    assert_eq!(host.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
+    assert_eq!(leftovers(&host.service.top), Vec::<String>::new(), "the new subvolumes are gone");
+
+    // Killed, then resumed: migrated as if never interrupted.
+    let j = kill_mid_copy(&host);
+    let done: Vec<&str> = j["done"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(!done.contains(&"copy"), "{done:?}");
+    let out = host.migrate(&["--resume", "--yes"]);
+    host.migrate_to_the_end(out);
+    if podman == Podman::Host {
+        host.restart_service();
+    }
+    assert_eq!(inode(&graphroot), 256);
+    assert_eq!(inode(&pgdata), 256);
+    assert!(lsattr(&pgdata.join("base.dat")).contains('C'));
+    assert_eq!(manifest(&pgdata), before_data);
+    assert_eq!(host.view(), before_view);
+    assert_eq!(
+        host.service.ok(&["exec", "pg", "cat", "/var/lib/postgresql/data/hello"]),
+        "hello from the database"
+    );
+}
