@@ -64,7 +64,28 @@ pub fn copy_tree(
     cancel: &AtomicBool,
     _progress: &dyn Fn(u64, u64),
 ) -> Result<(), CopyError> {
-    let mut child = Command::new("cp")
+    // A partial copy of an earlier run is this copier's own: start it over, as `cp -a`
+    // cannot continue one (hard links already made fail with EEXIST).
+    for e in fs::read_dir(dst).map_err(|e| CopyError::Io(format!("cannot read {}: {e}", dst.display())))? {
+        let p = e.map_err(|e| CopyError::Io(e.to_string()))?.path();
+        let gone = if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        gone.map_err(|e| CopyError::Io(format!("cannot clear the partial copy {}: {e}", p.display())))?;
+    }
+    let mut command = Command::new("cp");
+    // cp ends with this process, also when it is killed: a resumed run never races an
+    // orphaned cp of the last one.
+    // SAFETY: the closure only makes one async-signal-safe system call.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command
         .arg("-a")
         .arg(if reflink { "--reflink=auto" } else { "--reflink=never" })
         .arg("--sparse=always")

@@ -324,7 +324,8 @@ fn unswap_one(t: &Target) -> Result<(), Error> {
             rename(&t.old, &t.live)
         }
         (false, true, true) => rename(&t.old, &t.live),
-        (true, _, false) => Ok(()),
+        // Never swapped: whatever of the copy exists is deleted with the staging copy.
+        (_, _, false) => Ok(()),
         _ => Err(unexpected(t)),
     }
 }
