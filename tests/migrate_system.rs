@@ -433,3 +433,139 @@ fn a_migration_killed_mid_copy_resumes_or_rolls_back_to_the_original(podman: Pod
     assert_eq!(host.view(), before_view);
     host.read_its_data(3);
 }
+
+impl Host {
+    /// `migrate ARGS` in the background with extra environment (the test hooks).
+    fn spawn_migrate(&self, args: &[&str], env: &[(&str, &Path)], logs: &Path) -> std::process::Child {
+        let mut cmd = bin();
+        cmd.arg("migrate")
+            .args(args)
+            .args(["--url", &self.service.url, "--state-dir"])
+            .arg(self.state.path());
+        cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // Files, not pipes: a test polling the child reads nothing until it ends.
+        let out = std::fs::File::create(logs.join("stdout")).unwrap();
+        let err = std::fs::File::create(logs.join("stderr")).unwrap();
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        cmd.spawn().unwrap()
+    }
+
+    /// `--rollback`, starting the service again when only it can start the container.
+    fn rollback_to_the_end(&mut self) {
+        let out = self.migrate(&["--rollback"]);
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("start the Podman API service again"), "{err}");
+            self.restart_service();
+            let out = self.migrate(&["--rollback"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        } else {
+            self.restart_service();
+        }
+    }
+
+    /// Everything as before the migration began.
+    fn is_original(&self, view: &(String, String, String), data: &BTreeMap<String, String>) {
+        assert_ne!(inode(&self.service.graphroot), 256);
+        assert_ne!(inode(&volume_dir(&self.service, "pgdata")), 256);
+        assert_eq!(&manifest(&volume_dir(&self.service, "pgdata")), data);
+        assert_eq!(&self.view(), view);
+        assert_eq!(self.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
+        assert_eq!(leftovers(&self.service.top), Vec::<String>::new());
+    }
+}
+
+/// Runs migrate paused after each target's copy; `at(N)` acts at the pause after target N.
+fn migrate_pausing(host: &Host, at: &dyn Fn(usize)) -> Output {
+    let pause = TempDir::new("pause");
+    let mut child = host.spawn_migrate(&["--yes"], &[("PODFS_TEST_PAUSE_DIR", pause.path())], pause.path());
+    let mut next = 0;
+    let start = Instant::now();
+    let logs = || std::fs::read_to_string(pause.path().join("stderr")).unwrap_or_default();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(120), "migrate hangs at pause {next}: {}", logs());
+        if pause.path().join(format!("copied-{next}")).exists() {
+            at(next);
+            std::fs::write(pause.path().join(format!("continue-{next}")), "").unwrap();
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    finished(child, pause.path())
+}
+
+/// The output of a child that wrote into `logs`.
+fn finished(child: std::process::Child, logs: &Path) -> Output {
+    let mut out = child.wait_with_output().unwrap();
+    out.stdout = std::fs::read(logs.join("stdout")).unwrap();
+    out.stderr = std::fs::read(logs.join("stderr")).unwrap();
+    out
+}
+
+on_each_podman!(faults_stop_the_migration_keep_the_original_and_roll_back);
+fn faults_stop_the_migration_keep_the_original_and_roll_back(podman: Podman) {
+    if !can_run("migrate faults", &[NEEDS, &["fallocate"]].concat(), true)
+        || !podman.available("migrate faults")
+    {
+        return;
+    }
+    let mut host = Host::new(podman);
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let view = host.view();
+    let data = manifest(&pgdata);
+    let graphroot = host.service.graphroot.clone();
+    let stopped = |out: &Output, says: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(
+            err.contains(says) && err.contains("the original is untouched") && err.contains("--rollback"),
+            "{err}"
+        );
+        assert_ne!(inode(&graphroot), 256, "nothing was swapped");
+    };
+
+    // A byte of the copy differs: the verifier finds it before anything is swapped.
+    let logs = TempDir::new("corrupt");
+    let child = host.spawn_migrate(&["--yes"], &[("PODFS_TEST_CORRUPT_COPY", Path::new("1"))], logs.path());
+    let out = finished(child, logs.path());
+    stopped(&out, "differs in content");
+    assert_eq!(manifest(&pgdata), data);
+    host.rollback_to_the_end();
+    host.is_original(&view, &data);
+
+    // A file of the original changes after it was copied (something outside Podman
+    // wrote to it): the verifier finds the copy stale.
+    let hello = pgdata.join("hello");
+    let out = migrate_pausing(&host, &|target| {
+        if target == 2 {
+            let mut text = std::fs::read_to_string(&hello).unwrap();
+            text.push_str("written meanwhile\n");
+            std::fs::write(&hello, text).unwrap();
+        }
+    });
+    stopped(&out, "verifying");
+    assert!(
+        std::fs::read_to_string(&hello).unwrap().contains("written meanwhile"),
+        "the original keeps the change"
+    );
+    let data = manifest(&pgdata);
+    host.rollback_to_the_end();
+    host.is_original(&view, &data);
+
+    // The filesystem fills up during the copy (a real ENOSPC from btrfs).
+    let filler = host.service.top.join("filler");
+    let out = migrate_pausing(&host, &|target| {
+        if target == 0 {
+            let avail = free(&host.service.top);
+            ok(Command::new("fallocate").arg("-l").arg((avail - (8 << 20)).to_string()).arg(&filler));
+        }
+    });
+    stopped(&out, "no space left");
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(manifest(&pgdata), data);
+    host.rollback_to_the_end();
+    host.is_original(&view, &data);
+}

@@ -283,6 +283,51 @@ fn alive(pid: u32, command: &str) -> bool {
     !zombie && cmdline(pid).is_some_and(|c| c == command)
 }
 
+/// Processes other than this one that hold a file, their working directory or their root
+/// below one of `paths` (read from /proc/PID/{fd,cwd,root}), as `pid command`: a conmon
+/// still running a container's exit command, a `podman` still cleaning up.
+pub fn holders(paths: &[&Path]) -> Vec<String> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let proc = entry.path();
+        let mut links: Vec<std::path::PathBuf> =
+            ["cwd", "root"].iter().filter_map(|l| std::fs::read_link(proc.join(l)).ok()).collect();
+        links.extend(
+            std::fs::read_dir(proc.join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok()),
+        );
+        // A process whose root is `/` holds nothing by its root.
+        if links.iter().any(|l| l != Path::new("/") && paths.iter().any(|p| l.starts_with(p))) {
+            found.push(format!("{pid} {}", cmdline(pid).unwrap_or_default()));
+        }
+    }
+    found
+}
+
+/// Waits until nothing holds a file below `paths`, up to `limit`; the holders when it
+/// does not happen.
+pub fn wait_until_released(paths: &[&Path], limit: Duration) -> Result<(), Vec<String>> {
+    let start = Instant::now();
+    loop {
+        let held = holders(paths);
+        if held.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            return Err(held);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Whether process `pid` runs in a mount namespace other than ours.
 pub fn foreign_namespace(pid: Option<u32>) -> bool {
     let Some(pid) = pid else { return false };

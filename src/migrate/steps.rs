@@ -115,6 +115,7 @@ impl Run<'_> {
     fn copy(&self, j: &mut Journal) -> Result<(), Stop> {
         let step = Step::Copy;
         let fail = |e: Error| Stop::Failed(step, e);
+        quiet(j).map_err(fail)?;
         for i in 0..j.targets.len() {
             self.check_cancel(step)?;
             if j.targets[i].copied {
@@ -139,6 +140,8 @@ impl Run<'_> {
                     ))));
                 }
             }
+            #[cfg(debug_assertions)]
+            test_hooks::after_copy(i, &t);
             (self.say)(&format!(
                 "copied {} into the new subvolume {}{}",
                 t.source.display(),
@@ -248,6 +251,33 @@ impl Run<'_> {
             ))
         }
     }
+}
+
+/// Nothing may write below a target while it is copied: a stopped container's conmon
+/// runs its exit command (`podman container cleanup`) after the stop returned, so wait
+/// for every process that still holds a file there, and for mounts below it to go.
+fn quiet(j: &Journal) -> Result<(), Error> {
+    let paths: Vec<&Path> = j.targets.iter().map(|t| t.source.as_path()).collect();
+    if let Err(held) = podman_ops::wait_until_released(&paths, std::time::Duration::from_secs(120)) {
+        return Err(Error::Environment(format!(
+            "processes still hold files in the data to copy after two minutes: {}; nothing was copied",
+            held.join("; ")
+        )));
+    }
+    let mounts = crate::inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
+    let below: Vec<String> = mounts
+        .iter()
+        .map(|m| m.mountpoint.clone())
+        .filter(|m| paths.iter().any(|p| Path::new(m).starts_with(p)))
+        .collect();
+    if !below.is_empty() {
+        return Err(Error::Environment(format!(
+            "something is mounted in the data to copy: {}; nothing was copied\n  = help: a stopped \
+             container's storage is normally unmounted; see what still uses it (`podman ps -a`, `podman mount`)",
+            below.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 fn start_services(j: &mut Journal, run: &Run) -> Result<(), Error> {
@@ -485,4 +515,63 @@ pub fn available(path: &Path) -> u64 {
         let _ = rustix::fs::syncfs(&f);
     }
     rustix::fs::statvfs(path).map(|s| s.f_bavail.saturating_mul(s.f_frsize)).unwrap_or(0)
+}
+
+/// Hooks for the system tests' fault injection, compiled into debug builds only (release
+/// builds, which users run, have no trace of them) and named `PODFS_TEST_…` so no
+/// setting of a user's can trigger them:
+///
+/// - `PODFS_TEST_CORRUPT_COPY=1`: after a copy that wrote every byte (NOCOW), flip the
+///   first byte of the largest file of the copy, for the verifier to find.
+/// - `PODFS_TEST_PAUSE_DIR=DIR`: after copying target N, create `DIR/copied-N` and wait
+///   (up to two minutes) for `DIR/continue-N`, so a test can change the source or fill
+///   the filesystem at a known point with real tools.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    use super::Target;
+    use std::path::{Path, PathBuf};
+
+    pub fn after_copy(index: usize, t: &Target) {
+        if std::env::var_os("PODFS_TEST_CORRUPT_COPY").is_some() && !t.reflink {
+            use std::os::unix::fs::FileExt;
+            let file = largest_file(&t.staging);
+            let opened =
+                file.as_ref().and_then(|f| std::fs::OpenOptions::new().read(true).write(true).open(f).ok());
+            if let (Some(path), Some(f)) = (file, opened) {
+                let mut byte = [0u8];
+                let modified = f.metadata().and_then(|m| m.modified());
+                if f.read_exact_at(&mut byte, 0).is_ok() && f.write_all_at(&[byte[0] ^ 0xff], 0).is_ok() {
+                    // Only the content differs: the time stays, as a bad disk would leave it.
+                    if let Ok(t) = modified {
+                        let _ = f.set_modified(t);
+                    }
+                    tracing::warn!("test hook: corrupted one byte of {}", path.display());
+                }
+            }
+        }
+        if let Some(dir) = std::env::var_os("PODFS_TEST_PAUSE_DIR").map(PathBuf::from) {
+            let _ = std::fs::write(dir.join(format!("copied-{index}")), b"");
+            let go = dir.join(format!("continue-{index}"));
+            let start = std::time::Instant::now();
+            while !go.exists() && start.elapsed() < std::time::Duration::from_secs(120) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn largest_file(dir: &Path) -> Option<PathBuf> {
+        let mut best: Option<(u64, PathBuf)> = None;
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).ok()?.flatten() {
+                let m = e.metadata().ok()?;
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else if m.is_file() && best.as_ref().is_none_or(|(size, _)| m.len() > *size) {
+                    best = Some((m.len(), e.path()));
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
 }
