@@ -160,13 +160,26 @@ fn make_source(root: &Path, small: usize, big: usize, big_size: u64) -> Source {
     )
     .unwrap();
     drop(std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap());
+    // An overlay whiteout: a character device 0:0.
+    rfs::mknodat(rfs::CWD, upper.join("deleted"), FileType::CharacterDevice, Mode::empty(), 0).unwrap();
     // Owners and modes.
     fs::write(root.join("setuid"), b"#!/bin/sh\n").unwrap();
     rfs::chown(root.join("setuid"), Some(rfs::Uid::from_raw(1000)), Some(rfs::Gid::from_raw(1001))).unwrap();
     fs::set_permissions(root.join("setuid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    // A file capability (cap_net_bind_service+ep), which chown would clear.
+    fs::write(root.join("capable"), b"bin").unwrap();
+    rfs::chown(root.join("capable"), Some(rfs::Uid::from_raw(1000)), None).unwrap();
+    let mut cap = 0x0200_0001u32.to_le_bytes().to_vec();
+    for word in [1u32 << 10, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    rfs::setxattr(root.join("capable"), "security.capability", &cap, XattrFlags::empty()).unwrap();
+
     let sticky = root.join("sticky");
     fs::create_dir(&sticky).unwrap();
     fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    // A compression property of its own: the target's attributes win.
+    rfs::setxattr(&sticky, "btrfs.compression", b"zstd", XattrFlags::empty()).unwrap();
     rfs::chown(&data, Some(rfs::Uid::from_raw(999)), Some(rfs::Gid::from_raw(999))).unwrap();
     fs::set_permissions(&data, fs::Permissions::from_mode(0o2750)).unwrap();
     // Odd names.
@@ -340,6 +353,8 @@ fn copies_everything_into_nocow_rewriting_the_data_and_into_cow_with_reflinks() 
     assert!(attrs.split_whitespace().next().unwrap().contains('C'), "lsattr: {attrs}");
     let (_, _, shared) = btrfs_du(&nocow);
     assert_eq!(shared, 0, "a NOCOW copy shares no extents");
+    assert_eq!(compression_property(&src.root.join("sticky")), "zstd");
+    assert_eq!(compression_property(&nocow.join("sticky")), "", "the source's compression property is not copied");
     assert_copy_matches(&src, &nocow, &stats);
 
     // (b) copy-on-write: reflinked, next to no space used.
@@ -497,4 +512,134 @@ fn a_cancelled_copy_resumes_to_a_complete_verified_copy() {
 
 fn flags_all_nocow(root: &Path) -> bool {
     nocow_flags(root).iter().all(|(_, c)| *c)
+}
+
+/// Ends a child process on drop, also when the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const KILL_SRC: &str = "PODFS_TEST_COPY_SRC";
+const KILL_DST: &str = "PODFS_TEST_COPY_DST";
+
+/// Not a test: the copy that `a_copy_killed_with_sigkill_resumes_to_a_verified_copy` runs
+/// in a process of its own and kills. Prints each progress report.
+#[test]
+#[ignore]
+fn helper_copy_to_be_killed() {
+    let (Some(src), Some(dst)) = (std::env::var_os(KILL_SRC), std::env::var_os(KILL_DST)) else {
+        return;
+    };
+    let progress = |p: &Progress| println!("progress {} {}", p.files, p.total_files);
+    let result = copy_tree(Path::new(&src), Path::new(&dst), &CopyOptions::new(&progress));
+    println!("finished {result:?}");
+}
+
+#[test]
+fn a_copy_killed_with_sigkill_resumes_to_a_verified_copy() {
+    if !can_run("a_copy_killed_with_sigkill_resumes", &["mkfs.btrfs", "losetup"], true) {
+        return;
+    }
+    let mut fs_ = LoopBtrfs::new("1G");
+    let mnt = fs_.mount("/", "");
+    let src = make_source(&mnt.join("src"), 3000, 2, 40 * MIB);
+    let dst = target(&mnt, "copy", true);
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "helper_copy_to_be_killed", "--nocapture", "--test-threads=1"])
+            .env(KILL_SRC, &src.root)
+            .env(KILL_DST, &dst)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    use std::io::BufRead;
+    let mut killed_at = None;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        assert!(!line.starts_with("finished"), "the copy ended before it was killed: {line}");
+        let Some(rest) = line.strip_prefix("progress ") else { continue };
+        let n: Vec<u64> = rest.split(' ').map(|f| f.parse().unwrap()).collect();
+        if n[0] * 3 > n[1] {
+            child.0.kill().unwrap();
+            killed_at = Some(n[0]);
+            break;
+        }
+    }
+    let status = child.0.wait().unwrap();
+    assert!(killed_at.is_some() && !status.success(), "{status:?}");
+    assert!(verify_tree(&src.root, &dst, &CopyOptions::default()).is_err(), "a killed copy is incomplete");
+
+    let stats = copy_tree(&src.root, &dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("resume: {e}"));
+    assert!(
+        stats.skipped >= killed_at.unwrap() - 50,
+        "entries copied before the kill are kept: {stats:?} {killed_at:?}"
+    );
+    verify_tree(&src.root, &dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("verify: {e}"));
+    assert!(flags_all_nocow(&dst));
+}
+
+/// Not run by default: `contrib/bench/migrate-copy.sh` runs it (release build, root) and
+/// prints time, rate and extra space for copying 1 GB into a NOCOW subvolume and into a
+/// copy-on-write one with reflinks, and for verifying each.
+#[test]
+#[ignore]
+fn bench_copy_1gb() {
+    if !can_run("bench_copy_1gb", &["mkfs.btrfs", "losetup"], true) {
+        return;
+    }
+    let mut fs_ = LoopBtrfs::new("4G");
+    let mut mnt = fs_.mount("/", "");
+    // 1 GB: 5 files of 180 MiB and 4000 files of 1–63 KiB (~128 MB) and the sparse file.
+    let src = make_source(&mnt.join("src"), 4000, 5, 180 * MIB);
+    let totals = measure(&src.root).unwrap();
+    let data_mb = totals.allocated as f64 / 1e6;
+    println!(
+        "source: {} entries, {:.0} MB of data ({:.0} MB apparent, with a sparse 1 GiB file)",
+        totals.files,
+        data_mb,
+        totals.bytes as f64 / 1e6
+    );
+    println!("{:<50} {:>8} {:>9} {:>9}", "", "seconds", "MB/s", "extra MB");
+    for (label, nocow, reflink) in [
+        ("NOCOW subvolume (rewrite)", true, Reflink::Auto),
+        ("copy-on-write subvolume, reflinks", false, Reflink::Auto),
+        ("copy-on-write subvolume, no reflinks", false, Reflink::Never),
+    ] {
+        let name = format!("t{}", label.len());
+        target(&mnt, &name, nocow);
+        // A cold source, as a migration of data written long ago meets it: mounting the
+        // filesystem anew drops its cached pages (and only its own).
+        mnt = remount(&mut fs_, &mnt);
+        let (src_root, dst) = (mnt.join("src"), mnt.join(&name));
+        let used = used_bytes(&mnt);
+        let started = Instant::now();
+        let stats = copy_tree(&src_root, &dst, &CopyOptions { reflink, ..CopyOptions::default() }).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let extra = used_bytes(&mnt).saturating_sub(used) as f64 / 1e6;
+        println!("{:<50} {secs:>8.2} {:>9.0} {extra:>9.0}", format!("copy into {label}"), data_mb / secs);
+        assert_eq!(stats.files, totals.files);
+        mnt = remount(&mut fs_, &mnt);
+        let (src_root, dst) = (mnt.join("src"), mnt.join(&name));
+        let started = Instant::now();
+        verify_tree(&src_root, &dst, &CopyOptions::default()).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        println!("{:<50} {secs:>8.2} {:>9.0} {:>9}", format!("verify {label}"), 2.0 * data_mb / secs, "-");
+    }
+}
+
+/// Mounts the filesystem anew and drops the image file's pages from the page cache, so
+/// what is read next comes from the disk (this filesystem's caches only).
+fn remount(fs_: &mut LoopBtrfs, at: &Path) -> PathBuf {
+    fs_.umount(at);
+    let image = fs::File::open(fs_.dir.path().join("fs.img")).unwrap();
+    image.sync_all().unwrap();
+    rfs::fadvise(&image, 0, None, rfs::Advice::DontNeed).unwrap();
+    fs_.mount("/", "")
 }

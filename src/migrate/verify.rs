@@ -185,10 +185,7 @@ pub fn verify_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<VerifyR
         dst_to_src: HashMap::new(),
         bufs: (vec![0; BLOCK], vec![0; BLOCK]),
     };
-    let result = walk.entry(src_root.as_fd(), dst_root.as_fd(), c".", &[]).and_then(|()| {
-        let (s, d) = (src_root.as_fd(), dst_root.as_fd());
-        walk.dir(s, d, &[])
-    });
+    let result = walk.entry(src_root.as_fd(), dst_root.as_fd(), c".", &[]);
     walk.track.finish();
     result.map(|()| walk.report)
 }
@@ -267,8 +264,7 @@ impl Verify<'_> {
         Ok(())
     }
 
-    /// Compares one entry; for a directory, its own metadata, then (below the root) its
-    /// contents.
+    /// Compares one entry; a directory's contents before its own metadata.
     #[allow(clippy::unnecessary_cast)]
     fn entry(
         &mut self,
@@ -284,6 +280,12 @@ impl Verify<'_> {
         if kind != file_type(&b) {
             let what = Difference::Type { src: type_name(kind).into(), dst: type_name(file_type(&b)).into() };
             return Err(self.mismatch(rel, what));
+        }
+        if kind == FileType::Directory {
+            // Contents first: an entry too many or too few is what changed the directory's mtime.
+            let s = open_dir_at(src, name).map_err(io_err(sp.clone(), "open"))?;
+            let d = open_dir_at(dst, name).map_err(io_err(dp.clone(), "open"))?;
+            self.dir(s.as_fd(), d.as_fd(), rel)?;
         }
         self.compare_metadata(&a, &b, rel)?;
         let sx = xattrs(src, name).map_err(io_err(sp.clone(), "read the extended attributes of"))?;
@@ -305,11 +307,6 @@ impl Verify<'_> {
             }
         }
         match kind {
-            FileType::Directory if !rel.is_empty() => {
-                let s = open_dir_at(src, name).map_err(io_err(sp, "open"))?;
-                let d = open_dir_at(dst, name).map_err(io_err(dp, "open"))?;
-                self.dir(s.as_fd(), d.as_fd(), rel)?;
-            }
             FileType::RegularFile => {
                 self.report.src_allocated += a.st_blocks as u64 * 512;
                 self.report.dst_allocated += b.st_blocks as u64 * 512;
@@ -421,7 +418,147 @@ fn xattr_difference(src: &[(CString, Vec<u8>)], dst: &[(CString, Vec<u8>)]) -> O
 
 #[cfg(test)]
 mod tests {
+    use super::super::copy::{CopyError, copy_tree};
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    /// A scratch directory with a source tree `src` and an empty target `dst`, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("podfs-migrate-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(dir.join("src/sub")).unwrap();
+            fs::create_dir_all(dir.join("dst")).unwrap();
+            fs::write(dir.join("src/a"), b"alpha").unwrap();
+            fs::hard_link(dir.join("src/a"), dir.join("src/sub/a2")).unwrap();
+            fs::write(dir.join("src/sub/b"), b"beta").unwrap();
+            symlink("../a", dir.join("src/sub/link")).unwrap();
+            Scratch(dir)
+        }
+        fn src(&self) -> PathBuf {
+            self.0.join("src")
+        }
+        fn dst(&self) -> PathBuf {
+            self.0.join("dst")
+        }
+        fn copied(tag: &str) -> Self {
+            let s = Scratch::new(tag);
+            copy_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+            verify_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+            s
+        }
+        fn difference(&self) -> (PathBuf, Difference) {
+            match verify_tree(&self.src(), &self.dst(), &CopyOptions::default()) {
+                Err(VerifyError::Mismatch(m)) => {
+                    (m.dst.strip_prefix(self.dst()).unwrap().to_path_buf(), m.what)
+                }
+                other => panic!("expected a mismatch, got {other:?}"),
+            }
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_copy_that_lies_inside_its_source_or_around_it_is_refused() {
+        let s = Scratch::new("overlap");
+        let inside = s.src().join("sub/target");
+        fs::create_dir(&inside).unwrap();
+        let err = copy_tree(&s.src(), &inside, &CopyOptions::default()).unwrap_err();
+        assert!(matches!(err, CopyError::Overlap { .. }), "{err:?}");
+        // The other way round a copy would remove the source as "not in the source".
+        let err = copy_tree(&s.src().join("sub"), &s.src(), &CopyOptions::default()).unwrap_err();
+        assert!(matches!(err, CopyError::Overlap { .. }), "{err:?}");
+        let err = copy_tree(&s.src(), &s.src(), &CopyOptions::default()).unwrap_err();
+        assert!(matches!(err, CopyError::Overlap { .. }), "{err:?}");
+        assert_eq!(fs::read(s.src().join("sub/b")).unwrap(), b"beta");
+        // Unless the target lies in an excluded path.
+        let exclude = [PathBuf::from("sub/target")];
+        let opts = CopyOptions { exclude: &exclude, ..CopyOptions::default() };
+        copy_tree(&s.src(), &s.dst(), &opts).unwrap();
+        assert!(!s.dst().join("sub/target").exists());
+    }
+
+    #[test]
+    fn excluded_paths_are_neither_copied_nor_removed_nor_verified() {
+        let s = Scratch::new("exclude");
+        fs::create_dir_all(s.dst().join("sub/b")).unwrap();
+        fs::write(s.dst().join("sub/b/kept"), b"not ours").unwrap();
+        let exclude = [s.src().join("sub/b")];
+        let opts = CopyOptions { exclude: &exclude, ..CopyOptions::default() };
+        copy_tree(&s.src(), &s.dst(), &opts).unwrap();
+        assert_eq!(fs::read(s.dst().join("sub/b/kept")).unwrap(), b"not ours");
+        verify_tree(&s.src(), &s.dst(), &opts).unwrap();
+        assert_eq!(
+            verify_tree(&s.src(), &s.dst(), &CopyOptions::default())
+                .map_err(|e| e.to_string())
+                .err()
+                .map(|e| e.contains("sub/b")),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn verify_names_what_differs() {
+        let s = Scratch::copied("differs");
+        fs::write(s.dst().join("extra"), b"").unwrap();
+        assert_eq!(s.difference(), (PathBuf::from("extra"), Difference::Extra));
+        fs::remove_file(s.dst().join("extra")).unwrap();
+
+        fs::remove_file(s.dst().join("sub/b")).unwrap();
+        assert_eq!(s.difference(), (PathBuf::from("sub/b"), Difference::Missing));
+        copy_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+
+        // The same content under a name of its own: the hardlink is gone.
+        fs::remove_file(s.dst().join("sub/a2")).unwrap();
+        fs::copy(s.dst().join("a"), s.dst().join("sub/a2")).unwrap();
+        let meta = fs::metadata(s.src().join("a")).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(s.dst().join("sub/a2"))
+            .unwrap()
+            .set_modified(meta.modified().unwrap())
+            .unwrap();
+        assert_eq!(s.difference(), (PathBuf::from("sub/a2"), Difference::Hardlink));
+        copy_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+        verify_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+
+        fs::set_permissions(s.dst().join("sub/b"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(s.src().join("sub/b"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(s.difference(), (PathBuf::from("sub/b"), Difference::Mode { src: 0o644, dst: 0o600 }));
+        copy_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+
+        fs::remove_file(s.dst().join("sub/link")).unwrap();
+        symlink("../b", s.dst().join("sub/link")).unwrap();
+        assert!(
+            matches!(s.difference(), (p, Difference::SymlinkTarget | Difference::Mtime { .. }) if p == Path::new("sub/link"))
+        );
+    }
+
+    #[test]
+    fn a_resumed_copy_keeps_what_is_done_and_redoes_the_rest() {
+        let s = Scratch::copied("resume");
+        // Cut a file short behind the copy's back, keeping its mtime: the size gives it away.
+        let meta = fs::metadata(s.src().join("sub/b")).unwrap();
+        let f = fs::File::options().write(true).open(s.dst().join("sub/b")).unwrap();
+        f.set_len(1).unwrap();
+        f.set_modified(meta.modified().unwrap()).unwrap();
+        fs::create_dir(s.dst().join("stale")).unwrap();
+        let stats = copy_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+        assert_eq!(stats.removed, 1, "{stats:?}");
+        assert_eq!(stats.hardlinks, 1, "{stats:?}");
+        // a and link are kept; sub is a directory (always walked); b is rewritten.
+        assert_eq!(stats.skipped, 2, "{stats:?}");
+        assert_eq!(fs::read(s.dst().join("sub/b")).unwrap(), b"beta");
+        verify_tree(&s.src(), &s.dst(), &CopyOptions::default()).unwrap();
+    }
 
     fn attr(k: &str, v: &[u8]) -> (CString, Vec<u8>) {
         (CString::new(k).unwrap(), v.to_vec())
