@@ -148,8 +148,8 @@ pub struct CopyStats {
 pub enum CopyError {
     /// A system call failed on `path`.
     Io { path: PathBuf, op: &'static str, source: std::io::Error },
-    /// The target filesystem is full (or a quota is reached). `needed` is the apparent size
-    /// of what was still to be copied, when known.
+    /// The target filesystem is full (or a quota is reached). `needed` is the data (holes
+    /// left out, as [`Totals::allocated`]) that was still to be copied, when known.
     NoSpace { path: PathBuf, needed: Option<u64> },
     /// The source changed while it was copied: a file's size, mtime or ctime, or a
     /// directory's entries. Stop what writes to it and copy again.
@@ -552,6 +552,10 @@ impl Measure<'_> {
 
 /// Copies the contents of `src` into the existing directory `dst`, then `src`'s own
 /// metadata onto `dst` (see the module documentation for what is guaranteed).
+///
+/// `dst` belongs to the copy: whatever it holds that `src` does not (excluded paths aside)
+/// is deleted, so pass only a target made for this copy, or one an earlier `copy_tree` of
+/// the same source left behind.
 pub fn copy_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<CopyStats, CopyError> {
     let src_root = open_root(src).map_err(io_err(src.to_path_buf(), "open"))?;
     let dst_root = open_root(dst).map_err(io_err(dst.to_path_buf(), "open"))?;
@@ -577,6 +581,7 @@ pub fn copy_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<CopyStats
         dst,
         dst_root: dst_root.as_fd(),
         track: Tracker::new(opts, &totals),
+        allocated_done: 0,
         stats: CopyStats::default(),
         links: HashMap::new(),
         buf: vec![0; BLOCK],
@@ -590,7 +595,7 @@ pub fn copy_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<CopyStats
         }
         Err(CopyError::NoSpace { path, .. }) => Err(CopyError::NoSpace {
             path,
-            needed: Some(totals.bytes.saturating_sub(copy.track.progress.bytes)),
+            needed: Some(totals.allocated.saturating_sub(copy.allocated_done)),
         }),
         Err(e) => Err(e),
     }
@@ -664,6 +669,8 @@ struct Copy<'a> {
     dst: &'a Path,
     dst_root: BorrowedFd<'a>,
     track: Tracker<'a>,
+    /// [`Totals::allocated`] of the regular files done.
+    allocated_done: u64,
     stats: CopyStats,
     /// Source inodes with more than one name → the first target name (relative to the
     /// target root) and its inode.
@@ -777,6 +784,7 @@ impl Copy<'_> {
             self.stats.skipped += 1;
             if kind == FileType::RegularFile {
                 self.stats.bytes_skipped += st.st_size as u64;
+                self.allocated_done += st.st_blocks as u64 * 512;
                 self.track.progress.bytes += st.st_size as u64;
             }
         } else {
@@ -862,6 +870,7 @@ impl Copy<'_> {
             return Err(CopyError::SourceChanged { path: self.src_path(rel) });
         }
         self.track.progress.bytes = start + size;
+        self.allocated_done += st.st_blocks as u64 * 512;
         Ok(())
     }
 
