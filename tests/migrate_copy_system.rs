@@ -125,6 +125,13 @@ fn make_source(root: &Path, small: usize, big: usize, big_size: u64) -> Source {
         f.write_all_at(&noise.bytes(512 * 1024), 0).unwrap();
         f.write_all_at(&noise.bytes(512 * 1024), 512 * MIB).unwrap();
     }
+    // A NOCOW file: the kernel refuses to clone it into a copy-on-write file.
+    {
+        let f = fs::File::create(root.join("nocow-file")).unwrap();
+        btrfs::set_nocow(rustix::fd::AsFd::as_fd(&f)).unwrap();
+        drop(f);
+        write_random(&root.join("nocow-file"), MIB, &mut noise);
+    }
     // Hardlinks, also across directories.
     fs::write(root.join("linked-a"), b"one inode, two names\n").unwrap();
     fs::hard_link(root.join("linked-a"), data.join("linked-b")).unwrap();
@@ -367,7 +374,10 @@ fn copies_everything_into_nocow_rewriting_the_data_and_into_cow_with_reflinks() 
     let stats = copy_tree(&src.root, &cow, &CopyOptions::default()).unwrap_or_else(|e| panic!("copy: {e}"));
     let extra = used_bytes(&mnt).saturating_sub(used_before);
     assert!(stats.bytes_reflinked >= totals.bytes - MIB, "{stats:?}");
-    assert!(stats.bytes_written < MIB, "only empty or unclonable files are written: {stats:?}");
+    assert_eq!(
+        stats.bytes_written, MIB,
+        "only the NOCOW file, which cannot be cloned, is written: {stats:?}"
+    );
     assert!(extra < 40 * MIB, "a reflinked copy of {} bytes used {extra} more bytes", totals.allocated);
     let (total, _, shared) = btrfs_du(&cow);
     assert!(shared * 10 >= total * 9, "reflinked data is shared: total {total}, shared {shared}");
@@ -544,6 +554,47 @@ fn a_subvolume_inside_the_source_is_refused_unless_excluded() {
     copy_tree(&src.root, &dst, &opts).unwrap();
     verify_tree(&src.root, &dst, &opts).unwrap();
     assert!(dst.join("volumes").is_dir() && !dst.join("volumes/db").exists());
+}
+
+#[test]
+fn a_directory_swapped_for_a_symlink_mid_copy_is_never_followed() {
+    if !can_run("a_directory_swapped_for_a_symlink", &["mkfs.btrfs", "losetup"], true) {
+        return;
+    }
+    let mut fs_ = LoopBtrfs::new("1G");
+    let mnt = fs_.mount("/", "");
+    let src = make_source(&mnt.join("src"), 3000, 0, 0);
+    let outside = mnt.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("secret"), b"not part of the source").unwrap();
+    let dst = target(&mnt, "copy", true);
+    // Once the copy is inside data/, every directory of data/ not yet copied becomes a
+    // symlink to `outside`: a copy by path would walk into it.
+    let swapped = AtomicU64::new(0);
+    let progress = |_: &Progress| {
+        if swapped.load(Ordering::Relaxed) > 0 || !dst.join("data/d00").exists() {
+            return;
+        }
+        for e in fs::read_dir(src.root.join("data")).unwrap() {
+            let p = e.unwrap().path();
+            let fresh = p.extension().is_none() && !p.is_symlink();
+            if fresh && !dst.join(p.strip_prefix(&src.root).unwrap()).exists() {
+                let aside = p.with_extension("aside");
+                fs::rename(&p, &aside).unwrap();
+                std::os::unix::fs::symlink(&outside, &p).unwrap();
+                swapped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let result = copy_tree(&src.root, &dst, &CopyOptions::new(&progress));
+    assert!(swapped.load(Ordering::Relaxed) > 0, "the test swapped nothing");
+    assert!(matches!(result, Err(CopyError::SourceChanged { .. })), "{result:?}");
+    let copied = snapshot(&dst);
+    assert!(
+        !copied.values().any(|v| v.contains("not part of the source")),
+        "content from outside was copied"
+    );
+    assert!(!copied.keys().any(|k| k.ends_with("secret")), "a file from outside was copied: {copied:?}");
 }
 
 /// Ends a child process on drop, also when the test fails.
