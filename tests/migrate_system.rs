@@ -531,7 +531,7 @@ fn faults_stop_the_migration_keep_the_original_and_roll_back(podman: Podman) {
     let logs = TempDir::new("corrupt");
     let child = host.spawn_migrate(&["--yes"], &[("PODFS_TEST_CORRUPT_COPY", Path::new("1"))], logs.path());
     let out = finished(child, logs.path());
-    stopped(&out, "differs in content");
+    stopped(&out, "content differs");
     assert_eq!(manifest(&pgdata), data);
     host.rollback_to_the_end();
     host.is_original(&view, &data);

@@ -363,9 +363,10 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     for t in &mut targets {
-        if t.role == journal::Role::Graphroot {
-            t.bytes = tree::measure(&t.source).map_err(|e| Error::io(&t.source, "read", e))?.bytes;
-        }
+        let totals = tree::measure(&t.source).map_err(|e| Error::Environment(e.to_string()))?;
+        t.bytes = totals.bytes;
+        // A rewrite needs the data's extents, holes left out.
+        t.needs = if t.reflink { 0 } else { totals.allocated };
     }
     j.targets = targets;
     let podman = podman_for(&j)?;

@@ -3,10 +3,12 @@
 //! becomes a subvolume of its own with its class's attributes, filled by a verified copy,
 //! while the old data waits beside it until `--finalize`.
 
-pub mod interim;
+pub mod copy;
 pub mod journal;
 pub mod podman_ops;
 pub mod progress;
+pub mod since;
 pub mod steps;
 pub mod targets;
 pub mod tree;
+pub mod verify;

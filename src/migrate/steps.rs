@@ -123,14 +123,20 @@ impl Run<'_> {
             }
             let t = j.targets[i].clone();
             make_staging(&t).map_err(fail)?;
-            let totals = tree::measure(&t.source).map_err(|e| fail(Error::io(&t.source, "read", e)))?;
+            let totals = tree::measure(&t.source).map_err(|e| fail(Error::Environment(e.to_string())))?;
             let progress = Progress::new(&format!("copy {}", t.path.display()), totals.bytes, totals.files);
-            let copied = tree::copy(&t.source, &t.staging, t.reflink, self.cancel, &|bytes, files| {
-                progress.update(bytes, files)
+            let copied = tree::copy(&t.source, &t.staging, t.reflink, self.cancel, &|p: &tree::Progress| {
+                progress.update(p.bytes, p.files)
             });
             progress.finish();
             match copied {
-                Ok(()) => {}
+                Ok(stats) => tracing::info!(
+                    written = stats.bytes_written,
+                    reflinked = stats.bytes_reflinked,
+                    files = stats.files,
+                    "copied {}",
+                    t.source.display()
+                ),
                 Err(tree::CopyError::Cancelled) => return Err(Stop::Cancelled(step)),
                 Err(e) => {
                     return Err(fail(Error::Environment(format!(
@@ -165,7 +171,9 @@ impl Run<'_> {
             let t = j.targets[i].clone();
             match tree::verify(&t.source, &t.staging, self.cancel) {
                 Ok(()) => {}
-                Err(tree::CopyError::Cancelled) => return Err(Stop::Cancelled(step)),
+                Err(tree::VerifyError::Copy(tree::CopyError::Cancelled)) => {
+                    return Err(Stop::Cancelled(step));
+                }
                 Err(e) => {
                     // The copy is redone by --resume; nothing was swapped.
                     j.targets[i].copied = false;
