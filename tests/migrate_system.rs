@@ -569,3 +569,67 @@ fn faults_stop_the_migration_keep_the_original_and_roll_back(podman: Podman) {
     host.rollback_to_the_end();
     host.is_original(&view, &data);
 }
+
+/// Time and extra space of migrating 1 GiB of volume data in place, once in a database
+/// volume (NOCOW: every byte rewritten) and once in a media volume (compression none:
+/// reflinked). Run with `cargo test --release --test migrate_system bench_migrate_1gib --
+/// --ignored --nocapture` as root.
+#[test]
+#[ignore]
+fn bench_migrate_1gib() {
+    if !can_run("bench migrate", NEEDS, true) {
+        return;
+    }
+    for class in ["database", "media"] {
+        let mut service = PodmanService::start_in_directory_sized(Podman::Host, "overlay", "4G");
+        service.import_busybox(&["localhost/app:1"]);
+        service.ok(&["volume", "create", "--label", &format!("io.podfs.class={class}"), "data"]);
+        let dir = volume_dir(&service, "data");
+        for i in 0..4 {
+            std::fs::write(dir.join(format!("part{i}")), random(256 << 20, i + 1)).unwrap();
+        }
+        service.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "app",
+            "--network=none",
+            "--stop-timeout",
+            "1",
+            "-v",
+            "data:/data",
+            "localhost/app:1",
+            "sleep",
+            "1000",
+        ]);
+        let state = TempDir::new("bench-state");
+        let top = service.top.clone();
+        let before = free(&top);
+        let started = Instant::now();
+        let mut cmd = bin();
+        cmd.args(["migrate", "--yes", "--url", &service.url, "--state-dir"])
+            .arg(state.path())
+            .envs(service.env());
+        let out = run(cmd.stdin(Stdio::null()));
+        let took = started.elapsed();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let extra = before.saturating_sub(free(&top));
+        let mut cmd = bin();
+        cmd.args(["migrate", "--finalize", "--state-dir"]).arg(state.path()).envs(service.env());
+        let started = Instant::now();
+        let out = run(&mut cmd);
+        let finalize = started.elapsed();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let after = free(&top);
+        eprintln!(
+            "BENCH {class}: migrate {:.1} s, extra space until --finalize {} MiB, --finalize {:.1} s, \
+             space after --finalize {} MiB more than before",
+            took.as_secs_f64(),
+            extra >> 20,
+            finalize.as_secs_f64(),
+            before.saturating_sub(after) as i64 >> 20
+        );
+        service.stop();
+        drop(service);
+    }
+}
