@@ -570,6 +570,61 @@ fn faults_stop_the_migration_keep_the_original_and_roll_back(podman: Podman) {
     host.is_original(&view, &data);
 }
 
+on_each_podman!(ctrl_c_stops_at_a_safe_point_and_resume_finishes);
+fn ctrl_c_stops_at_a_safe_point_and_resume_finishes(podman: Podman) {
+    if !can_run("migrate ctrl-c", &[NEEDS, &["kill"]].concat(), true) || !podman.available("migrate ctrl-c") {
+        return;
+    }
+    let mut host = Host::new(podman);
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let data = manifest(&pgdata);
+
+    // The plan of steps as JSON, from a dry run.
+    let out = host.migrate(&["--dry-run", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"], "dry-run");
+    let roles: Vec<String> =
+        v["migration"]["targets"].as_array().unwrap().iter().map(|t| t["role"].to_string()).collect();
+    assert_eq!(roles.len(), 3, "graphroot, films and pgdata: {roles:?}");
+    assert!(v["migration"]["space"]["needed"].as_u64().unwrap() >= 30 << 20, "{v}");
+    assert_eq!(v["migration"]["containers"][0]["stop_timeout"], 2);
+
+    // SIGINT (what Ctrl-C sends) while the first target is copied: the run stops before
+    // the next one, says how to go on, and swaps nothing.
+    let out = migrate_pausing(&host, &|target| {
+        if target == 0 {
+            let pid = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .find(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                        c.contains("migrate") && c.contains(host.state.path().to_str().unwrap())
+                    })
+                })
+                .expect("the migrate process");
+            ok(Command::new("kill").args(["-INT", &pid.to_string()]));
+        }
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("stopped at a safe point") && err.contains("--resume") && err.contains("--rollback"),
+        "{err}"
+    );
+    assert_ne!(inode(&host.service.graphroot), 256);
+    assert_eq!(host.journal()["phase"], "running");
+
+    let out = host.migrate(&["--resume", "--yes"]);
+    host.migrate_to_the_end(out);
+    if podman == Podman::Host {
+        host.restart_service();
+    }
+    assert_eq!(inode(&pgdata), 256);
+    assert_eq!(manifest(&pgdata), data);
+    host.read_its_data(2);
+}
+
 /// Time and extra space of migrating 1 GiB of volume data in place, once in a database
 /// volume (NOCOW: every byte rewritten) and once in a media volume (compression none:
 /// reflinked). Run with `cargo test --release --test migrate_system bench_migrate_1gib --
