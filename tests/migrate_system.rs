@@ -625,6 +625,38 @@ fn ctrl_c_stops_at_a_safe_point_and_resume_finishes(podman: Podman) {
     host.read_its_data(2);
 }
 
+/// With no API service answering, migrate reads the host through a `podman system service`
+/// of its own (ended before any step) and stops and starts containers with `podman`.
+/// Host Podman only: `podman` here cannot reach the Podman 5 of the test's own namespace.
+#[test]
+fn without_an_api_service_podman_itself_does_the_work() {
+    if !can_run("migrate without API", NEEDS, true) {
+        return;
+    }
+    let mut host = Host::new(Podman::Host);
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let data = manifest(&pgdata);
+    let view = host.view();
+    // The service ends; its container runs on (conmon keeps it).
+    host.service.stop();
+    let out = host.migrate(&["--yes"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("stopped pg (stop timeout 2 s, with podman)"), "{text}");
+    assert!(text.contains("started pg (with podman)"), "{text}");
+    assert!(!text.contains("started by hand"), "our own planning service is not the user's: {text}");
+    assert!(
+        !host.state.path().join("planning.sock").exists() || {
+            std::os::unix::net::UnixStream::connect(host.state.path().join("planning.sock")).is_err()
+        }
+    );
+    host.service.start_again();
+    assert_eq!(inode(&pgdata), 256);
+    assert_eq!(manifest(&pgdata), data);
+    assert_eq!(host.view(), view);
+    host.read_its_data(2);
+}
+
 /// Time and extra space of migrating 1 GiB of volume data in place, once in a database
 /// volume (NOCOW: every byte rewritten) and once in a media volume (compression none:
 /// reflinked). Run with `cargo test --release --test migrate_system bench_migrate_1gib --

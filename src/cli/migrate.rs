@@ -59,7 +59,10 @@ written atomically after every change; a lock lets one migration run at a time):
   start-containers  exactly what ran before
   check             scan: every target a subvolume of its own with its attributes
 Containers are stopped and started through Podman's API when it answers, else with
-`podman` itself (only when it is the same Podman: same version and graphroot).
+`podman` itself (only when it is the same Podman: same mount namespace, version and
+graphroot). With no API service answering, the host is read through a
+`podman system service` of migrate's own on a socket in the state directory, ended
+before the first step.
 
 --resume continues after a crash, a kill or Ctrl-C at any point; --rollback returns to
 exactly the original state from any point before --finalize; --finalize verifies the old
@@ -325,11 +328,31 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         Some(dir) => strategy_of_plan(dir)?,
         None => args.strategy,
     };
+    let env = |name: &str| std::env::var(name).ok();
+    let at = discover(args.url.as_deref(), &env, rustix::process::geteuid().is_root())?;
+    // No API service answers: read the host through one of our own, ended before any step.
+    let planning = if podman_ops::answers_at(&at) {
+        None
+    } else {
+        std::fs::create_dir_all(&state.dir).map_err(|e| Error::io(&state.dir, "create directory", e))?;
+        let service = podman_ops::PlanningService::start(&state.dir)?;
+        tracing::info!(
+            "no Podman API answers at {}: reading the host through {}",
+            at.endpoint.url(),
+            service.url
+        );
+        Some(service)
+    };
+    let read_at = planning.as_ref().map_or(args.url.clone(), |p| Some(p.url.clone()));
     let options = crate::scan::ScanOptions { sizes: true, workers: 8 };
-    let report = crate::scan::scan_host(args.url.as_deref(), options, &|_, _| {})?;
+    let mut report = crate::scan::scan_host(read_at.as_deref(), options, &|_, _| {})?;
+    if planning.is_some() {
+        // The journal names the endpoint the user's Podman is reached at, not ours.
+        report.endpoint = at.endpoint.url();
+    }
     let stamp = stamp();
     let (mut targets, skipped) = targets::in_place(&report, strategy, &stamp);
-    let server_pid = report.placement_source.server_pid;
+    let server_pid = report.placement_source.server_pid.filter(|_| planning.is_none());
     let facts = PodmanFacts {
         url: report.endpoint.clone(),
         version: report.podman_version.clone(),
@@ -369,9 +392,15 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         t.needs = if t.reflink { 0 } else { totals.allocated };
     }
     j.targets = targets;
-    let podman = podman_for(&j)?;
+    let podman = match &planning {
+        Some(p) => Podman::new(podman_ops::discovered(&p.url), j.podman.clone())?,
+        None => podman_for(&j)?,
+    };
     j.containers = podman.running()?;
-    j.services = podman_ops::api_services(server_pid);
+    // Our own planning service is ended here; the steps use `podman` itself.
+    j.services = if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid) };
+    drop(planning);
+    let podman = podman_for(&j)?;
     let (checks, space) = preflight(&j, &report)?;
     print_plan(args, state, &j, &skipped, &checks, space);
     if args.dry_run {
@@ -527,7 +556,7 @@ fn target_line(t: &Target) -> String {
     let cost = if t.reflink {
         format!("{} reflinked: metadata only", Human(t.bytes))
     } else {
-        format!("{} written in full", Human(t.bytes))
+        format!("{} written in full ({} with holes)", Human(t.needs), Human(t.bytes))
     };
     format!("{} ({}) → new subvolume {} ({attrs}), {cost}", t.path.display(), t.class, t.staging.display())
 }

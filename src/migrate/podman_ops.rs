@@ -156,6 +156,82 @@ impl Podman {
     }
 }
 
+/// A unix socket URL as an endpoint.
+pub fn discovered(url: &str) -> Discovered {
+    let path = url.strip_prefix("unix://").unwrap_or(url);
+    Discovered { endpoint: crate::podman::Endpoint::Unix(path.into()), why: "--url".into() }
+}
+
+/// Whether a Podman API answers at `at` now.
+pub fn answers_at(at: &Discovered) -> bool {
+    let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(5) };
+    runtime().is_ok_and(|rt| rt.block_on(Client::new(at.clone(), timeouts).ping()).is_ok())
+}
+
+/// A `podman system service` this migration starts on a socket of its own to read the
+/// host when no API service answers, and ends (SIGTERM, then waits) before anything is
+/// stopped or copied: the steps then run `podman` itself.
+pub struct PlanningService {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl PlanningService {
+    pub fn start(dir: &Path) -> Result<PlanningService, Error> {
+        let socket = dir.join("planning.sock");
+        let _ = std::fs::remove_file(&socket);
+        let url = format!("unix://{}", socket.display());
+        let child = Command::new("podman")
+            .args(["system", "service", "--time=0", &url])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Error::Environment(format!("no Podman API answers and `podman` cannot be run: {e}"))
+            })?;
+        let mut service = PlanningService { child, url };
+        let at = Discovered { endpoint: crate::podman::Endpoint::Unix(socket), why: "--url".into() };
+        let start = Instant::now();
+        while !answers_at(&at) {
+            if start.elapsed() > Duration::from_secs(60) || service.child.try_wait().ok().flatten().is_some()
+            {
+                service.end();
+                return Err(Error::Environment(
+                    "no Podman API answers, and `podman system service` started to read the host did not                      answer either within 60 s"
+                        .into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(service)
+    }
+
+    /// Ends the service and waits for it.
+    pub fn end(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PlanningService {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.end();
+        }
+    }
+}
+
 /// systemd runs here (it is PID 1 and `systemctl` exists).
 pub fn systemd_runs() -> bool {
     Path::new("/run/systemd/system").is_dir()
@@ -304,27 +380,37 @@ pub fn holders(paths: &[&Path]) -> Vec<String> {
                 .flatten()
                 .filter_map(|fd| std::fs::read_link(fd.path()).ok()),
         );
-        // A process whose root is `/` holds nothing by its root.
-        if links.iter().any(|l| l != Path::new("/") && paths.iter().any(|p| l.starts_with(p))) {
-            found.push(format!("{pid} {}", cmdline(pid).unwrap_or_default()));
+        // A process whose root is `/` holds nothing by its root. A command line naming a
+        // path counts too: a conmon hands its container's cleanup to `podman --root
+        // GRAPHROOT container cleanup` before that opens anything.
+        let command = cmdline(pid).unwrap_or_default();
+        let named = paths.iter().any(|p| command.split_whitespace().any(|w| Path::new(w).starts_with(p)));
+        if named || links.iter().any(|l| l != Path::new("/") && paths.iter().any(|p| l.starts_with(p))) {
+            found.push(format!("{pid} {command}"));
         }
     }
     found
 }
 
-/// Waits until nothing holds a file below `paths`, up to `limit`; the holders when it
-/// does not happen.
+/// Waits until nothing has held a file below `paths` for a second, up to `limit`; the
+/// holders when it does not happen.
 pub fn wait_until_released(paths: &[&Path], limit: Duration) -> Result<(), Vec<String>> {
     let start = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
     loop {
         let held = holders(paths);
         if held.is_empty() {
-            return Ok(());
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_secs(1) {
+                return Ok(());
+            }
+        } else {
+            quiet_since = None;
         }
-        if start.elapsed() > limit {
+        if !held.is_empty() && start.elapsed() > limit {
             return Err(held);
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -201,9 +201,10 @@ impl Run<'_> {
         for t in j.targets.iter().rev() {
             swap_one(t).map_err(|e| Stop::Failed(Step::Swap, e))?;
             (self.say)(&format!(
-                "{} is now a subvolume of its own; the old data is kept at {}",
-                if t.inside.is_some() { t.live.display() } else { t.path.display() },
-                t.old.display()
+                "{} is {} a subvolume of its own; the old data is kept at {}",
+                t.path.display(),
+                if t.inside.is_some() { "to be" } else { "now" },
+                settled(j, t, &t.old).display()
             ));
         }
         Ok(())
