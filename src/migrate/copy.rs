@@ -54,7 +54,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How far a copy (or verification) has come. `files` counts entries of every type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Progress {
     pub files: u64,
     pub bytes: u64,
@@ -63,7 +63,8 @@ pub struct Progress {
 }
 
 /// Whether data may be shared with the source through reflinks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reflink {
     /// Clone files when the kernel allows it and the target file is not NOCOW.
     #[default]
@@ -112,7 +113,7 @@ impl fmt::Debug for CopyOptions<'_> {
 
 /// What a tree holds, for space checks and progress totals. Hardlinked inodes count once
 /// in the byte figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
     /// Entries of every type below the root (the root itself not counted).
     pub files: u64,
@@ -125,7 +126,7 @@ pub struct Totals {
 }
 
 /// What a copy did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CopyStats {
     /// Entries below the root, of every type, that the target now holds.
     pub files: u64,
@@ -997,6 +998,15 @@ mod tests {
         assert!(excluded(root, &ex, b"volumes/media"));
         assert!(!excluded(root, &ex, b"volumes"));
         assert!(!excluded(root, &ex, b"volumes/db2"));
+    }
+
+    #[test]
+    fn figures_serialize_for_json_output() {
+        let stats = CopyStats { bytes_reflinked: 5, ..CopyStats::default() };
+        let json = serde_json::to_value(stats).unwrap();
+        assert_eq!(json["bytes_reflinked"], 5);
+        assert_eq!(serde_json::to_value(Reflink::Never).unwrap(), "never");
+        assert_eq!(serde_json::from_str::<Reflink>("\"auto\"").unwrap(), Reflink::Auto);
     }
 
     #[test]

@@ -24,7 +24,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// What differs between a source entry and its copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Difference {
     /// The copy lacks the entry.
     Missing,
@@ -579,6 +580,16 @@ mod tests {
         assert_eq!(
             xattr_difference(&a, &extra).unwrap().to_string(),
             "extended attribute user.z is only in the copy"
+        );
+    }
+
+    #[test]
+    fn differences_serialize_with_their_kind() {
+        let json = serde_json::to_value(Difference::Size { src: 3, dst: 1 }).unwrap();
+        assert_eq!(json, serde_json::json!({"kind": "size", "src": 3, "dst": 1}));
+        assert_eq!(
+            serde_json::to_value(Difference::Missing).unwrap(),
+            serde_json::json!({"kind": "missing"})
         );
     }
 
