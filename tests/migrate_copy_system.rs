@@ -153,6 +153,15 @@ fn make_source(root: &Path, small: usize, big: usize, big_size: u64) -> Source {
     let upper = root.join("overlay-upper");
     fs::create_dir(&upper).unwrap();
     rfs::setxattr(&upper, "trusted.overlay.opaque", b"y", XattrFlags::empty()).unwrap();
+    // An SELinux label as container-selinux gives a volume's files (stored as a plain
+    // security.* attribute on a kernel without SELinux).
+    rfs::setxattr(
+        root.join("tagged"),
+        "security.selinux",
+        b"system_u:object_r:container_file_t:s0:c1,c2\0",
+        XattrFlags::empty(),
+    )
+    .unwrap();
     fs::write(root.join("acl-file"), b"acl").unwrap();
     rfs::setxattr(root.join("acl-file"), "system.posix_acl_access", &acl(4), XattrFlags::empty()).unwrap();
     rfs::setxattr(&upper, "system.posix_acl_default", &acl(5), XattrFlags::empty()).unwrap();
@@ -296,6 +305,27 @@ fn used_bytes(path: &Path) -> u64 {
     (s.f_blocks - s.f_bfree) * s.f_frsize
 }
 
+/// Access and modification times, to the nanosecond, and owners of a file, a symlink and a
+/// directory: the copy's equal the source's, and the mtimes are what `make_source` set.
+/// (Access times are compared before anything reads the copy; the copy itself reads the
+/// source with O_NOATIME, so the source's stay as they were.)
+fn assert_times_kept(src: &Path, dst: &Path) {
+    let times = |p: &Path| {
+        let m = fs::symlink_metadata(p).unwrap();
+        ((m.atime(), m.atime_nsec()), (m.mtime(), m.mtime_nsec()), m.uid())
+    };
+    for (name, mtime) in [
+        ("tagged", (1_100_000_000, 456_789)),
+        ("dangling", (1_300_000_000, 999_999_999)),
+        ("sticky", (1_500_000_000, 6)),
+    ] {
+        let (a, b) = (times(&src.join(name)), times(&dst.join(name)));
+        assert_eq!(a, b, "{name}");
+        assert_eq!(b.1, mtime, "{name}");
+    }
+    assert_eq!(times(&dst.join("dangling")).2, 4321);
+}
+
 fn assert_copy_matches(src: &Source, dst: &Path, stats: &CopyStats) {
     let report =
         verify_tree(&src.root, dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("verify: {e}"));
@@ -339,6 +369,7 @@ fn copies_everything_into_nocow_rewriting_the_data_and_into_cow_with_reflinks() 
     let started = Instant::now();
     let stats = copy_tree(&src.root, &nocow, &opts).unwrap_or_else(|e| panic!("copy: {e}"));
     let secs = started.elapsed().as_secs_f64();
+    assert_times_kept(&src.root, &nocow);
     assert_eq!(stats.bytes_reflinked, 0, "{stats:?}");
     let holes = (1 << 30) - MIB;
     assert_eq!(stats.bytes_written, totals.bytes - holes, "every data byte written once, no hole: {stats:?}");
@@ -372,6 +403,7 @@ fn copies_everything_into_nocow_rewriting_the_data_and_into_cow_with_reflinks() 
     let cow = target(&mnt, "db-cow", false);
     let used_before = used_bytes(&mnt);
     let stats = copy_tree(&src.root, &cow, &CopyOptions::default()).unwrap_or_else(|e| panic!("copy: {e}"));
+    assert_times_kept(&src.root, &cow);
     let extra = used_bytes(&mnt).saturating_sub(used_before);
     assert!(stats.bytes_reflinked >= totals.bytes - MIB, "{stats:?}");
     assert_eq!(
