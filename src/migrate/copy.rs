@@ -22,7 +22,9 @@
 //!   really is NOCOW (and the kernel refuses to clone between NOCOW and copy-on-write files
 //!   anyway). Data is otherwise copied with `pread`/`pwrite`, never `copy_file_range`,
 //!   because on one btrfs the kernel turns that into a clone, and [`CopyStats`] must say
-//!   truthfully how many bytes were shared and how many written.
+//!   truthfully how many bytes were shared and how many written. A cloned file keeps its
+//!   extents as they are (compressed or not); only data written later follows the
+//!   target's compression property.
 //! - **The source is never changed**: it is only opened read-only, with `O_NOFOLLOW` and
 //!   `O_NOATIME`, through directory file descriptors one name at a time, so a symlink
 //!   swapped in anywhere below `src` is never followed. A file whose size, mtime or ctime
@@ -36,8 +38,16 @@
 //!   paths are left alone on both sides.
 //! - **Durable**: the target filesystem is synced (`syncfs`) before `copy_tree` returns.
 //! - **Prompt errors**: a full target is [`CopyError::NoSpace`], cancellation through
-//!   [`CopyOptions::cancel`] is [`CopyError::Cancelled`] within one 1 MiB block, every
-//!   other failure names the path and the operation.
+//!   [`CopyOptions::cancel`] is [`CopyError::Cancelled`] within one 1 MiB block (a clone
+//!   is one call and is not interrupted), every other failure names the path and the
+//!   operation.
+//!
+//! Not kept, on purpose or because no copy can: inode flags such as immutable or
+//! append-only (the target's NOCOW flag is the one that matters), extents preallocated
+//! with `fallocate` but never written (they read as zeros and are copied as holes or
+//! zeros), inode numbers, ctimes and birth times. Space for a rewrite is
+//! [`Totals::allocated`]: btrfs reports `st_blocks` uncompressed, which is what a NOCOW
+//! copy (never compressed) needs.
 //!
 //! [`super::verify::verify_tree`] checks a finished copy against its source.
 
