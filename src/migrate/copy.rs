@@ -95,13 +95,19 @@ pub struct CopyOptions<'a> {
     /// Paths relative to `src` that are neither copied nor verified, and that are left
     /// alone in `dst` (for example volumes that get subvolumes of their own).
     pub exclude: &'a [PathBuf],
+    /// For [`super::verify::verify_tree`] only, when checking data that has been in use
+    /// since it was copied: entries of `dst` whose inode changed (ctime) at or after this
+    /// instant, in nanoseconds since the epoch, were changed by their owner and are not
+    /// compared; in a directory of `dst` changed since then, entries added or removed are
+    /// accepted. Everything older must still match.
+    pub changed_since: Option<u64>,
 }
 
 fn no_progress(_: &Progress) {}
 
 impl<'a> CopyOptions<'a> {
     pub fn new(progress: &'a (dyn Fn(&Progress) + Sync)) -> Self {
-        CopyOptions { reflink: Reflink::Auto, progress, cancel: None, exclude: &[] }
+        CopyOptions { reflink: Reflink::Auto, progress, cancel: None, exclude: &[], changed_since: None }
     }
 }
 
@@ -117,6 +123,7 @@ impl fmt::Debug for CopyOptions<'_> {
             .field("reflink", &self.reflink)
             .field("cancel", &self.cancel.map(|c| c.load(Ordering::Relaxed)))
             .field("exclude", &self.exclude)
+            .field("changed_since", &self.changed_since)
             .finish_non_exhaustive()
     }
 }
@@ -253,6 +260,12 @@ pub(super) fn mtime(st: &Stat) -> (i64, u64) {
 #[allow(clippy::unnecessary_cast)]
 fn ctime(st: &Stat) -> (i64, u64) {
     (st.st_ctime as i64, st.st_ctime_nsec as u64)
+}
+
+/// When the inode last changed, in nanoseconds since the epoch (0 before it).
+pub(super) fn ctime_ns(st: &Stat) -> u64 {
+    let (secs, nanos) = ctime(st);
+    u64::try_from(secs).unwrap_or(0).saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 #[allow(clippy::unnecessary_cast)]
