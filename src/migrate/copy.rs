@@ -522,9 +522,22 @@ pub fn measure(src: &Path) -> Result<Totals, CopyError> {
 /// [`measure`] leaving out `exclude` (paths relative to `src`).
 pub fn measure_excluding(src: &Path, exclude: &[PathBuf]) -> Result<Totals, CopyError> {
     let root = open_root(src).map_err(io_err(src.to_path_buf(), "open"))?;
-    let st = rfs::fstat(&root).map_err(io_err(src.to_path_buf(), "stat"))?;
-    let mut walk = Measure { root: src, exclude, dst: None, seen: HashSet::new(), totals: Totals::default() };
-    walk.dir(root.as_fd(), &[], inode(&st).0)?;
+    measure_open(root.as_fd(), src, exclude, None, None)
+}
+
+/// Measures the open directory `root` (at `path`), stopping at `cancel`; with `dst`, a
+/// directory that is that inode is [`CopyError::Overlap`].
+pub(super) fn measure_open(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    exclude: &[PathBuf],
+    dst: Option<(u64, u64)>,
+    cancel: Option<&AtomicBool>,
+) -> Result<Totals, CopyError> {
+    let st = rfs::fstat(root).map_err(io_err(path.to_path_buf(), "stat"))?;
+    let mut walk =
+        Measure { root: path, exclude, dst, cancel, seen: HashSet::new(), totals: Totals::default() };
+    walk.dir(root, &[], inode(&st).0)?;
     Ok(walk.totals)
 }
 
@@ -533,6 +546,7 @@ struct Measure<'a> {
     exclude: &'a [PathBuf],
     /// The copy's target, which must not lie inside the source.
     dst: Option<(u64, u64)>,
+    cancel: Option<&'a AtomicBool>,
     seen: HashSet<(u64, u64)>,
     totals: Totals,
 }
@@ -542,6 +556,9 @@ impl Measure<'_> {
     fn dir(&mut self, dir: BorrowedFd<'_>, rel: &[u8], dev: u64) -> Result<(), CopyError> {
         let names = list_dir(dir).map_err(src_err(join(self.root, rel), "read the directory"))?;
         for name in names {
+            if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(CopyError::Cancelled);
+            }
             let rel = child(rel, &name);
             if excluded(self.root, self.exclude, &rel) {
                 continue;
@@ -589,15 +606,7 @@ pub fn copy_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<CopyStats
     if is_inside(src_root.as_fd(), inode(&dst_st)).map_err(io_err(src.to_path_buf(), "walk up from"))? {
         return Err(overlap());
     }
-    let mut walk = Measure {
-        root: src,
-        exclude: opts.exclude,
-        dst: Some(inode(&dst_st)),
-        seen: HashSet::new(),
-        totals: Totals::default(),
-    };
-    walk.dir(src_root.as_fd(), &[], inode(&src_st).0)?;
-    let totals = walk.totals;
+    let totals = measure_open(src_root.as_fd(), src, opts.exclude, Some(inode(&dst_st)), opts.cancel)?;
 
     let mut copy = Copy {
         opts,

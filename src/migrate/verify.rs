@@ -9,11 +9,13 @@
 //! regions that are holes in both files are skipped without reading. The first difference
 //! stops the walk with a [`Mismatch`] naming the path and what differs. Sparse layout need
 //! not match; [`VerifyReport`] says where the copy allocates more than the source.
-//! Access times are not compared: reading the source may change them.
+//! Access times are not compared: reading the source may change them. With
+//! [`CopyOptions::changed_since`] the same walk checks data that has been in use since it
+//! was copied: what its owner changed after that instant is left out.
 
 use super::copy::{
-    BLOCK, CopyError, CopyOptions, Pair, Tracker, ctime_ns, file_type, inode, io_err, join,
-    measure_excluding, mtime, open_dir_at, open_file_at, open_root, permissions, xattrs,
+    BLOCK, CopyError, CopyOptions, Pair, Tracker, ctime_ns, file_type, inode, io_err, join, measure_open,
+    mtime, open_dir_at, open_file_at, open_root, permissions, xattrs,
 };
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{self as rfs, AtFlags, FileType, SeekFrom, Stat};
@@ -173,8 +175,8 @@ pub const MAX_LISTED: usize = 20;
 /// Compares the tree `dst` with `src` (see the module documentation). `opts.reflink` is
 /// not used; `opts.exclude` leaves the same paths out as in the copy.
 pub fn verify_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<VerifyReport, VerifyError> {
-    let totals = measure_excluding(src, opts.exclude)?;
     let src_root = open_root(src).map_err(io_err(src.to_path_buf(), "open"))?;
+    let totals = measure_open(src_root.as_fd(), src, opts.exclude, None, opts.cancel)?;
     let dst_root = open_root(dst).map_err(io_err(dst.to_path_buf(), "open"))?;
     let mut walk = Verify {
         opts,
@@ -599,6 +601,19 @@ mod tests {
         fs::write(s.dst().join("sub/b"), b"beta").unwrap();
         verify_tree(&s.src(), &s.dst(), &opts).unwrap();
         assert!(verify_tree(&s.src(), &s.dst(), &CopyOptions::default()).is_err());
+    }
+
+    #[test]
+    fn a_cancelled_flag_stops_before_anything_is_written_or_read() {
+        let s = Scratch::new("cancel");
+        let flag = std::sync::atomic::AtomicBool::new(true);
+        let opts = CopyOptions { cancel: Some(&flag), ..CopyOptions::default() };
+        assert!(matches!(copy_tree(&s.src(), &s.dst(), &opts), Err(CopyError::Cancelled)));
+        assert_eq!(fs::read_dir(s.dst()).unwrap().count(), 0);
+        assert!(matches!(
+            verify_tree(&s.src(), &s.dst(), &opts),
+            Err(VerifyError::Copy(CopyError::Cancelled))
+        ));
     }
 
     #[test]
