@@ -42,6 +42,10 @@
 //!   is one call and is not interrupted), every other failure names the path and the
 //!   operation.
 //!
+//! Run it as root: only root can give files other owners, and the kernel lists `trusted.*`
+//! attributes to root alone, so for anyone else they would be invisible on both sides and
+//! neither the copy nor [`super::verify::verify_tree`] could notice they are missing.
+//!
 //! Not kept, on purpose or because no copy can: inode flags such as immutable or
 //! append-only (the target's NOCOW flag is the one that matters), extents preallocated
 //! with `fallocate` but never written (they read as zeros and are copied as holes or
