@@ -125,8 +125,9 @@ fn make_source(root: &Path, small: usize, big: usize, big_size: u64) -> Source {
         f.write_all_at(&noise.bytes(512 * 1024), 0).unwrap();
         f.write_all_at(&noise.bytes(512 * 1024), 512 * MIB).unwrap();
     }
-    // A NOCOW file: the kernel refuses to clone it into a copy-on-write file.
-    {
+    // A NOCOW file: the kernel refuses to clone it into a copy-on-write file. (On btrfs.)
+    let on_btrfs = btrfs::is_btrfs(rustix::fd::AsFd::as_fd(&fs::File::open(root).unwrap()));
+    if on_btrfs {
         let f = fs::File::create(root.join("nocow-file")).unwrap();
         btrfs::set_nocow(rustix::fd::AsFd::as_fd(&f)).unwrap();
         drop(f);
@@ -153,6 +154,15 @@ fn make_source(root: &Path, small: usize, big: usize, big_size: u64) -> Source {
     let upper = root.join("overlay-upper");
     fs::create_dir(&upper).unwrap();
     rfs::setxattr(&upper, "trusted.overlay.opaque", b"y", XattrFlags::empty()).unwrap();
+    // An SELinux label as container-selinux gives a volume's files (stored as a plain
+    // security.* attribute on a kernel without SELinux).
+    rfs::setxattr(
+        root.join("tagged"),
+        "security.selinux",
+        b"system_u:object_r:container_file_t:s0:c1,c2\0",
+        XattrFlags::empty(),
+    )
+    .unwrap();
     fs::write(root.join("acl-file"), b"acl").unwrap();
     rfs::setxattr(root.join("acl-file"), "system.posix_acl_access", &acl(4), XattrFlags::empty()).unwrap();
     rfs::setxattr(&upper, "system.posix_acl_default", &acl(5), XattrFlags::empty()).unwrap();
@@ -186,7 +196,9 @@ fn make_source(root: &Path, small: usize, big: usize, big_size: u64) -> Source {
     fs::create_dir(&sticky).unwrap();
     fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
     // A compression property of its own: the target's attributes win.
-    rfs::setxattr(&sticky, "btrfs.compression", b"zstd", XattrFlags::empty()).unwrap();
+    if on_btrfs {
+        rfs::setxattr(&sticky, "btrfs.compression", b"zstd", XattrFlags::empty()).unwrap();
+    }
     rfs::chown(&data, Some(rfs::Uid::from_raw(999)), Some(rfs::Gid::from_raw(999))).unwrap();
     fs::set_permissions(&data, fs::Permissions::from_mode(0o2750)).unwrap();
     // Odd names.
@@ -205,6 +217,7 @@ fn make_source(root: &Path, small: usize, big: usize, big_size: u64) -> Source {
 
 /// Everything the test can see of a tree, by relative path: type and metadata (no atime
 /// of files, which reading changes), xattrs, symlink target and a content fingerprint.
+/// A file's link count stands for the hardlinks.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut todo = vec![root.to_path_buf()];
@@ -242,7 +255,8 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
                 m.mtime(),
                 m.mtime_nsec(),
                 m.rdev(),
-                m.nlink(),
+                // btrfs counts a directory's links as 1, ext4 as 2 + subdirectories.
+                if m.is_dir() { 0 } else { m.nlink() },
             ),
         );
         if m.is_dir() {
@@ -296,6 +310,27 @@ fn used_bytes(path: &Path) -> u64 {
     (s.f_blocks - s.f_bfree) * s.f_frsize
 }
 
+/// Access and modification times, to the nanosecond, and owners of a file, a symlink and a
+/// directory: the copy's equal the source's, and the mtimes are what `make_source` set.
+/// (Access times are compared before anything reads the copy; the copy itself reads the
+/// source with O_NOATIME, so the source's stay as they were.)
+fn assert_times_kept(src: &Path, dst: &Path) {
+    let times = |p: &Path| {
+        let m = fs::symlink_metadata(p).unwrap();
+        ((m.atime(), m.atime_nsec()), (m.mtime(), m.mtime_nsec()), m.uid())
+    };
+    for (name, mtime) in [
+        ("tagged", (1_100_000_000, 456_789)),
+        ("dangling", (1_300_000_000, 999_999_999)),
+        ("sticky", (1_500_000_000, 6)),
+    ] {
+        let (a, b) = (times(&src.join(name)), times(&dst.join(name)));
+        assert_eq!(a, b, "{name}");
+        assert_eq!(b.1, mtime, "{name}");
+    }
+    assert_eq!(times(&dst.join("dangling")).2, 4321);
+}
+
 fn assert_copy_matches(src: &Source, dst: &Path, stats: &CopyStats) {
     let report =
         verify_tree(&src.root, dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("verify: {e}"));
@@ -339,6 +374,7 @@ fn copies_everything_into_nocow_rewriting_the_data_and_into_cow_with_reflinks() 
     let started = Instant::now();
     let stats = copy_tree(&src.root, &nocow, &opts).unwrap_or_else(|e| panic!("copy: {e}"));
     let secs = started.elapsed().as_secs_f64();
+    assert_times_kept(&src.root, &nocow);
     assert_eq!(stats.bytes_reflinked, 0, "{stats:?}");
     let holes = (1 << 30) - MIB;
     assert_eq!(stats.bytes_written, totals.bytes - holes, "every data byte written once, no hole: {stats:?}");
@@ -372,6 +408,7 @@ fn copies_everything_into_nocow_rewriting_the_data_and_into_cow_with_reflinks() 
     let cow = target(&mnt, "db-cow", false);
     let used_before = used_bytes(&mnt);
     let stats = copy_tree(&src.root, &cow, &CopyOptions::default()).unwrap_or_else(|e| panic!("copy: {e}"));
+    assert_times_kept(&src.root, &cow);
     let extra = used_bytes(&mnt).saturating_sub(used_before);
     assert!(stats.bytes_reflinked >= totals.bytes - MIB, "{stats:?}");
     assert_eq!(
@@ -595,6 +632,61 @@ fn a_directory_swapped_for_a_symlink_mid_copy_is_never_followed() {
         "content from outside was copied"
     );
     assert!(!copied.keys().any(|k| k.ends_with("secret")), "a file from outside was copied: {copied:?}");
+}
+
+/// An ext4 filesystem on a loop device, for the source of a copy onto a new disk;
+/// unmounted and detached on drop.
+struct LoopExt4 {
+    /// Holds the image; removed after Drop::drop has unmounted and detached it.
+    _dir: TempDir,
+    device: String,
+    mnt: PathBuf,
+}
+
+impl LoopExt4 {
+    fn new(size: &str) -> Self {
+        let dir = TempDir::new("ext4");
+        let img = dir.path().join("fs.img");
+        ok(Command::new("truncate").arg("-s").arg(size).arg(&img));
+        ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img));
+        let device = ok(Command::new("losetup").arg("--find").arg("--show").arg(&img)).trim().to_string();
+        let mnt = dir.path().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        let mut fs_ = LoopExt4 { _dir: dir, device, mnt: PathBuf::new() };
+        ok(Command::new("mount").arg(&fs_.device).arg(&mnt));
+        fs_.mnt = mnt;
+        fs_
+    }
+}
+
+impl Drop for LoopExt4 {
+    fn drop(&mut self) {
+        if !self.mnt.as_os_str().is_empty() {
+            let _ = Command::new("umount").arg(&self.mnt).status();
+        }
+        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
+    }
+}
+
+#[test]
+fn a_tree_on_ext4_moves_onto_a_new_btrfs_disk_keeping_everything() {
+    if !can_run("a_tree_on_ext4_moves_onto_a_new_btrfs_disk", &["mkfs.btrfs", "mkfs.ext4", "losetup"], true) {
+        return;
+    }
+    let old = LoopExt4::new("1G");
+    let src = make_source(&old.mnt.join("volumes/db/_data"), 1000, 2, 20 * MIB);
+    let totals = measure(&src.root).unwrap();
+    let before = snapshot(&src.root);
+    let mut new = LoopBtrfs::new("1G");
+    let mnt = new.mount("/", "");
+    let dst = target(&mnt, "db", true);
+    let stats = copy_tree(&src.root, &dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("copy: {e}"));
+    assert_times_kept(&src.root, &dst);
+    assert_eq!(stats.bytes_reflinked, 0, "no reflinks across filesystems: {stats:?}");
+    assert_eq!(stats.bytes_written, totals.bytes - ((1 << 30) - MIB), "{stats:?}");
+    assert_copy_matches(&src, &dst, &stats);
+    assert!(flags_all_nocow(&dst));
+    assert_eq!(before, snapshot(&src.root), "the source is untouched");
 }
 
 /// Ends a child process on drop, also when the test fails.

@@ -22,7 +22,9 @@
 //!   really is NOCOW (and the kernel refuses to clone between NOCOW and copy-on-write files
 //!   anyway). Data is otherwise copied with `pread`/`pwrite`, never `copy_file_range`,
 //!   because on one btrfs the kernel turns that into a clone, and [`CopyStats`] must say
-//!   truthfully how many bytes were shared and how many written.
+//!   truthfully how many bytes were shared and how many written. A cloned file keeps its
+//!   extents as they are (compressed or not); only data written later follows the
+//!   target's compression property.
 //! - **The source is never changed**: it is only opened read-only, with `O_NOFOLLOW` and
 //!   `O_NOATIME`, through directory file descriptors one name at a time, so a symlink
 //!   swapped in anywhere below `src` is never followed. A file whose size, mtime or ctime
@@ -36,8 +38,20 @@
 //!   paths are left alone on both sides.
 //! - **Durable**: the target filesystem is synced (`syncfs`) before `copy_tree` returns.
 //! - **Prompt errors**: a full target is [`CopyError::NoSpace`], cancellation through
-//!   [`CopyOptions::cancel`] is [`CopyError::Cancelled`] within one 1 MiB block, every
-//!   other failure names the path and the operation.
+//!   [`CopyOptions::cancel`] is [`CopyError::Cancelled`] within one 1 MiB block (a clone
+//!   is one call and is not interrupted), every other failure names the path and the
+//!   operation.
+//!
+//! Run it as root: only root can give files other owners, and the kernel lists `trusted.*`
+//! attributes to root alone, so for anyone else they would be invisible on both sides and
+//! neither the copy nor [`super::verify::verify_tree`] could notice they are missing.
+//!
+//! Not kept, on purpose or because no copy can: inode flags such as immutable or
+//! append-only (the target's NOCOW flag is the one that matters), extents preallocated
+//! with `fallocate` but never written (they read as zeros and are copied as holes or
+//! zeros), inode numbers, ctimes and birth times. Space for a rewrite is
+//! [`Totals::allocated`]: btrfs reports `st_blocks` uncompressed, which is what a NOCOW
+//! copy (never compressed) needs.
 //!
 //! [`super::verify::verify_tree`] checks a finished copy against its source.
 
@@ -54,7 +68,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How far a copy (or verification) has come. `files` counts entries of every type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Progress {
     pub files: u64,
     pub bytes: u64,
@@ -63,7 +77,8 @@ pub struct Progress {
 }
 
 /// Whether data may be shared with the source through reflinks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reflink {
     /// Clone files when the kernel allows it and the target file is not NOCOW.
     #[default]
@@ -84,13 +99,19 @@ pub struct CopyOptions<'a> {
     /// Paths relative to `src` that are neither copied nor verified, and that are left
     /// alone in `dst` (for example volumes that get subvolumes of their own).
     pub exclude: &'a [PathBuf],
+    /// For [`super::verify::verify_tree`] only, when checking data that has been in use
+    /// since it was copied: entries of `dst` whose inode changed (ctime) at or after this
+    /// instant, in nanoseconds since the epoch, were changed by their owner and are not
+    /// compared; in a directory of `dst` changed since then, entries added or removed are
+    /// accepted. Everything older must still match.
+    pub changed_since: Option<u64>,
 }
 
 fn no_progress(_: &Progress) {}
 
 impl<'a> CopyOptions<'a> {
     pub fn new(progress: &'a (dyn Fn(&Progress) + Sync)) -> Self {
-        CopyOptions { reflink: Reflink::Auto, progress, cancel: None, exclude: &[] }
+        CopyOptions { reflink: Reflink::Auto, progress, cancel: None, exclude: &[], changed_since: None }
     }
 }
 
@@ -106,13 +127,14 @@ impl fmt::Debug for CopyOptions<'_> {
             .field("reflink", &self.reflink)
             .field("cancel", &self.cancel.map(|c| c.load(Ordering::Relaxed)))
             .field("exclude", &self.exclude)
+            .field("changed_since", &self.changed_since)
             .finish_non_exhaustive()
     }
 }
 
 /// What a tree holds, for space checks and progress totals. Hardlinked inodes count once
 /// in the byte figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
     /// Entries of every type below the root (the root itself not counted).
     pub files: u64,
@@ -125,7 +147,7 @@ pub struct Totals {
 }
 
 /// What a copy did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CopyStats {
     /// Entries below the root, of every type, that the target now holds.
     pub files: u64,
@@ -242,6 +264,12 @@ pub(super) fn mtime(st: &Stat) -> (i64, u64) {
 #[allow(clippy::unnecessary_cast)]
 fn ctime(st: &Stat) -> (i64, u64) {
     (st.st_ctime as i64, st.st_ctime_nsec as u64)
+}
+
+/// When the inode last changed, in nanoseconds since the epoch (0 before it).
+pub(super) fn ctime_ns(st: &Stat) -> u64 {
+    let (secs, nanos) = ctime(st);
+    u64::try_from(secs).unwrap_or(0).saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 #[allow(clippy::unnecessary_cast)]
@@ -498,9 +526,22 @@ pub fn measure(src: &Path) -> Result<Totals, CopyError> {
 /// [`measure`] leaving out `exclude` (paths relative to `src`).
 pub fn measure_excluding(src: &Path, exclude: &[PathBuf]) -> Result<Totals, CopyError> {
     let root = open_root(src).map_err(io_err(src.to_path_buf(), "open"))?;
-    let st = rfs::fstat(&root).map_err(io_err(src.to_path_buf(), "stat"))?;
-    let mut walk = Measure { root: src, exclude, dst: None, seen: HashSet::new(), totals: Totals::default() };
-    walk.dir(root.as_fd(), &[], inode(&st).0)?;
+    measure_open(root.as_fd(), src, exclude, None, None)
+}
+
+/// Measures the open directory `root` (at `path`), stopping at `cancel`; with `dst`, a
+/// directory that is that inode is [`CopyError::Overlap`].
+pub(super) fn measure_open(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    exclude: &[PathBuf],
+    dst: Option<(u64, u64)>,
+    cancel: Option<&AtomicBool>,
+) -> Result<Totals, CopyError> {
+    let st = rfs::fstat(root).map_err(io_err(path.to_path_buf(), "stat"))?;
+    let mut walk =
+        Measure { root: path, exclude, dst, cancel, seen: HashSet::new(), totals: Totals::default() };
+    walk.dir(root, &[], inode(&st).0)?;
     Ok(walk.totals)
 }
 
@@ -509,6 +550,7 @@ struct Measure<'a> {
     exclude: &'a [PathBuf],
     /// The copy's target, which must not lie inside the source.
     dst: Option<(u64, u64)>,
+    cancel: Option<&'a AtomicBool>,
     seen: HashSet<(u64, u64)>,
     totals: Totals,
 }
@@ -518,6 +560,9 @@ impl Measure<'_> {
     fn dir(&mut self, dir: BorrowedFd<'_>, rel: &[u8], dev: u64) -> Result<(), CopyError> {
         let names = list_dir(dir).map_err(src_err(join(self.root, rel), "read the directory"))?;
         for name in names {
+            if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(CopyError::Cancelled);
+            }
             let rel = child(rel, &name);
             if excluded(self.root, self.exclude, &rel) {
                 continue;
@@ -565,15 +610,7 @@ pub fn copy_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<CopyStats
     if is_inside(src_root.as_fd(), inode(&dst_st)).map_err(io_err(src.to_path_buf(), "walk up from"))? {
         return Err(overlap());
     }
-    let mut walk = Measure {
-        root: src,
-        exclude: opts.exclude,
-        dst: Some(inode(&dst_st)),
-        seen: HashSet::new(),
-        totals: Totals::default(),
-    };
-    walk.dir(src_root.as_fd(), &[], inode(&src_st).0)?;
-    let totals = walk.totals;
+    let totals = measure_open(src_root.as_fd(), src, opts.exclude, Some(inode(&dst_st)), opts.cancel)?;
 
     let mut copy = Copy {
         opts,
@@ -997,6 +1034,15 @@ mod tests {
         assert!(excluded(root, &ex, b"volumes/media"));
         assert!(!excluded(root, &ex, b"volumes"));
         assert!(!excluded(root, &ex, b"volumes/db2"));
+    }
+
+    #[test]
+    fn figures_serialize_for_json_output() {
+        let stats = CopyStats { bytes_reflinked: 5, ..CopyStats::default() };
+        let json = serde_json::to_value(stats).unwrap();
+        assert_eq!(json["bytes_reflinked"], 5);
+        assert_eq!(serde_json::to_value(Reflink::Never).unwrap(), "never");
+        assert_eq!(serde_json::from_str::<Reflink>("\"auto\"").unwrap(), Reflink::Auto);
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! regions that are holes in both files are skipped without reading. The first difference
 //! stops the walk with a [`Mismatch`] naming the path and what differs. Sparse layout need
 //! not match; [`VerifyReport`] says where the copy allocates more than the source.
-//! Access times are not compared: reading the source may change them.
+//! Access times are not compared: reading the source may change them. With
+//! [`CopyOptions::changed_since`] the same walk checks data that has been in use since it
+//! was copied: what its owner changed after that instant is left out.
 
 use super::copy::{
-    BLOCK, CopyError, CopyOptions, Pair, Tracker, file_type, inode, io_err, join, measure_excluding, mtime,
-    open_dir_at, open_file_at, open_root, permissions, xattrs,
+    BLOCK, CopyError, CopyOptions, Pair, Tracker, ctime_ns, file_type, inode, io_err, join, measure_open,
+    mtime, open_dir_at, open_file_at, open_root, permissions, xattrs,
 };
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{self as rfs, AtFlags, FileType, SeekFrom, Stat};
@@ -24,7 +26,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// What differs between a source entry and its copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Difference {
     /// The copy lacks the entry.
     Missing,
@@ -172,8 +175,8 @@ pub const MAX_LISTED: usize = 20;
 /// Compares the tree `dst` with `src` (see the module documentation). `opts.reflink` is
 /// not used; `opts.exclude` leaves the same paths out as in the copy.
 pub fn verify_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<VerifyReport, VerifyError> {
-    let totals = measure_excluding(src, opts.exclude)?;
     let src_root = open_root(src).map_err(io_err(src.to_path_buf(), "open"))?;
+    let totals = measure_open(src_root.as_fd(), src, opts.exclude, None, opts.cancel)?;
     let dst_root = open_root(dst).map_err(io_err(dst.to_path_buf(), "open"))?;
     let mut walk = Verify {
         opts,
@@ -246,14 +249,30 @@ impl Verify<'_> {
         VerifyError::Mismatch(Mismatch { src: join(self.src, rel), dst: join(self.dst, rel), what })
     }
 
-    fn dir(&mut self, src: BorrowedFd<'_>, dst: BorrowedFd<'_>, rel: &[u8]) -> Result<(), VerifyError> {
+    /// Whether the owner changed this entry of the copy after `opts.changed_since`.
+    fn changed_since(&self, st: &Stat) -> bool {
+        self.opts.changed_since.is_some_and(|t| ctime_ns(st) >= t)
+    }
+
+    /// Compares a directory's entries. `changed`: the copy's directory changed since
+    /// `opts.changed_since`, so entries added to it or removed from it are accepted.
+    fn dir(
+        &mut self,
+        src: BorrowedFd<'_>,
+        dst: BorrowedFd<'_>,
+        rel: &[u8],
+        changed: bool,
+    ) -> Result<(), VerifyError> {
         let pair = Pair::list(src, dst, rel, (self.src, self.dst), self.opts.exclude)?;
-        if let Some((_, crel)) = pair.extra.first() {
+        if let Some((_, crel)) = pair.extra.first().filter(|_| !changed) {
             return Err(self.mismatch(crel, Difference::Extra));
         }
         for (name, crel) in &pair.names {
             self.track.check_cancel()?;
             if pair.missing.contains(name) {
+                if changed {
+                    continue;
+                }
                 return Err(self.mismatch(crel, Difference::Missing));
             }
             self.entry(src, dst, name, crel)?;
@@ -277,6 +296,16 @@ impl Verify<'_> {
         let a = rfs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(sp.clone(), "stat"))?;
         let b = rfs::statat(dst, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(dp.clone(), "stat"))?;
         let kind = file_type(&a);
+        if self.changed_since(&b) {
+            // The owner's own change: nothing to compare here, but below a directory
+            // entries older than the change still must match.
+            if kind == FileType::Directory && file_type(&b) == FileType::Directory {
+                let s = open_dir_at(src, name).map_err(io_err(sp, "open"))?;
+                let d = open_dir_at(dst, name).map_err(io_err(dp, "open"))?;
+                self.dir(s.as_fd(), d.as_fd(), rel, true)?;
+            }
+            return Ok(());
+        }
         if kind != file_type(&b) {
             let what = Difference::Type { src: type_name(kind).into(), dst: type_name(file_type(&b)).into() };
             return Err(self.mismatch(rel, what));
@@ -285,7 +314,7 @@ impl Verify<'_> {
             // Contents first: an entry too many or too few is what changed the directory's mtime.
             let s = open_dir_at(src, name).map_err(io_err(sp.clone(), "open"))?;
             let d = open_dir_at(dst, name).map_err(io_err(dp.clone(), "open"))?;
-            self.dir(s.as_fd(), d.as_fd(), rel)?;
+            self.dir(s.as_fd(), d.as_fd(), rel, false)?;
         }
         self.compare_metadata(&a, &b, rel)?;
         let sx = xattrs(src, name).map_err(io_err(sp.clone(), "read the extended attributes of"))?;
@@ -543,6 +572,51 @@ mod tests {
     }
 
     #[test]
+    fn entries_changed_since_an_instant_are_the_owners_and_older_ones_still_count() {
+        let s = Scratch::copied("since");
+        // Before the instant: a corrupted byte (mtime kept) is still found.
+        let meta = fs::metadata(s.src().join("sub/b")).unwrap();
+        fs::write(s.dst().join("sub/b"), b"bet!").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(s.dst().join("sub/b"))
+            .unwrap()
+            .set_modified(meta.modified().unwrap())
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // After it: the owner rewrote a, added a file and removed the symlink.
+        fs::write(s.dst().join("a"), b"new data").unwrap();
+        fs::write(s.dst().join("sub/new"), b"").unwrap();
+        fs::remove_file(s.dst().join("sub/link")).unwrap();
+        let opts = CopyOptions { changed_since: Some(since), ..CopyOptions::default() };
+        match verify_tree(&s.src(), &s.dst(), &opts) {
+            Err(VerifyError::Mismatch(m)) => {
+                assert_eq!((m.dst, m.what), (s.dst().join("sub/b"), Difference::Content { offset: 3 }))
+            }
+            other => panic!("expected the old corruption, got {other:?}"),
+        }
+        fs::write(s.dst().join("sub/b"), b"beta").unwrap();
+        verify_tree(&s.src(), &s.dst(), &opts).unwrap();
+        assert!(verify_tree(&s.src(), &s.dst(), &CopyOptions::default()).is_err());
+    }
+
+    #[test]
+    fn a_cancelled_flag_stops_before_anything_is_written_or_read() {
+        let s = Scratch::new("cancel");
+        let flag = std::sync::atomic::AtomicBool::new(true);
+        let opts = CopyOptions { cancel: Some(&flag), ..CopyOptions::default() };
+        assert!(matches!(copy_tree(&s.src(), &s.dst(), &opts), Err(CopyError::Cancelled)));
+        assert_eq!(fs::read_dir(s.dst()).unwrap().count(), 0);
+        assert!(matches!(
+            verify_tree(&s.src(), &s.dst(), &opts),
+            Err(VerifyError::Copy(CopyError::Cancelled))
+        ));
+    }
+
+    #[test]
     fn a_resumed_copy_keeps_what_is_done_and_redoes_the_rest() {
         let s = Scratch::copied("resume");
         // Cut a file short behind the copy's back, keeping its mtime: the size gives it away.
@@ -579,6 +653,16 @@ mod tests {
         assert_eq!(
             xattr_difference(&a, &extra).unwrap().to_string(),
             "extended attribute user.z is only in the copy"
+        );
+    }
+
+    #[test]
+    fn differences_serialize_with_their_kind() {
+        let json = serde_json::to_value(Difference::Size { src: 3, dst: 1 }).unwrap();
+        assert_eq!(json, serde_json::json!({"kind": "size", "src": 3, "dst": 1}));
+        assert_eq!(
+            serde_json::to_value(Difference::Missing).unwrap(),
+            serde_json::json!({"kind": "missing"})
         );
     }
 
