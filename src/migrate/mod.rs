@@ -7,7 +7,6 @@ pub mod copy;
 pub mod journal;
 pub mod podman_ops;
 pub mod progress;
-pub mod since;
 pub mod steps;
 pub mod targets;
 pub mod tree;

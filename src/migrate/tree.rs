@@ -1,7 +1,6 @@
-//! The three tree operations the steps need: measure, copy and verify a directory tree
-//! ([`super::copy`], [`super::verify`]), and the check before `--finalize`
-//! ([`super::since`]). One place that calls them, so the steps never depend on how they
-//! work inside.
+//! The tree operations the steps need: measure, copy and verify a directory tree
+//! ([`super::copy`], [`super::verify`]). One place that calls them, so the steps never
+//! depend on how they work inside.
 
 use super::copy::{self, CopyOptions, Reflink};
 use super::verify;
@@ -52,6 +51,12 @@ pub fn verify(src: &Path, dst: &Path, cancel: &AtomicBool) -> Result<(), VerifyE
 /// As [`verify`], but what was changed in `dst` at or after `since` (ns since the epoch)
 /// is taken as changed by its owner since: for checking the live data against its old
 /// copy after containers ran again.
-pub fn verify_unchanged_since(src: &Path, dst: &Path, since: u64, cancel: &AtomicBool) -> Result<(), String> {
-    super::since::verify_since(src, dst, Some(since), cancel)
+pub fn verify_unchanged_since(
+    src: &Path,
+    dst: &Path,
+    since: u64,
+    cancel: &AtomicBool,
+) -> Result<(), VerifyError> {
+    let options = CopyOptions { cancel: Some(cancel), changed_since: Some(since), ..CopyOptions::default() };
+    verify::verify_tree(src, dst, &options).map(drop)
 }
