@@ -625,6 +625,40 @@ fn ctrl_c_stops_at_a_safe_point_and_resume_finishes(podman: Podman) {
     host.read_its_data(2);
 }
 
+on_each_podman!(a_rollback_after_the_migration_restores_the_original_and_keeps_the_new_data);
+fn a_rollback_after_the_migration_restores_the_original_and_keeps_the_new_data(podman: Podman) {
+    if !can_run("migrate rollback after", NEEDS, true) || !podman.available("migrate rollback after") {
+        return;
+    }
+    let mut host = Host::new(podman);
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let view = host.view();
+    let data = manifest(&pgdata);
+    let out = host.migrate(&["--yes"]);
+    host.migrate_to_the_end(out);
+    if podman == Podman::Host {
+        host.restart_service();
+    }
+    assert_eq!(inode(&pgdata), 256);
+    // What the container writes on the new data after the swap.
+    std::fs::write(pgdata.join("after-swap"), "new").unwrap();
+
+    host.rollback_to_the_end();
+    // Its log lies in graphroot, which is the original again: the first start, and this one.
+    host.read_its_data(2);
+    assert_ne!(inode(&host.service.graphroot), 256);
+    assert_ne!(inode(&pgdata), 256);
+    assert_eq!(manifest(&pgdata), data, "the original, without what was written since");
+    assert_eq!(host.view(), view);
+    // The new subvolumes are kept and named: they hold what ran since the swap.
+    let kept = leftovers(&host.service.top);
+    let new_pgdata =
+        kept.iter().find(|p| p.ends_with("-volume-pgdata")).expect("the new pgdata subvolume is kept");
+    assert_eq!(std::fs::read_to_string(Path::new(new_pgdata).join("after-swap")).unwrap(), "new");
+    let status = host.migrate(&["--status"]);
+    assert!(stdout(&status).contains("kept the new subvolume"), "{}", stdout(&status));
+}
+
 /// With no API service answering, migrate reads the host through a `podman system service`
 /// of its own (ended before any step) and stops and starts containers with `podman`.
 /// Host Podman only: `podman` here cannot reach the Podman 5 of the test's own namespace.

@@ -65,9 +65,12 @@ graphroot). With no API service answering, the host is read through a
 before the first step.
 
 --resume continues after a crash, a kill or Ctrl-C at any point; --rollback returns to
-exactly the original state from any point before --finalize; --finalize verifies the old
-data against the live data once more and deletes it: the only thing migrate ever deletes
-is the old copy it kept (or the new subvolumes it made, on --rollback).
+exactly the original state from any point before --finalize (after the swap it first
+stops again what runs on the new data; the new subvolumes are then kept and named, as
+they hold what ran since); --finalize verifies the old data against the live data once
+more (what changed since the swap is the host's own) and deletes it: the only things
+migrate ever deletes are the old copy it kept, and on --rollback before the swap the new
+subvolumes it made.
 
 JSON output (--format json), fields are only ever added:
   {\"result\": \"nothing-to-do\"|\"dry-run\"|\"migrated\"|\"interrupted\"|\"failed\"|\"rolled-back\"|

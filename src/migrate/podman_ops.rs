@@ -43,6 +43,11 @@ impl Podman {
         self.runtime.block_on(self.client.ping()).is_ok()
     }
 
+    /// The process that answers on the socket now, when it answers and names itself.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.runtime.block_on(self.client.ping()).ok().and_then(|p| p.server_pid)
+    }
+
     /// The containers that run or are paused, each with its stop timeout and unit.
     pub fn running(&self) -> Result<Vec<Stopped>, Error> {
         let all = self.runtime.block_on(self.client.containers())?;

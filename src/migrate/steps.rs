@@ -439,22 +439,46 @@ fn delete_staging(t: &Target) -> Result<bool, Error> {
 }
 
 impl Run<'_> {
-    /// Returns to the original state from any point before `--finalize`: swaps undone
-    /// (outer targets first, so nested paths exist again), the new subvolumes deleted,
-    /// services and containers started as they were.
+    /// Returns to the original state from any point before `--finalize`: what runs on the
+    /// new data stopped, swaps undone (outer targets first, so nested paths exist again),
+    /// the new subvolumes deleted when nothing ran on them (kept, and named, when
+    /// containers ran on them since the swap), services and containers started as they
+    /// were.
     pub fn rollback(&self, j: &mut Journal) -> Result<(), Error> {
+        let swapped = j.swapped_at.is_some();
+        // Done once: after the swaps are undone, a run that failed later does not stop
+        // again what the user started meanwhile.
+        if j.is_done(Step::Swap) {
+            self.stop_again(j)?;
+            quiet(j)?;
+        }
         for t in &j.targets {
             unswap_one(t)?;
         }
         j.done.retain(|s| *s < Step::Swap);
         self.save(j)?;
+        let mut kept = Vec::new();
         for t in j.targets.iter().rev() {
-            if delete_staging(t)? {
+            if swapped {
+                // Containers may have written to it since the swap: their data, kept.
+                if exists(&t.staging) {
+                    let msg = format!(
+                        "kept the new subvolume {}: it holds what ran on it since the swap; delete it \
+                         with `btrfs subvolume delete` once nothing there is needed",
+                        t.staging.display()
+                    );
+                    (self.say)(&msg);
+                    kept.push(msg);
+                }
+            } else if delete_staging(t)? {
                 (self.say)(&format!(
                     "deleted the new subvolume {} (made by this migration)",
                     t.staging.display()
                 ));
             }
+        }
+        for msg in kept {
+            j.note(Step::Swap, msg);
         }
         for t in &mut j.targets {
             t.copied = false;
@@ -467,6 +491,38 @@ impl Run<'_> {
         j.phase = Phase::RolledBack;
         j.interrupted = None;
         self.save(j)?;
+        Ok(())
+    }
+
+    /// After the swap, what was started again runs on the new data: stop it (and the API
+    /// services) once more before the original goes back.
+    fn stop_again(&self, j: &mut Journal) -> Result<(), Error> {
+        for i in 0..j.containers.len() {
+            if j.containers[i].started {
+                let said = self.podman.stop(&j.containers[i])?;
+                (self.say)(&said);
+                j.containers[i].started = false;
+                self.save(j)?;
+            }
+        }
+        for i in 0..j.services.len() {
+            if let Service::Systemd { started: true, .. } = &j.services[i] {
+                (self.say)(&podman_ops::stop_service(&j.services[i])?);
+                if let Service::Systemd { started, .. } = &mut j.services[i] {
+                    *started = false;
+                }
+                self.save(j)?;
+            }
+        }
+        // A service the user started again by hand holds the new store now.
+        for s in podman_ops::api_services(self.podman.server_pid()) {
+            if let Service::Manual { .. } = s {
+                (self.say)(&podman_ops::stop_service(&s)?);
+                if !j.services.iter().any(|k| matches!(k, Service::Manual { .. })) {
+                    j.services.push(s);
+                }
+            }
+        }
         Ok(())
     }
 
