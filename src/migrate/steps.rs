@@ -564,11 +564,20 @@ pub fn settled(j: &Journal, t: &Target, p: &Path) -> std::path::PathBuf {
     }
 }
 
-/// Deletes an old copy: a subvolume with the ioctl, a plain directory tree file by file.
+/// Deletes an old copy, file by file; never through a mount point below it.
 fn delete_old(old: &Path) -> Result<(), Error> {
     let name = old.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if !name.contains(".podfs-old-") {
         return Err(Error::Environment(format!("{} is not an old copy this tool made", old.display())));
+    }
+    let mounts = crate::inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
+    if let Some(m) = mounts.iter().find(|m| Path::new(&m.mountpoint).starts_with(old)) {
+        return Err(Error::Environment(format!(
+            "{} is mounted inside the old copy {}; nothing was deleted\n  = help: unmount it, then run \
+             --finalize again",
+            m.mountpoint,
+            old.display()
+        )));
     }
     std::fs::remove_dir_all(old).map_err(|e| Error::io(old, "delete", e))
 }
