@@ -52,12 +52,15 @@ impl Podman {
     pub fn running(&self) -> Result<Vec<Stopped>, Error> {
         let all = self.runtime.block_on(self.client.containers())?;
         let mut out = Vec::new();
+        // A unit label on a machine where systemd does not run (a container, a chroot)
+        // names nothing that could restart the container.
+        let systemd = systemd_runs();
         for c in all.into_iter().filter(|c| c.state == "running" || c.state == "paused") {
             let inspected = self.runtime.block_on(self.client.container(&c.id))?;
             let stop_timeout =
                 inspected.as_ref().and_then(|i| i.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
             out.push(Stopped {
-                unit: c.labels.get(SYSTEMD_UNIT_LABEL).filter(|u| !u.is_empty()).cloned(),
+                unit: c.labels.get(SYSTEMD_UNIT_LABEL).filter(|u| systemd && !u.is_empty()).cloned(),
                 id: c.id,
                 name: c.name,
                 state: c.state,
