@@ -18,6 +18,7 @@ pub mod error;
 pub mod inspect;
 pub mod inventory;
 pub mod layout;
+pub mod migrate;
 pub mod output;
 pub mod podman;
 pub mod render;

@@ -10,8 +10,9 @@ const READER_GONE: i32 = 128 + 13;
 fn main() -> ExitCode {
     end_quietly_when_the_reader_goes_away();
     let cli = Cli::parse();
-    // The daemon's findings and volume operations are its output: show them by default.
-    let base = u8::from(matches!(cli.command, Command::Serve(_)));
+    // The daemon's findings and volume operations, and a migration's progress, are their
+    // output: show them by default.
+    let base = u8::from(matches!(cli.command, Command::Serve(_) | Command::Migrate(_)));
     let level = match cli.verbose.saturating_add(base) {
         0 => "warn",
         1 => "info",

@@ -125,7 +125,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// UTC `YYYYMMDDTHHMMSSZ` without a date library (civil-from-days, Howard Hinnant).
-fn timestamp() -> String {
+pub fn timestamp() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     let z = days + 719_468;

@@ -10,14 +10,18 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 #[test]
-fn plan_writes_four_files_and_refuses_to_overwrite_without_force() {
+fn plan_writes_five_files_and_refuses_to_overwrite_without_force() {
     let dir = TempDir::new("cli-out");
     let out_dir = dir.path().join("plan");
     let first = run(bin().args(["plan", "--example", "homelab", "--out"]).arg(&out_dir));
     assert!(first.status.success(), "{}", stderr(&first));
-    for name in ["disko.nix", "storage.conf", "podfs-storage.nix", "PLAN.md"] {
+    for name in ["disko.nix", "storage.conf", "podfs-storage.nix", "PLAN.md", "plan.json"] {
         assert!(out_dir.join(name).is_file(), "{name} missing");
     }
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out_dir.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["plan"]["strategy"], "balanced");
+    assert!(plan["command"].as_str().unwrap().contains("--example homelab"), "{plan}");
 
     // Same input again: nothing changes, so nothing is refused.
     let again = run(bin().args(["plan", "--example", "homelab", "--out"]).arg(&out_dir));

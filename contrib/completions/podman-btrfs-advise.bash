@@ -25,6 +25,9 @@ _podman_btrfs_advise() {
             podman_btrfs_advise,help)
                 cmd="podman_btrfs_advise__subcmd__help"
                 ;;
+            podman_btrfs_advise,migrate)
+                cmd="podman_btrfs_advise__subcmd__migrate"
+                ;;
             podman_btrfs_advise,plan)
                 cmd="podman_btrfs_advise__subcmd__plan"
                 ;;
@@ -45,6 +48,9 @@ _podman_btrfs_advise() {
                 ;;
             podman_btrfs_advise__subcmd__help,help)
                 cmd="podman_btrfs_advise__subcmd__help__subcmd__help"
+                ;;
+            podman_btrfs_advise__subcmd__help,migrate)
+                cmd="podman_btrfs_advise__subcmd__help__subcmd__migrate"
                 ;;
             podman_btrfs_advise__subcmd__help,plan)
                 cmd="podman_btrfs_advise__subcmd__help__subcmd__plan"
@@ -98,7 +104,7 @@ _podman_btrfs_advise() {
 
     case "${cmd}" in
         podman_btrfs_advise)
-            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve help"
+            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,7 +202,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__help)
-            opts="plan scan check storage-conf explain serve help"
+            opts="plan scan check storage-conf explain serve migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,6 +244,20 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__help__subcmd__migrate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -342,6 +362,44 @@ _podman_btrfs_advise() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__migrate)
+            opts="-y -v -h --url --strategy --plan --dry-run --yes --resume --rollback --status --finalize --state-dir --format --verbose --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strategy)
+                    COMPREPLY=($(compgen -W "balanced performance reliability" -- "${cur}"))
+                    return 0
+                    ;;
+                --plan)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

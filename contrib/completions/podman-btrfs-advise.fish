@@ -35,6 +35,7 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "storage-conf" -d 'Show, diff or apply the storage.conf a plan wants on this host'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "explain" -d 'Explain a `check` rule: what it checks, why it matters, an example and the fix'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "serve" -d 'Run the volume plugin daemon: each volume its own btrfs subvolume, plus drift watchers'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "migrate" -d 'Move this host\'s container data to the planned layout in place, losing nothing'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l spec -d 'Workload spec file (TOML) describing the host and what it runs' -r -F
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l example -d 'Use an embedded example spec instead of a file (see --list-examples)' -r
@@ -151,13 +152,32 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -l no-watch -d 'Do not watch configuration files'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve help" -f -a "plan" -d 'Plan a host: storage driver, btrfs subvolumes, mount options and attributes'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve help" -f -a "scan" -d 'Read a live Podman host: images, containers and volumes, their classes and sizes, and where their data lies'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve help" -f -a "check" -d 'Check a disko.nix and a containers/storage.conf against each other and against the rules of btrfs and Podman'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve help" -f -a "storage-conf" -d 'Show, diff or apply the storage.conf a plan wants on this host'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve help" -f -a "explain" -d 'Explain a `check` rule: what it checks, why it matters, an example and the fix'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve help" -f -a "serve" -d 'Run the volume plugin daemon: each volume its own btrfs subvolume, plus drift watchers'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l url -d 'Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default)' -r
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l strategy -d 'Trade-off between speed and checksums/snapshots, as for `plan`' -r -f -a "balanced\t'NOCOW only for data rewritten in place; zstd everywhere else'
+performance\t'Also NOCOW image-copy temp space and no compression on image storage'
+reliability\t'Copy-on-write and checksums everywhere unless a class is declared explicitly; overlay driver; a snapshots subvolume'"
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l plan -d 'Follow a plan written by `plan --out DIR` (its plan.json) instead of planning now' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l state-dir -d 'Where the journal and its lock live' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l format -d 'Output format on stdout' -r -f -a "human\t'For people'
+json\t'One JSON document with a stable schema (see `plan --help`)'"
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l log-format -d 'Log lines on stderr as text or as one JSON object each' -r -f -a "text\t'`LEVEL target: message key=value …`'
+json\t'One JSON object a line, fields included'"
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l dry-run -d 'Print the steps and the space they need; change nothing'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -s y -l yes -d 'Do not ask before starting (needed without a terminal)'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l resume -d 'Continue an interrupted migration'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l rollback -d 'Return to exactly the original state (from any point before --finalize)'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l status -d 'Show where the migration stands'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l finalize -d 'Verify the old data against the live data once more, then delete it'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "plan" -d 'Plan a host: storage driver, btrfs subvolumes, mount options and attributes'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "scan" -d 'Read a live Podman host: images, containers and volumes, their classes and sizes, and where their data lies'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "check" -d 'Check a disko.nix and a containers/storage.conf against each other and against the rules of btrfs and Podman'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "storage-conf" -d 'Show, diff or apply the storage.conf a plan wants on this host'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "explain" -d 'Explain a `check` rule: what it checks, why it matters, an example and the fix'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "serve" -d 'Run the volume plugin daemon: each volume its own btrfs subvolume, plus drift watchers'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "migrate" -d 'Move this host\'s container data to the planned layout in place, losing nothing'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and __fish_seen_subcommand_from storage-conf" -f -a "show" -d 'Every storage.conf file read for you, and each effective key with its origin'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and __fish_seen_subcommand_from storage-conf" -f -a "diff" -d 'The unified diff from the current file to the plan\'s settings'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and __fish_seen_subcommand_from storage-conf" -f -a "apply" -d 'Change the file (or, on Podman 6, write a drop-in) to the plan\'s settings'

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod docs;
 pub mod explain;
 pub mod man;
+pub mod migrate;
 pub mod plan;
 pub mod scan;
 pub mod serve;
@@ -41,6 +42,7 @@ pub enum Command {
     StorageConf(storage_conf::StorageConfArgs),
     Explain(explain::ExplainArgs),
     Serve(serve::ServeArgs),
+    Migrate(migrate::MigrateArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
@@ -79,6 +81,7 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::StorageConf(args) => storage_conf::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::GenerateMan(args) => man::run(args),
         Command::GenerateDocs(args) => docs::run(args),
     }

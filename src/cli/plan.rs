@@ -33,6 +33,8 @@ JSON output (--format json), fields are only ever added:
   mountpoint, mount_options, nocow, compression, purpose}]; placements [{workload, class,
   kind, count, path, subvolume}]; decisions [{topic, choice, why, gives_up}]; warnings.
   --list-examples --format json prints {\"examples\": [{\"name\", \"summary\"}]}.
+  --out also writes plan.json: {\"generator\", \"command\", \"plan\": PLAN}, PLAN as above; it
+  is what `migrate --plan DIR` follows.
 
 Refused, with exit 2 and nothing written:
   - a disk that is in use on this machine: a filesystem on it or on one of its partitions
@@ -59,7 +61,8 @@ The spec format is described in podman-btrfs-advise-spec(5).";
 /// Reads what the host will run from a workload spec (--spec), an embedded example
 /// (--example), or, with neither, from the live host's Podman socket (--from-host says so
 /// explicitly); classifies every workload, decides, and writes disko.nix, storage.conf,
-/// podfs-storage.nix and PLAN.md into --out. Without --out, PLAN.md goes to stdout and no
+/// podfs-storage.nix, PLAN.md and plan.json (the plan as JSON, which `migrate --plan DIR`
+/// follows) into --out. Without --out, PLAN.md goes to stdout and no
 /// file is written. Existing files are replaced only with --force, after a timestamped
 /// backup; all files are written atomically. A disk in use on this machine, or a plan
 /// larger than its disk, is refused before anything is written.
@@ -140,7 +143,9 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         }
         return Ok(exit::OK);
     };
-    let pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.name, f.contents.as_str())).collect();
+    let plan_json = json(&plan_document(&plan, &regenerate_command(&args)));
+    let mut pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.name, f.contents.as_str())).collect();
+    pairs.push((PLAN_JSON, &plan_json));
     let written =
         output::write_files(dir, &pairs, if args.force { Overwrite::Backup } else { Overwrite::Refuse })?;
     match args.format {
@@ -168,6 +173,18 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         Format::Json => println!("{}", json(&serde_json::json!({ "plan": plan, "files": written }))),
     }
     Ok(exit::OK)
+}
+
+/// The machine-readable plan written beside the other files, for `migrate --plan DIR`.
+pub const PLAN_JSON: &str = "plan.json";
+
+/// plan.json: `{"generator", "command", "plan": PLAN}`, PLAN as in `--format json`.
+fn plan_document(plan: &decide::Plan, command: &str) -> serde_json::Value {
+    serde_json::json!({
+        "generator": format!("podman-btrfs-advise {}", env!("CARGO_PKG_VERSION")),
+        "command": command,
+        "plan": plan,
+    })
 }
 
 fn json(value: &serde_json::Value) -> String {

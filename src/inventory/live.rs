@@ -59,6 +59,9 @@ pub struct Container {
     pub mounts: Vec<Mount>,
     /// Bytes written to its writable layer, when the socket was asked for sizes.
     pub rw_size: Option<u64>,
+    /// Seconds its stop waits before SIGKILL, when it was inspected on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -59,6 +59,9 @@ struct RawState {
 struct RawConfig {
     #[serde(rename = "Labels", deserialize_with = "nullable")]
     labels: BTreeMap<String, String>,
+    /// Seconds between the stop signal and SIGKILL (`--stop-timeout`).
+    #[serde(rename = "StopTimeout")]
+    stop_timeout: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +107,7 @@ pub(super) fn container_from_inspect(raw: RawContainer) -> Container {
         image_id: raw.image,
         state: raw.state.status,
         labels: raw.config.labels,
+        stop_timeout: raw.config.stop_timeout,
         ..Container::default()
     };
     apply_inspect(&mut c, raw.inspect);
@@ -182,6 +186,7 @@ pub(super) fn container_from_list(c: models::ListContainer) -> Container {
         auto_remove: c.auto_remove.unwrap_or(false),
         mounts: Vec::new(),
         rw_size: c.size.map(|s| size(s.rw_size)),
+        stop_timeout: None,
         id,
     }
 }

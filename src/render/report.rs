@@ -166,9 +166,14 @@ fn applying(out: &mut String, plan: &Plan) {
         "2. NixOS: import `podfs-storage.nix`. Other distributions: install `storage.conf` as \
          `/etc/containers/storage.conf`.\n\
          3. Existing host with images, containers or volumes: do not switch `driver` or \
-         `graphroot` in place; Podman refuses or, worse, starts over. Never run a bare \
-         `podman system reset`: it deletes graphroot **including volumes**. Move data with \
-         `podman save`/`podman load` and volume exports first.\n\
+         `graphroot` and do not move data by hand; Podman refuses changed paths or, worse, \
+         starts over, and never run a bare `podman system reset`: it deletes graphroot \
+         **including volumes**. `podman-btrfs-advise migrate --plan DIR --dry-run` (DIR \
+         holding this plan's `plan.json`) shows the steps; without `--dry-run` it converts \
+         the host in place, keeping every path Podman knows: graphroot and the volumes of \
+         classes with a subvolume of their own become subvolumes with their attributes, \
+         filled by a verified copy, the old data kept until `migrate --finalize` \
+         (`migrate --rollback` returns to the original state).\n\
          4. Check the result: `lsattr -d DIR` shows `C` on NOCOW directories and \
          `btrfs property get DIR compression` the compression.\n",
     );

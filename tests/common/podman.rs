@@ -118,10 +118,36 @@ impl PodmanService {
     /// trixie one sees its own directories, the btrfs and `shared` at their host paths, so
     /// every path (sockets, graphroot, volumes) reads the same inside and outside.
     pub fn start_with_on(podman: Podman, driver: &str, extra: &str, shared: &[&Path]) -> Self {
-        let mut fs = LoopBtrfs::new("2G");
+        Self::start_full(podman, driver, extra, shared, true, "2G")
+    }
+
+    /// As [`start_on`](Self::start_on), with graphroot a plain directory in the
+    /// filesystem's top level (as on a host that never planned its layout).
+    pub fn start_in_directory_on(podman: Podman, driver: &str) -> Self {
+        Self::start_full(podman, driver, "", &[], false, "2G")
+    }
+
+    /// As [`start_in_directory_on`](Self::start_in_directory_on) on a filesystem of `size`.
+    pub fn start_in_directory_sized(podman: Podman, driver: &str, size: &str) -> Self {
+        Self::start_full(podman, driver, "", &[], false, size)
+    }
+
+    fn start_full(
+        podman: Podman,
+        driver: &str,
+        extra: &str,
+        shared: &[&Path],
+        subvolume: bool,
+        size: &str,
+    ) -> Self {
+        let mut fs = LoopBtrfs::new(size);
         let top = fs.mount("/", "");
         let graphroot = top.join("storage");
-        ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&graphroot));
+        if subvolume {
+            ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&graphroot));
+        } else {
+            std::fs::create_dir(&graphroot).unwrap();
+        }
         let dir = TempDir::new("podman");
         let d = dir.path();
         for sub in ["run", "tmp"] {
@@ -196,6 +222,11 @@ impl PodmanService {
             .expect("start podman system service");
         self.child = Some(child);
         self.wait_ready();
+    }
+
+    /// The environment that points Podman at this service's configuration.
+    pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        Self::env_of(self.dir.path())
     }
 
     fn env_of(d: &Path) -> Vec<(&'static str, PathBuf)> {

@@ -1,0 +1,700 @@
+//! `migrate`: move a live Podman host to the planned layout in place, losing nothing.
+
+use super::Format;
+use crate::decide::Strategy;
+use crate::error::{Error, exit};
+use crate::migrate::journal::{
+    self, DEFAULT_STATE_DIR, Journal, Phase, PodmanFacts, Service, StateDir, Step, Target, VERSION,
+};
+use crate::migrate::podman_ops::{self, Podman};
+use crate::migrate::steps::{self, Run, Stop};
+use crate::migrate::{targets, tree};
+use crate::podman::discover;
+use crate::size::Human;
+use clap::Args;
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const EXAMPLES: &str = "Examples:
+  podman-btrfs-advise migrate --dry-run              # print every step and the space it needs
+  podman-btrfs-advise migrate                        # asks before it starts
+  podman-btrfs-advise migrate --status
+  podman-btrfs-advise migrate --resume               # after a crash, a kill or Ctrl-C
+  podman-btrfs-advise migrate --rollback             # back to exactly the original state
+  podman-btrfs-advise migrate --finalize             # verify once more, delete the old data";
+
+const LONG_HELP: &str = "Examples:
+  podman-btrfs-advise migrate --dry-run
+  podman-btrfs-advise migrate --url unix:///run/podman/podman.sock --strategy performance --yes
+  podman-btrfs-advise migrate --status --format json
+  podman-btrfs-advise migrate --resume | --rollback | --finalize
+
+Podman's view never changes: no path, storage driver or volume record is changed, no
+container is recreated, nothing is reset. In place, graphroot becomes a subvolume of its
+own at the same path, and each volume whose class gets a subvolume of its own in the plan
+(see the class table in the README) becomes one at its same path (its `_data`
+directory), made empty with the class's attributes (NOCOW, or the compression property)
+and filled by a copy: NOCOW cannot be set on existing data, and a reflink or rename would
+keep the old extents. Copies that keep copy-on-write share extents (reflinks) and cost
+almost no space; NOCOW copies write every byte.
+
+Steps, kept in a journal (--state-dir, default /var/lib/podman-btrfs-advise/migrate/,
+written atomically after every change; a lock lets one migration run at a time):
+  preflight         Podman version, free space (NOCOW copies counted in full), btrfs
+                    quotas, SELinux (no path changes, so no `semanage fcontext` rule is
+                    needed), what runs, which containers systemd units manage
+                    (PODMAN_SYSTEMD_UNIT, also set by Quadlet), which API services run
+  stop-containers   each running container with its own stop timeout; one a systemd unit
+                    manages through `systemctl stop UNIT`, so systemd does not restart it
+  stop-services     podman.socket and podman.service through systemctl; a
+                    `podman system service` started by hand is ended (SIGTERM) and the
+                    output says to start it again: a running service keeps the old store open
+  copy              into a new subvolume beside each target (NAME.podfs-new-STAMP)
+  verify            every file by content and metadata
+  swap              renames: the data to NAME.podfs-old-STAMP, the new subvolume to NAME
+  start-services    what was stopped
+  start-containers  exactly what ran before
+  check             scan: every target a subvolume of its own with its attributes
+Containers are stopped and started through Podman's API when it answers, else with
+`podman` itself (only when it is the same Podman: same mount namespace, version and
+graphroot). With no API service answering, the host is read through a
+`podman system service` of migrate's own on a socket in the state directory, ended
+before the first step.
+
+--resume continues after a crash, a kill or Ctrl-C at any point; --rollback returns to
+exactly the original state from any point before --finalize (after the swap it first
+stops again what runs on the new data; the new subvolumes are then kept and named, as
+they hold what ran since); --finalize verifies the old data against the live data once
+more (what changed since the swap is the host's own) and deletes it: the only things
+migrate ever deletes are the old copy it kept, and on --rollback before the swap the new
+subvolumes it made.
+
+JSON output (--format json), fields are only ever added:
+  {\"result\": \"nothing-to-do\"|\"dry-run\"|\"migrated\"|\"interrupted\"|\"failed\"|\"rolled-back\"|
+   \"finalized\"|\"status\", \"error\": STRING|null, \"freed_bytes\": N|null,
+   \"migration\": {state_dir, stamp, phase, strategy, podman {url, version, graphroot, runroot,
+   driver, foreign_namespace}, steps [{step, done}], targets [{role {kind, name}, path, class,
+   nocow, compression, bytes, needs, reflink, source, live, staging, old, inside, copied,
+   verified}], containers [{id, name, state, stop_timeout, unit, stopped, started}],
+   services [{kind: systemd|manual, …}], space {needed, available}, checks [STRING],
+   skipped [{what, why}], interrupted {step, message}|null, notes [{step, message}]}}
+
+Exit codes: 0 done (or nothing to do); 2 usage: no terminal to confirm on without --yes,
+a migration already under way, --resume without one; 3 refused or stopped: the
+environment does not allow it (too little space, the btrfs storage driver), a step failed,
+or Ctrl-C; the output then says `migrate --resume` or `migrate --rollback`.";
+
+/// Move this host's container data to the planned layout in place, losing nothing.
+///
+/// Plans from the live host (as `plan --from-host`) or follows --plan DIR, prints every
+/// step and the space it needs, asks before it starts, then runs the steps from a journal
+/// that --resume, --rollback, --status and --finalize read.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
+pub struct MigrateArgs {
+    /// Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Trade-off between speed and checksums/snapshots, as for `plan`.
+    #[arg(long, value_enum, default_value_t = Strategy::Balanced, conflicts_with = "plan")]
+    pub strategy: Strategy,
+
+    /// Follow a plan written by `plan --out DIR` (its plan.json) instead of planning now.
+    #[arg(long, value_name = "DIR")]
+    pub plan: Option<PathBuf>,
+
+    /// Print the steps and the space they need; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask before starting (needed without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Continue an interrupted migration.
+    #[arg(long, group = "mode")]
+    pub resume: bool,
+
+    /// Return to exactly the original state (from any point before --finalize).
+    #[arg(long, group = "mode")]
+    pub rollback: bool,
+
+    /// Show where the migration stands.
+    #[arg(long, group = "mode")]
+    pub status: bool,
+
+    /// Verify the old data against the live data once more, then delete it.
+    #[arg(long, group = "mode")]
+    pub finalize: bool,
+
+    /// Where the journal and its lock live.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+pub fn run(args: MigrateArgs) -> Result<u8, Error> {
+    let state = StateDir::new(&args.state_dir);
+    if args.status {
+        let Some(j) = state.load()? else {
+            return Err(Error::Usage(format!(
+                "no migration was started with the journal in {}",
+                state.dir.display()
+            )));
+        };
+        print_result(&args, &state, &j, "status", None, None);
+        return Ok(exit::OK);
+    }
+    let _lock = state.lock()?;
+    let existing = state.load()?;
+    if args.resume || args.rollback || args.finalize {
+        let Some(mut j) = existing else {
+            return Err(Error::Usage(format!(
+                "no migration to {} in {}",
+                if args.resume {
+                    "resume"
+                } else if args.rollback {
+                    "roll back"
+                } else {
+                    "finalize"
+                },
+                state.dir.display()
+            )));
+        };
+        return continue_existing(&args, &state, &mut j);
+    }
+    if let Some(j) = existing {
+        match j.phase {
+            Phase::Running | Phase::Migrated => {
+                return Err(Error::Usage(format!(
+                    "a migration is under way ({}, phase {:?}) in {}\n  = help: `migrate --status`, then \
+                     `--resume`, `--rollback` or `--finalize`",
+                    j.stamp,
+                    j.phase,
+                    state.dir.display()
+                )));
+            }
+            Phase::RolledBack | Phase::Finalized => {
+                state.archive(&j)?;
+            }
+        }
+    }
+    start_new(&args, &state)
+}
+
+fn human(args: &MigrateArgs) -> bool {
+    args.format == Format::Human
+}
+
+fn continue_existing(args: &MigrateArgs, state: &StateDir, j: &mut Journal) -> Result<u8, Error> {
+    let podman = podman_for(j)?;
+    let cancel = cancel_on_ctrl_c();
+    let say = |line: &str| say(args, line);
+    let run = Run { state, podman: &podman, cancel: &cancel, say: &say };
+    if args.rollback {
+        if j.phase == Phase::Finalized || j.phase == Phase::RolledBack {
+            return Err(Error::Usage(format!(
+                "the migration {} is {:?}: nothing to roll back",
+                j.stamp, j.phase
+            )));
+        }
+        match run.rollback(j) {
+            Ok(()) => {
+                print_result(args, state, j, "rolled-back", None, None);
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                print_result(args, state, j, "failed", Some(&e.to_string()), None);
+                Err(e)
+            }
+        }
+    } else if args.finalize {
+        if j.phase != Phase::Migrated {
+            return Err(Error::Usage(format!(
+                "the migration {} is {:?}; --finalize deletes the old data only after every step is done",
+                j.stamp, j.phase
+            )));
+        }
+        let at: Vec<PathBuf> =
+            j.targets.iter().filter(|t| t.inside.is_none()).map(|t| parent(&t.path)).collect();
+        let before: u64 = at.iter().map(|p| steps::available(p)).sum();
+        run.finalize(j)?;
+        let after: u64 = at.iter().map(|p| steps::available(p)).sum();
+        let freed = after.saturating_sub(before);
+        print_result(args, state, j, "finalized", None, Some(freed));
+        Ok(exit::OK)
+    } else {
+        if j.phase != Phase::Running {
+            return Err(Error::Usage(format!(
+                "the migration {} is {:?}: nothing to resume",
+                j.stamp, j.phase
+            )));
+        }
+        forward(args, state, &run, j)
+    }
+}
+
+fn forward(args: &MigrateArgs, state: &StateDir, run: &Run, j: &mut Journal) -> Result<u8, Error> {
+    match run.forward(j) {
+        Ok(()) => {
+            print_result(args, state, j, "migrated", None, None);
+            if human(args) {
+                for t in &j.targets {
+                    println!("  old data kept at {}", steps::settled(j, t, &t.old).display());
+                }
+                println!(
+                    "Check the host, then `podman-btrfs-advise migrate --finalize --state-dir {}` deletes the old \
+                     data (or `--rollback` returns to the original state).",
+                    state.dir.display()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Err(stop) => {
+            let (result, message) = match &stop {
+                Stop::Cancelled(step) => {
+                    ("interrupted", format!("stopped at a safe point in step {}", step.as_str()))
+                }
+                Stop::Failed(step, e) => ("failed", format!("step {} failed: {e}", step.as_str())),
+            };
+            print_result(args, state, j, result, Some(&message), None);
+            Err(Error::Environment(format!(
+                "{message}\n  = help: `podman-btrfs-advise migrate --resume --state-dir {d}` continues, \
+                 `podman-btrfs-advise migrate --rollback --state-dir {d}` returns to the original state",
+                d = state.dir.display()
+            )))
+        }
+    }
+}
+
+fn parent(p: &Path) -> PathBuf {
+    p.parent().unwrap_or(Path::new("/")).to_path_buf()
+}
+
+fn say(args: &MigrateArgs, line: &str) {
+    tracing::info!("{line}");
+    if human(args) {
+        println!("  {line}");
+    }
+}
+
+/// Sets the flag on Ctrl-C, so the run stops at the next safe point instead of dying.
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            let signal = tokio::signal::ctrl_c();
+            tokio::pin!(signal);
+            // Registered before the run starts: an early Ctrl-C is not lost.
+            let _ = futures_util::poll!(&mut signal);
+            let _ = ready_tx.send(());
+            if signal.await.is_ok() {
+                eprintln!("\nCtrl-C: stopping at the next safe point…");
+                set.store(true, Ordering::Relaxed);
+            }
+        });
+    });
+    let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(2));
+    flag
+}
+
+fn podman_for(j: &Journal) -> Result<Podman, Error> {
+    let env = |name: &str| std::env::var(name).ok();
+    let at = discover(Some(&j.podman.url), &env, rustix::process::geteuid().is_root())?;
+    Podman::new(at, j.podman.clone())
+}
+
+/// The strategy of a plan written by `plan --out DIR`.
+fn strategy_of_plan(dir: &Path) -> Result<Strategy, Error> {
+    let path = dir.join("plan.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, "read", e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!("{} is not a plan written by `plan --out`: {e}", path.display()))
+    })?;
+    let name = v["plan"]["strategy"].as_str().unwrap_or_default();
+    <Strategy as clap::ValueEnum>::from_str(name, true)
+        .map_err(|_| Error::Usage(format!("{}: unknown strategy {name:?}", path.display())))
+}
+
+fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
+    let strategy = match &args.plan {
+        Some(dir) => strategy_of_plan(dir)?,
+        None => args.strategy,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let at = discover(args.url.as_deref(), &env, rustix::process::geteuid().is_root())?;
+    // No API service answers: read the host through one of our own, ended before any step.
+    let planning = if podman_ops::answers_at(&at) {
+        None
+    } else {
+        std::fs::create_dir_all(&state.dir).map_err(|e| Error::io(&state.dir, "create directory", e))?;
+        let service = podman_ops::PlanningService::start(&state.dir)?;
+        tracing::info!(
+            "no Podman API answers at {}: reading the host through {}",
+            at.endpoint.url(),
+            service.url
+        );
+        Some(service)
+    };
+    let read_at = planning.as_ref().map_or(args.url.clone(), |p| Some(p.url.clone()));
+    let options = crate::scan::ScanOptions { sizes: true, workers: 8 };
+    let mut report = crate::scan::scan_host(read_at.as_deref(), options, &|_, _| {})?;
+    if planning.is_some() {
+        // The journal names the endpoint the user's Podman is reached at, not ours.
+        report.endpoint = at.endpoint.url();
+    }
+    let stamp = stamp();
+    let (mut targets, skipped) = targets::in_place(&report, strategy, &stamp);
+    let server_pid = report.placement_source.server_pid.filter(|_| planning.is_none());
+    let facts = PodmanFacts {
+        url: report.endpoint.clone(),
+        version: report.podman_version.clone(),
+        graphroot: report.storage.graphroot.clone(),
+        runroot: report.storage.runroot.clone(),
+        driver: report.storage.driver.clone(),
+        foreign_namespace: podman_ops::foreign_namespace(server_pid),
+    };
+    if let Some(pid) = server_pid.filter(|_| facts.foreign_namespace) {
+        same_paths_here(pid, &targets)?;
+    }
+    let mut j = Journal {
+        version: VERSION,
+        stamp,
+        phase: Phase::Running,
+        strategy: strategy.to_string(),
+        podman: facts,
+        targets: Vec::new(),
+        containers: Vec::new(),
+        services: Vec::new(),
+        done: Vec::new(),
+        swapped_at: None,
+        interrupted: None,
+        notes: Vec::new(),
+    };
+    if targets.is_empty() {
+        print_plan(args, state, &j, &skipped, &[], (0, 0));
+        if human(args) {
+            println!("Nothing to migrate: every target is where the plan wants it.");
+        }
+        return Ok(exit::OK);
+    }
+    for t in &mut targets {
+        let totals = tree::measure(&t.source).map_err(|e| Error::Environment(e.to_string()))?;
+        t.bytes = totals.bytes;
+        // A rewrite needs the data's extents, holes left out.
+        t.needs = if t.reflink { 0 } else { totals.allocated };
+    }
+    j.targets = targets;
+    let podman = match &planning {
+        Some(p) => Podman::new(podman_ops::discovered(&p.url), j.podman.clone())?,
+        None => podman_for(&j)?,
+    };
+    j.containers = podman.running()?;
+    // Our own planning service is ended here; the steps use `podman` itself.
+    j.services = if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid) };
+    drop(planning);
+    let podman = podman_for(&j)?;
+    let (checks, space) = preflight(&j, &report)?;
+    print_plan(args, state, &j, &skipped, &checks, space);
+    if args.dry_run {
+        if human(args) {
+            println!("Dry run: nothing was changed.");
+        }
+        return Ok(exit::OK);
+    }
+    confirm(args)?;
+    for c in checks {
+        j.note(Step::Preflight, c);
+    }
+    j.done.push(Step::Preflight);
+    state.save(&j)?;
+    let cancel = cancel_on_ctrl_c();
+    let say = |line: &str| say(args, line);
+    let run = Run { state, podman: &podman, cancel: &cancel, say: &say };
+    forward(args, state, &run, &mut j)
+}
+
+/// Refuses a migration when a path Podman names is another directory here than in its
+/// mount namespace: the renames happen here, and must rename what Podman sees.
+fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    for t in targets {
+        let theirs =
+            PathBuf::from(format!("/proc/{pid}/root")).join(t.path.strip_prefix("/").unwrap_or(&t.path));
+        if id(&t.path).is_none() || id(&t.path) != id(&theirs) {
+            return Err(Error::Environment(format!(
+                "Podman (pid {pid}) runs in another mount namespace, where {} is not the directory it                  names here
+  = help: run migrate in Podman's mount namespace",
+                t.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that refuse a migration, and facts to show; returns (checks, (needed, available)).
+fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<String>, (u64, u64)), Error> {
+    let mut checks =
+        vec![format!("Podman {} at {}, storage driver {}", j.podman.version, j.podman.url, j.podman.driver)];
+    if j.podman.driver == "btrfs" && j.targets.iter().any(|t| t.role == journal::Role::Graphroot) {
+        return Err(Error::Environment(
+            "graphroot uses the btrfs storage driver, whose image layers are subvolumes nested in \
+             graphroot; a copy would turn them into plain directories the driver cannot delete\n  = help: \
+             make graphroot a subvolume with `--to-disk`, or switch to overlay first"
+                .into(),
+        ));
+    }
+    for t in &j.targets {
+        for p in [&t.staging, &t.old] {
+            if std::fs::symlink_metadata(p).is_ok() {
+                return Err(Error::Environment(format!(
+                    "{} exists already; migrate never writes over what it did not make",
+                    p.display()
+                )));
+            }
+        }
+    }
+    let needed: u64 = j.targets.iter().map(|t| t.needs).sum();
+    // Metadata of reflinked copies, and room to spare for what runs meanwhile.
+    let margin = 256 << 20;
+    let at = parent(&j.targets[0].path);
+    let available = steps::available(&at);
+    if needed + margin > available {
+        return Err(Error::Environment(format!(
+            "not enough space: the copies need {} (NOCOW copies cannot share extents) and {} to spare, \
+             but {} has {} free",
+            Human(needed),
+            Human(margin),
+            at.display(),
+            Human(available)
+        )));
+    }
+    checks.push(format!("space: the copies need {} more, {} is free", Human(needed), Human(available)));
+    let device = report.graphroot.as_ref().map(|g| g.device.clone()).unwrap_or_default();
+    checks.push(if quotas_on(&device) {
+        "btrfs quotas are on: each new subvolume gets a qgroup; the old data counts until --finalize".into()
+    } else {
+        "btrfs quotas are off".into()
+    });
+    checks.push(match std::fs::read_to_string("/sys/fs/selinux/enforce").map(|s| s.trim() == "1") {
+        Ok(true) => "SELinux enforces: copies keep security.selinux and no path changes, so no \
+                     `semanage fcontext` rule is needed"
+            .into(),
+        _ => "SELinux does not enforce here; no path changes in any case, so no `semanage fcontext` rule is needed"
+            .into(),
+    });
+    for c in &j.containers {
+        checks.push(match &c.unit {
+            Some(u) => format!("{} {} (systemd unit {u}: stopped and started through it)", c.name, c.state),
+            None => format!("{} {} (stop timeout {} s)", c.name, c.state, c.stop_timeout),
+        });
+    }
+    if j.containers.is_empty() {
+        checks.push("no container runs".into());
+    }
+    for s in &j.services {
+        checks.push(match s {
+            Service::Systemd { units, .. } => {
+                format!("API service: {} (stopped and started again)", units.join(", "))
+            }
+            Service::Manual { pid, command, .. } => {
+                format!(
+                    "API service started by hand: pid {pid} `{command}` (stopped; start it again afterwards)"
+                )
+            }
+        });
+    }
+    Ok((checks, (needed, available)))
+}
+
+/// Whether btrfs quotas are on for the filesystem on `device` (sysfs has a `qgroups` directory).
+fn quotas_on(device: &str) -> bool {
+    let name = Path::new(device).file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    std::fs::read_dir("/sys/fs/btrfs")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fs| fs.path().join("devices").join(&name).exists() && fs.path().join("qgroups").is_dir())
+}
+
+fn confirm(args: &MigrateArgs) -> Result<(), Error> {
+    if args.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage("no terminal to confirm on: pass --yes to start the migration".into()));
+    }
+    eprint!("Start the migration? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| Error::io("stdin", "read", e))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::Usage("not confirmed; nothing was changed".into()))
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ`, as backups are named.
+fn stamp() -> String {
+    crate::output::timestamp()
+}
+
+fn target_line(t: &Target) -> String {
+    let attrs = match (t.nocow, &t.compression) {
+        (true, _) => "NOCOW".to_string(),
+        (false, Some(c)) => format!("compression {c}"),
+        (false, None) => "copy-on-write".to_string(),
+    };
+    let cost = if t.reflink {
+        format!("{} reflinked: metadata only", Human(t.bytes))
+    } else {
+        format!("{} written in full ({} with holes)", Human(t.needs), Human(t.bytes))
+    };
+    format!("{} ({}) → new subvolume {} ({attrs}), {cost}", t.path.display(), t.class, t.staging.display())
+}
+
+fn print_plan(
+    args: &MigrateArgs,
+    state: &StateDir,
+    j: &Journal,
+    skipped: &[targets::Skipped],
+    checks: &[String],
+    space: (u64, u64),
+) {
+    match args.format {
+        Format::Json => {
+            let mut v = migration_json(state, j);
+            v["checks"] = json!(checks);
+            v["skipped"] = json!(skipped);
+            v["space"] = json!({ "needed": space.0, "available": space.1 });
+            let result = if j.targets.is_empty() {
+                "nothing-to-do"
+            } else if args.dry_run {
+                "dry-run"
+            } else {
+                "planned"
+            };
+            if j.targets.is_empty() || args.dry_run {
+                println!(
+                    "{}",
+                    pretty(&json!({ "result": result, "error": null, "freed_bytes": null, "migration": v }))
+                );
+            }
+        }
+        Format::Human => {
+            println!(
+                "Migration {} in place (strategy {}), journal in {}:",
+                j.stamp,
+                j.strategy,
+                state.dir.display()
+            );
+            println!("  1. preflight");
+            for c in checks {
+                println!("       {c}");
+            }
+            let names: Vec<String> = j.containers.iter().map(|c| c.name.clone()).collect();
+            println!(
+                "  2. stop-containers: {}",
+                if names.is_empty() { "none run".into() } else { names.join(", ") }
+            );
+            let services: Vec<String> = j
+                .services
+                .iter()
+                .map(|s| match s {
+                    Service::Systemd { units, .. } => units.join(", "),
+                    Service::Manual { pid, .. } => {
+                        format!("podman system service (pid {pid}, started by hand)")
+                    }
+                })
+                .collect();
+            println!(
+                "  3. stop-services: {}",
+                if services.is_empty() { "none".into() } else { services.join(", ") }
+            );
+            println!("  4. copy:");
+            for t in &j.targets {
+                println!("       {}", target_line(t));
+            }
+            println!("  5. verify: every file by content and metadata");
+            println!("  6. swap: renames; the old data stays as NAME.podfs-old-{} until --finalize", j.stamp);
+            println!("  7. start-services   8. start-containers   9. check (scan)");
+            for s in skipped {
+                println!("  left as it is: {}: {}", s.what, s.why);
+            }
+            if space.1 > 0 {
+                println!("Space: {} more needed, {} free.", Human(space.0), Human(space.1));
+            }
+        }
+    }
+}
+
+fn migration_json(state: &StateDir, j: &Journal) -> serde_json::Value {
+    let mut v = serde_json::to_value(j).expect("plain data always serializes");
+    let steps: Vec<_> =
+        Step::ALL.iter().map(|s| json!({ "step": s.as_str(), "done": j.is_done(*s) })).collect();
+    v["steps"] = json!(steps);
+    v["state_dir"] = json!(state.dir);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("done");
+    }
+    v
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).expect("plain data always serializes")
+}
+
+fn print_result(
+    args: &MigrateArgs,
+    state: &StateDir,
+    j: &Journal,
+    result: &str,
+    error: Option<&str>,
+    freed: Option<u64>,
+) {
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            pretty(
+                &json!({ "result": result, "error": error, "freed_bytes": freed, "migration": migration_json(state, j) })
+            )
+        ),
+        Format::Human => {
+            println!(
+                "Migration {}: {result} (phase {:?}), journal {}",
+                j.stamp,
+                j.phase,
+                state.journal_path().display()
+            );
+            for s in Step::ALL {
+                let mark = if j.is_done(s) { "done" } else { "to do" };
+                println!("  {:<17} {mark}", s.as_str());
+            }
+            if let Some(i) = &j.interrupted {
+                println!("  stopped in {}: {}", i.step, i.message);
+            }
+            for n in &j.notes {
+                if n.step != "preflight" {
+                    println!("  note ({}): {}", n.step, n.message);
+                }
+            }
+            if let Some(f) = freed {
+                println!("  freed {}", Human(f));
+            }
+            if let Some(e) = error {
+                eprintln!("{e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! Stopping and starting what holds the store: containers (through their systemd unit
+//! when one manages them, else through Podman's API when it answers, else with the
+//! `podman` command itself) and Podman's API services (systemd units, or a
+//! `podman system service` started by hand).
+
+use super::journal::{PodmanFacts, Service, Stopped};
+use crate::error::Error;
+use crate::podman::{Client, Discovered, Outcome, Timeouts};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The label Podman puts on containers that `podman generate systemd --new` or Quadlet
+/// units run.
+pub const SYSTEMD_UNIT_LABEL: &str = "PODMAN_SYSTEMD_UNIT";
+/// Podman's default stop timeout, when inspect does not name one.
+const DEFAULT_STOP_TIMEOUT: u64 = 10;
+/// The units of Podman's API service.
+const API_UNITS: [&str; 2] = ["podman.socket", "podman.service"];
+
+/// Podman, reached through its socket when that answers, else through `podman`.
+pub struct Podman {
+    client: Client,
+    runtime: tokio::runtime::Runtime,
+    facts: PodmanFacts,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))
+}
+
+impl Podman {
+    pub fn new(at: Discovered, facts: PodmanFacts) -> Result<Self, Error> {
+        let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
+        Ok(Podman { client: Client::new(at, timeouts), runtime: runtime()?, facts })
+    }
+
+    /// The API answers now.
+    pub fn answers(&self) -> bool {
+        self.runtime.block_on(self.client.ping()).is_ok()
+    }
+
+    /// The process that answers on the socket now, when it answers and names itself.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.runtime.block_on(self.client.ping()).ok().and_then(|p| p.server_pid)
+    }
+
+    /// The containers that run or are paused, each with its stop timeout and unit.
+    pub fn running(&self) -> Result<Vec<Stopped>, Error> {
+        let all = self.runtime.block_on(self.client.containers())?;
+        let mut out = Vec::new();
+        // A unit label on a machine where systemd does not run (a container, a chroot)
+        // names nothing that could restart the container.
+        let systemd = systemd_runs();
+        for c in all.into_iter().filter(|c| c.state == "running" || c.state == "paused") {
+            let inspected = self.runtime.block_on(self.client.container(&c.id))?;
+            let stop_timeout =
+                inspected.as_ref().and_then(|i| i.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+            out.push(Stopped {
+                unit: c.labels.get(SYSTEMD_UNIT_LABEL).filter(|u| systemd && !u.is_empty()).cloned(),
+                id: c.id,
+                name: c.name,
+                state: c.state,
+                stop_timeout,
+                stopped: false,
+                started: false,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stops one container with its own timeout.
+    pub fn stop(&self, c: &Stopped) -> Result<String, Error> {
+        if let Some(unit) = &c.unit {
+            systemctl(&["stop", unit])?;
+            return Ok(format!("stopped {} through its unit {unit}", c.name));
+        }
+        let grace = Duration::from_secs(c.stop_timeout);
+        if self.answers() {
+            if c.state == "paused" {
+                // Podman 4.3.1 refuses to stop a paused container.
+                let _ = self.runtime.block_on(self.client.unpause(&c.id));
+            }
+            let how = match self.runtime.block_on(self.client.stop(&c.id, grace))? {
+                Outcome::Changed => "stopped",
+                Outcome::AlreadySo => "was stopped already:",
+            };
+            return Ok(format!("{how} {} (stop timeout {} s, through the API)", c.name, c.stop_timeout));
+        }
+        self.cli_usable()?;
+        if c.state == "paused" {
+            let _ = self.cli(&["unpause", &c.id]);
+        }
+        self.cli(&["stop", "--time", &c.stop_timeout.to_string(), &c.id])?;
+        Ok(format!("stopped {} (stop timeout {} s, with podman)", c.name, c.stop_timeout))
+    }
+
+    /// Starts one container again, and pauses it again when it was paused.
+    pub fn start(&self, c: &Stopped) -> Result<String, Error> {
+        if let Some(unit) = &c.unit {
+            systemctl(&["start", unit])?;
+            return Ok(format!("started {} through its unit {unit}", c.name));
+        }
+        if self.answers() {
+            self.runtime.block_on(self.client.start(&c.id))?;
+            if c.state == "paused" {
+                self.runtime.block_on(self.client.pause(&c.id))?;
+            }
+            return Ok(format!("started {} (through the API)", c.name));
+        }
+        self.cli_usable()?;
+        self.cli(&["start", &c.id])?;
+        if c.state == "paused" {
+            self.cli(&["pause", &c.id])?;
+        }
+        Ok(format!("started {} (with podman)", c.name))
+    }
+
+    /// Whether `podman` run here is the Podman that served the socket: the same mount
+    /// namespace, version and store. Any other would act on another store, or on this one
+    /// with another version's database.
+    pub fn cli_usable(&self) -> Result<(), Error> {
+        let f = &self.facts;
+        let refuse = |why: String| {
+            Err(Error::Environment(format!(
+                "Podman's API does not answer at {} and `podman` cannot stand in for it: {why}\n  = help: \
+                 start the Podman API service again, then run `podman-btrfs-advise migrate --resume`",
+                f.url
+            )))
+        };
+        if f.foreign_namespace {
+            return refuse("the service ran in another mount namespace".into());
+        }
+        let out = match self.cli(&["info", "--format", "{{.Version.Version}} {{.Store.GraphRoot}}"]) {
+            Ok(out) => out,
+            Err(e) => return refuse(e.to_string()),
+        };
+        let (version, graphroot) = out.trim().split_once(' ').unwrap_or((out.trim(), ""));
+        if version != f.version || graphroot != f.graphroot {
+            return refuse(format!(
+                "`podman` here is version {version} with graphroot {graphroot}, the service was {} with {}",
+                f.version, f.graphroot
+            ));
+        }
+        Ok(())
+    }
+
+    fn cli(&self, args: &[&str]) -> Result<String, Error> {
+        let out = Command::new("podman")
+            .args(args)
+            .output()
+            .map_err(|e| Error::Environment(format!("cannot run podman: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Environment(format!(
+                "`podman {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// A unix socket URL as an endpoint.
+pub fn discovered(url: &str) -> Discovered {
+    let path = url.strip_prefix("unix://").unwrap_or(url);
+    Discovered { endpoint: crate::podman::Endpoint::Unix(path.into()), why: "--url".into() }
+}
+
+/// Whether a Podman API answers at `at` now.
+pub fn answers_at(at: &Discovered) -> bool {
+    let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(5) };
+    runtime().is_ok_and(|rt| rt.block_on(Client::new(at.clone(), timeouts).ping()).is_ok())
+}
+
+/// A `podman system service` this migration starts on a socket of its own to read the
+/// host when no API service answers, and ends (SIGTERM, then waits) before anything is
+/// stopped or copied: the steps then run `podman` itself.
+pub struct PlanningService {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl PlanningService {
+    pub fn start(dir: &Path) -> Result<PlanningService, Error> {
+        let socket = dir.join("planning.sock");
+        let _ = std::fs::remove_file(&socket);
+        let url = format!("unix://{}", socket.display());
+        let child = Command::new("podman")
+            .args(["system", "service", "--time=0", &url])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Error::Environment(format!("no Podman API answers and `podman` cannot be run: {e}"))
+            })?;
+        let mut service = PlanningService { child, url };
+        let at = Discovered { endpoint: crate::podman::Endpoint::Unix(socket), why: "--url".into() };
+        let start = Instant::now();
+        while !answers_at(&at) {
+            if start.elapsed() > Duration::from_secs(60) || service.child.try_wait().ok().flatten().is_some()
+            {
+                service.end();
+                return Err(Error::Environment(
+                    "no Podman API answers, and `podman system service` started to read the host did not                      answer either within 60 s"
+                        .into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(service)
+    }
+
+    /// Ends the service and waits for it.
+    pub fn end(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PlanningService {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.end();
+        }
+    }
+}
+
+/// systemd runs here (it is PID 1 and `systemctl` exists).
+pub fn systemd_runs() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
+fn systemctl(args: &[&str]) -> Result<(), Error> {
+    let out = Command::new("systemctl")
+        .args(args)
+        .output()
+        .map_err(|e| Error::Environment(format!("cannot run systemctl: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Environment(format!(
+        "`systemctl {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
+}
+
+/// The Podman API services that hold the store: active systemd units, and the process
+/// that answered on the socket when it is a `podman system service` of its own.
+pub fn api_services(server_pid: Option<u32>) -> Vec<Service> {
+    let mut services = Vec::new();
+    if systemd_runs() {
+        let active: Vec<String> = API_UNITS
+            .iter()
+            .filter(|u| {
+                Command::new("systemctl")
+                    .args(["is-active", "--quiet", u])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .map(|u| u.to_string())
+            .collect();
+        if !active.is_empty() {
+            services.push(Service::Systemd { units: active, user: false, stopped: false, started: false });
+        }
+    }
+    if let Some(pid) = server_pid.filter(|p| *p != 1)
+        && let Some(command) = cmdline(pid).filter(|c| is_manual_service(c))
+        && !services.iter().any(|s| matches!(s, Service::Systemd { .. }) && under_systemd(pid))
+    {
+        services.push(Service::Manual { pid, command, stopped: false });
+    }
+    services
+}
+
+/// A command line of `podman system service`.
+pub fn is_manual_service(cmdline: &str) -> bool {
+    let words: Vec<&str> = cmdline.split_whitespace().collect();
+    words.first().is_some_and(|w| w.ends_with("podman"))
+        && words.windows(2).any(|w| w == ["system", "service"])
+}
+
+fn cmdline(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(String::from_utf8_lossy(&raw).replace('\0', " ").trim().to_string())
+}
+
+/// The process runs in a systemd unit's cgroup (podman.service started by the socket).
+fn under_systemd(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| c.contains("podman.service"))
+}
+
+/// Stops a service; returns what was done.
+pub fn stop_service(s: &Service) -> Result<String, Error> {
+    match s {
+        Service::Systemd { units, .. } => {
+            // The socket first, so nothing activates the service again meanwhile.
+            for u in units
+                .iter()
+                .filter(|u| u.ends_with(".socket"))
+                .chain(units.iter().filter(|u| !u.ends_with(".socket")))
+            {
+                systemctl(&["stop", u])?;
+            }
+            Ok(format!("stopped {}", units.join(", ")))
+        }
+        Service::Manual { pid, command, .. } => {
+            let pid = *pid;
+            if cmdline(pid).is_some_and(|c| c == *command) {
+                rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(pid as i32)
+                        .ok_or_else(|| Error::Environment("bad pid".into()))?,
+                    rustix::process::Signal::TERM,
+                )
+                .map_err(|e| {
+                    Error::Environment(format!("cannot stop the Podman service (pid {pid}): {e}"))
+                })?;
+                let start = Instant::now();
+                while alive(pid, command) {
+                    if start.elapsed() > Duration::from_secs(60) {
+                        return Err(Error::Environment(format!(
+                            "the Podman service (pid {pid}) did not end within 60 s of SIGTERM"
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            Ok(format!("stopped the Podman service started by hand (pid {pid}: {command})"))
+        }
+    }
+}
+
+/// Starts a service again; a hand-started one is the user's to start.
+pub fn start_service(s: &Service) -> Result<Option<String>, Error> {
+    match s {
+        Service::Systemd { units, .. } => {
+            for u in units {
+                systemctl(&["start", u])?;
+            }
+            Ok(Some(format!("started {}", units.join(", "))))
+        }
+        Service::Manual { .. } => Ok(None),
+    }
+}
+
+/// The process still runs this command (not a zombie, not a reused pid).
+fn alive(pid: u32, command: &str) -> bool {
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().next().map(|st| st == "Z")))
+        .unwrap_or(true);
+    !zombie && cmdline(pid).is_some_and(|c| c == command)
+}
+
+/// Processes other than this one that hold a file, their working directory or their root
+/// below one of `paths` (read from /proc/PID/{fd,cwd,root}), as `pid command`: a conmon
+/// still running a container's exit command, a `podman` still cleaning up.
+pub fn holders(paths: &[&Path]) -> Vec<String> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let proc = entry.path();
+        let mut links: Vec<std::path::PathBuf> =
+            ["cwd", "root"].iter().filter_map(|l| std::fs::read_link(proc.join(l)).ok()).collect();
+        links.extend(
+            std::fs::read_dir(proc.join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok()),
+        );
+        // A process whose root is `/` holds nothing by its root. A command line naming a
+        // path counts too: a conmon hands its container's cleanup to `podman --root
+        // GRAPHROOT container cleanup` before that opens anything.
+        let command = cmdline(pid).unwrap_or_default();
+        let named = paths.iter().any(|p| command.split_whitespace().any(|w| Path::new(w).starts_with(p)));
+        if named || links.iter().any(|l| l != Path::new("/") && paths.iter().any(|p| l.starts_with(p))) {
+            found.push(format!("{pid} {command}"));
+        }
+    }
+    found
+}
+
+/// Waits until nothing has held a file below `paths` for a second, up to `limit`; the
+/// holders when it does not happen.
+pub fn wait_until_released(paths: &[&Path], limit: Duration) -> Result<(), Vec<String>> {
+    let start = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        let held = holders(paths);
+        if held.is_empty() {
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_secs(1) {
+                return Ok(());
+            }
+        } else {
+            quiet_since = None;
+        }
+        if !held.is_empty() && start.elapsed() > limit {
+            return Err(held);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether process `pid` runs in a mount namespace other than ours.
+pub fn foreign_namespace(pid: Option<u32>) -> bool {
+    let Some(pid) = pid else { return false };
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    ours.is_some() && theirs.is_some() && ours != theirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_started_service_is_told_by_its_command_line() {
+        assert!(is_manual_service("/usr/bin/podman system service --time=0 unix:///x.sock"));
+        assert!(is_manual_service("podman --log-level info system service"));
+        assert!(!is_manual_service("/usr/lib/systemd/systemd --system"));
+        assert!(!is_manual_service("conmon --api-version 1"));
+    }
+}

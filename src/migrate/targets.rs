@@ -1,0 +1,253 @@
+//! Which directories become subvolumes of their own, with which attributes: a pure
+//! function of a scan and a strategy, using the same attribute rules as `plan`
+//! ([`crate::decide::options`]) and the class table.
+
+use super::journal::{Role, Target, beside};
+use crate::classify::EvidenceKind;
+use crate::decide::Strategy;
+use crate::decide::options::{data_attributes, image_store_compression};
+use crate::scan::ScanReport;
+use std::path::{Path, PathBuf};
+
+/// Something that stays as it is, and why (for the printed plan).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub what: String,
+    pub why: String,
+}
+
+/// The targets of an in-place migration; graphroot first, volumes after, so an outer
+/// target's staging copy exists before the targets nested in it are swapped there.
+pub fn in_place(report: &ScanReport, strategy: Strategy, stamp: &str) -> (Vec<Target>, Vec<Skipped>) {
+    let mut targets = Vec::new();
+    let mut skipped = Vec::new();
+    let graphroot = PathBuf::from(&report.storage.graphroot);
+    match &report.graphroot {
+        Some(p) if p.is_btrfs() && !p.own_subvolume => {
+            let compression = image_store_compression(strategy).as_str().to_string();
+            targets.push(target(
+                Role::Graphroot,
+                &graphroot,
+                "graphroot",
+                false,
+                Some(compression),
+                0,
+                None,
+                stamp,
+            ));
+        }
+        Some(p) if p.is_btrfs() => skipped.push(Skipped {
+            what: "graphroot".into(),
+            why: format!("{} is a subvolume of its own already", p.path),
+        }),
+        Some(p) => skipped.push(Skipped {
+            what: "graphroot".into(),
+            why: format!("{} is on {}, not btrfs: move it with --to-disk", p.path, p.filesystem),
+        }),
+        None => {
+            skipped.push(Skipped { what: "graphroot".into(), why: "its placement could not be read".into() })
+        }
+    }
+    for v in &report.volumes {
+        let name = &v.volume.name;
+        let what = format!("volume {name}");
+        let info = v.class.info();
+        if !info.own_subvolume {
+            continue;
+        }
+        if !v.volume.driver.is_empty() && v.volume.driver != "local" {
+            skipped
+                .push(Skipped { what, why: format!("driver {} manages its own storage", v.volume.driver) });
+            continue;
+        }
+        let Some(p) = v.placement.as_ref() else {
+            skipped.push(Skipped { what, why: "its placement could not be read".into() });
+            continue;
+        };
+        if !p.is_btrfs() {
+            skipped.push(Skipped { what, why: format!("{} is on {}, not btrfs", v.data_dir, p.filesystem) });
+            continue;
+        }
+        let declared = v.evidence.first().is_some_and(|e| e.kind == EvidenceKind::Explicit);
+        let (nocow, compression) = data_attributes(v.class, strategy, declared);
+        let compression = compression.map(|c| c.as_str().to_string());
+        let fits = p.own_subvolume
+            && (!nocow || p.nocow == Some(true))
+            && (compression.is_none() || p.compression == compression);
+        if fits {
+            continue;
+        }
+        let path = PathBuf::from(&v.data_dir);
+        let inside = targets
+            .iter()
+            .position(|t: &Target| t.role == Role::Graphroot && path.starts_with(&t.path) && path != t.path);
+        let bytes = v.volume.size.unwrap_or(0);
+        let mut t = target(
+            Role::Volume(name.clone()),
+            &path,
+            v.class.as_str(),
+            nocow,
+            compression,
+            bytes,
+            inside,
+            stamp,
+        );
+        if let Some(i) = inside {
+            // Made beside the outer staging copy, so that copy verifies against the
+            // original without it, and moved into it by the swap.
+            let outer = &targets[i];
+            t.live = rebase(&path, &outer.path, &outer.staging);
+            t.staging = beside(&outer.path, &format!("new-{stamp}-volume"), name);
+            t.old = beside(&t.live, "old", stamp);
+        }
+        targets.push(t);
+    }
+    (targets, skipped)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn target(
+    role: Role,
+    path: &Path,
+    class: &str,
+    nocow: bool,
+    compression: Option<String>,
+    bytes: u64,
+    inside: Option<usize>,
+    stamp: &str,
+) -> Target {
+    Target {
+        role,
+        path: path.to_path_buf(),
+        class: class.into(),
+        nocow,
+        compression: if nocow { None } else { compression },
+        bytes,
+        // NOCOW files cannot share extents with copy-on-write ones: every byte is written.
+        needs: if nocow { bytes } else { 0 },
+        reflink: !nocow,
+        source: path.to_path_buf(),
+        live: path.to_path_buf(),
+        staging: beside(path, "new", stamp),
+        old: beside(path, "old", stamp),
+        inside,
+        copied: false,
+        verified: false,
+    }
+}
+
+/// `path` below `from`, moved below `to`.
+fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {
+    to.join(path.strip_prefix(from).unwrap_or(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::Class;
+    use crate::classify::Evidence;
+    use crate::inspect::Placement;
+    use crate::inventory::live::{StorageFacts, Volume};
+    use crate::scan::{PlacementSource, Summary, VolumeReport};
+
+    fn placement(path: &str, own: bool, nocow: bool) -> Placement {
+        Placement {
+            path: path.into(),
+            filesystem: "btrfs".into(),
+            device: "/dev/x".into(),
+            mountpoint: "/".into(),
+            subvolume: Some("/".into()),
+            own_subvolume: own,
+            filesystem_options: vec![],
+            mount_options: vec![],
+            nocow: Some(nocow),
+            compression: None,
+        }
+    }
+
+    fn volume(name: &str, class: Class, explicit: bool, p: Placement) -> VolumeReport {
+        let dir = p.path.clone();
+        VolumeReport {
+            volume: Volume {
+                name: name.into(),
+                driver: "local".into(),
+                mountpoint: dir.clone(),
+                size: Some(1000),
+                ..Volume::default()
+            },
+            class,
+            evidence: vec![Evidence {
+                kind: if explicit { EvidenceKind::Explicit } else { EvidenceKind::ImageName },
+                suggests: class,
+                detail: String::new(),
+            }],
+            data_dir: dir,
+            placement: Some(p),
+        }
+    }
+
+    fn report(volumes: Vec<VolumeReport>) -> ScanReport {
+        ScanReport {
+            endpoint: "unix:///x".into(),
+            podman_version: "4.3.1".into(),
+            rootless: false,
+            storage: StorageFacts { graphroot: "/g".into(), driver: "overlay".into(), ..Default::default() },
+            graphroot: Some(placement("/g", false, false)),
+            volume_path: None,
+            placement_source: PlacementSource::default(),
+            images: vec![],
+            containers: vec![],
+            volumes,
+            findings: vec![],
+            summary: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn graphroot_and_misplaced_class_volumes_become_subvolumes_nested_in_the_staging_copy() {
+        let class = |n| Class::named(n).unwrap();
+        let nocow_class = Class::ALL.into_iter().find(|c| c.info().nocow && c.info().own_subvolume).unwrap();
+        let shared = Class::ALL.into_iter().find(|c| !c.info().own_subvolume).unwrap();
+        let r = report(vec![
+            volume("db", nocow_class, true, placement("/g/volumes/db/_data", false, false)),
+            volume("done", nocow_class, true, placement("/g/volumes/done/_data", true, true)),
+            volume("plain", shared, false, placement("/g/volumes/plain/_data", false, false)),
+            volume("films", class("media"), true, placement("/g/volumes/films/_data", false, false)),
+        ]);
+        let (targets, _) = in_place(&r, Strategy::Balanced, "S");
+        let names: Vec<_> = targets.iter().map(|t| t.role.clone()).collect();
+        assert_eq!(names, [Role::Graphroot, Role::Volume("db".into()), Role::Volume("films".into())]);
+        let g = &targets[0];
+        assert_eq!((g.reflink, g.staging.as_path()), (true, Path::new("/g.podfs-new-S")));
+        let db = &targets[1];
+        assert!(db.nocow && !db.reflink && db.needs == 1000 && db.compression.is_none());
+        assert_eq!(db.inside, Some(0));
+        assert_eq!(db.live, PathBuf::from("/g.podfs-new-S/volumes/db/_data"));
+        assert_eq!(db.staging, PathBuf::from("/g.podfs-new-S-volume-db"));
+        assert_eq!(db.old, PathBuf::from("/g.podfs-new-S/volumes/db/_data.podfs-old-S"));
+        assert_eq!(db.source, PathBuf::from("/g/volumes/db/_data"));
+        let films = &targets[2];
+        assert_eq!(films.compression.as_deref(), Some(class("media").info().compression.as_str()));
+        assert!(films.reflink && films.needs == 0);
+
+        // Reliability keeps undeclared data copy-on-write: the heuristic database volume
+        // still gets a subvolume, with compression instead of NOCOW.
+        let r =
+            report(vec![volume("db", nocow_class, false, placement("/g/volumes/db/_data", false, false))]);
+        let (targets, _) = in_place(&r, Strategy::Reliability, "S");
+        assert!(!targets[1].nocow && targets[1].compression.is_some());
+    }
+
+    #[test]
+    fn a_graphroot_that_is_a_subvolume_already_is_left_and_volumes_swap_beside_themselves() {
+        let nocow_class = Class::ALL.into_iter().find(|c| c.info().nocow).unwrap();
+        let mut r =
+            report(vec![volume("db", nocow_class, true, placement("/g/volumes/db/_data", false, false))]);
+        r.graphroot = Some(placement("/g", true, false));
+        let (targets, skipped) = in_place(&r, Strategy::Balanced, "S");
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].live, PathBuf::from("/g/volumes/db/_data"));
+        assert_eq!(targets[0].old, PathBuf::from("/g/volumes/db/_data.podfs-old-S"));
+        assert!(skipped[0].why.contains("subvolume of its own already"));
+    }
+}
