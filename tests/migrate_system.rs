@@ -55,8 +55,18 @@ impl Host {
         Host { service, state: TempDir::new("migrate-state"), home: TempDir::new("migrate-home") }
     }
 
+    /// The tool, run where the machine's Podman runs (the test's own mount namespace), so
+    /// that `podman` there is the Podman that served the socket. The Podman 5 root does not
+    /// hold the tool, so that one is reached through its socket alone.
+    fn tool(&self) -> Command {
+        match self.service.podman {
+            Podman::Host => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
+            Podman::Trixie => bin(),
+        }
+    }
+
     fn migrate(&self, args: &[&str]) -> Output {
-        let mut cmd = bin();
+        let mut cmd = self.tool();
         cmd.arg("migrate").args(args).arg("--state-dir").arg(self.state.path());
         if !args.iter().any(|a| {
             a.starts_with("--resume")
@@ -351,7 +361,7 @@ fn free(p: &Path) -> u64 {
 
 /// Kills migrate with SIGKILL as soon as the copy has begun.
 fn kill_mid_copy(host: &Host) -> Value {
-    let mut cmd = bin();
+    let mut cmd = host.tool();
     cmd.args(["migrate", "--yes", "--url", &host.service.url, "--state-dir"])
         .arg(host.state.path())
         .envs(host.service.env())
@@ -437,7 +447,7 @@ fn a_migration_killed_mid_copy_resumes_or_rolls_back_to_the_original(podman: Pod
 impl Host {
     /// `migrate ARGS` in the background with extra environment (the test hooks).
     fn spawn_migrate(&self, args: &[&str], env: &[(&str, &Path)], logs: &Path) -> std::process::Child {
-        let mut cmd = bin();
+        let mut cmd = self.tool();
         cmd.arg("migrate")
             .args(args)
             .args(["--url", &self.service.url, "--state-dir"])
@@ -727,7 +737,7 @@ fn bench_migrate_1gib() {
         let top = service.top.clone();
         let before = free(&top);
         let started = Instant::now();
-        let mut cmd = bin();
+        let mut cmd = service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise"));
         cmd.args(["migrate", "--yes", "--url", &service.url, "--state-dir"])
             .arg(state.path())
             .envs(service.env());
@@ -735,7 +745,7 @@ fn bench_migrate_1gib() {
         let took = started.elapsed();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let extra = before.saturating_sub(free(&top));
-        let mut cmd = bin();
+        let mut cmd = service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise"));
         cmd.args(["migrate", "--finalize", "--state-dir"]).arg(state.path()).envs(service.env());
         let started = Instant::now();
         let out = run(&mut cmd);

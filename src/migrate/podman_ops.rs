@@ -50,7 +50,7 @@ impl Podman {
 
     /// The containers that run or are paused, each with its stop timeout and unit.
     pub fn running(&self) -> Result<Vec<Stopped>, Error> {
-        let all = self.runtime.block_on(self.client.containers())?;
+        let all = self.runtime.block_on(self.client.containers(&self.facts.version))?;
         let mut out = Vec::new();
         // A unit label on a machine where systemd does not run (a container, a chroot)
         // names nothing that could restart the container.
