@@ -59,7 +59,7 @@ The spec format is described in podman-btrfs-advise-spec(5).";
 /// Reads what the host will run from a workload spec (--spec), an embedded example
 /// (--example), or, with neither, from the live host's Podman socket (--from-host says so
 /// explicitly); classifies every workload, decides, and writes disko.nix, storage.conf,
-/// podfs-storage.nix and PLAN.md into --out. Without --out, PLAN.md goes to stdout and no
+/// podfs-storage.nix, btrbk.conf (snapshots by class) and PLAN.md into --out. Without --out, PLAN.md goes to stdout and no
 /// file is written. Existing files are replaced only with --force, after a timestamped
 /// backup; all files are written atomically. A disk in use on this machine, or a plan
 /// larger than its disk, is refused before anything is written.
