@@ -108,7 +108,7 @@ fn btrbk_accepts_every_generated_conf_and_the_nixos_instance_has_the_same_settin
                 .map(|r| r.as_str().unwrap())
                 .collect();
             for path in &want {
-                let rule = format!("d {} 0700 root root -", snapshot_dir(path));
+                let rule = format!("d {} 0700 root root -", snapshot_dir(&plan, path));
                 assert!(rules.contains(&rule.as_str()), "{ctx}: {rule} missing from {rules:?}");
             }
         }
@@ -178,27 +178,31 @@ fn systemd_units_for_the_btrbk_run_verify() {
     assert!(out.status.success() && !stderr.contains("podfs-btrbk"), "{stderr}");
 }
 
-/// Creates every planned subvolume below `root` at its mountpoint, parents first (the
-/// top-level subvolume stands for `/`), each holding a file naming it.
-fn lay_out(plan: &Plan, root: &Path) {
-    let mut subvolumes: Vec<_> =
-        plan.layout.subvolumes().filter(|s| s.mountpoint.as_deref().is_some_and(|m| m != "/")).collect();
+/// Lays the plan out like disko: every subvolume at the top level of `fs` (mounted at
+/// `top`), mounted with `subvol=` at its mountpoint below `root`, parents first, each
+/// holding a file naming it; plus the snapshot directories the NixOS snippet creates.
+fn lay_out(plan: &Plan, fs: &LoopBtrfs, top: &Path, root: &Path) {
+    let mut subvolumes: Vec<_> = plan.layout.subvolumes().filter(|s| s.mountpoint.is_some()).collect();
     subvolumes.sort_by_key(|s| s.mountpoint.clone());
     for sv in subvolumes {
+        ok(Command::new("btrfs").args(["subvolume", "create"]).arg(top.join(&sv.name)));
         let at = root.join(sv.mountpoint.as_ref().unwrap().trim_start_matches('/'));
-        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
-        ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&at));
+        std::fs::create_dir_all(&at).unwrap();
+        // Unmounted by LoopBtrfs's Drop with every other mount of the device.
+        ok(Command::new("mount")
+            .args(["-t", "btrfs", "-o", &format!("subvol={}", sv.name), &fs.device])
+            .arg(&at));
         std::fs::write(at.join("data"), &sv.name).unwrap();
     }
-    // What the NixOS snippet's tmpfiles rules (or PLAN.md's install -d) create.
     for s in snapshot_plan(plan).iter().filter(|s| matches!(s.snapshots, Snapshots::Scheduled(_))) {
-        std::fs::create_dir_all(root.join(snapshot_dir(s.mountpoint()).trim_start_matches('/'))).unwrap();
+        std::fs::create_dir_all(root.join(s.snapshot_dir.trim_start_matches('/'))).unwrap();
     }
 }
 
-/// Read-only snapshots and received subvolumes below `root`: (path, subvolume name).
-fn snapshots_below(root: &Path) -> Vec<(String, String)> {
-    let out = ok(Command::new("btrfs").args(["subvolume", "list", "-r"]).arg(root));
+/// Read-only subvolumes of the filesystem mounted at `top`: (path from the top level,
+/// the name its snapshot was made from, the part before btrbk's `.STAMP`).
+fn snapshots_below(top: &Path) -> Vec<(String, String)> {
+    let out = ok(Command::new("btrfs").args(["subvolume", "list", "-r"]).arg(top));
     let mut all: Vec<(String, String)> = out
         .lines()
         .filter_map(|l| l.split(" path ").nth(1))
@@ -216,48 +220,64 @@ fn btrbk_run_snapshots_exactly_the_planned_subvolumes_and_sends_them_off_host() 
     if !can_run("btrbk run", &["btrbk", "mkfs.btrfs", "losetup", "btrfs"], true) {
         return;
     }
-    let plan = plan_of("homelab", Strategy::Balanced);
+    // Balanced keeps snapshots inside each subvolume, reliability in its `@snapshots`.
+    for strategy in [Strategy::Reliability, Strategy::Balanced] {
+        run_btrbk_over_the_layout(strategy);
+    }
+}
+
+fn run_btrbk_over_the_layout(strategy: Strategy) {
+    let plan = plan_of("homelab", strategy);
     let want = scheduled(&plan);
     let all: BTreeSet<String> = snapshot_plan(&plan).iter().map(|s| s.subvolume.name.clone()).collect();
     assert!(
         want.len() >= 3 && all.len() > want.len(),
-        "the plan has scheduled and unscheduled subvolumes: {want:?} of {all:?}"
+        "{strategy}: scheduled and unscheduled subvolumes: {want:?} of {all:?}"
     );
 
+    // Declared first, so removed after the loop device's Drop has unmounted everything.
+    let root = TempDir::new("btrbk-root");
     let mut source = LoopBtrfs::new("1G");
-    let src = source.mount("/", "");
-    lay_out(&plan, &src);
+    let top = source.mount("/", "");
+    lay_out(&plan, &source, &top, root.path());
     let mut backup = LoopBtrfs::new("1G");
     let dst = backup.mount("/", "");
     let target = dst.join("podfs");
     std::fs::create_dir(&target).unwrap();
 
-    let paths = btrbk::Paths { root: src.display().to_string(), target: Some(target.display().to_string()) };
-    let conf = src.join("btrbk.conf");
+    let paths =
+        btrbk::Paths { root: root.path().display().to_string(), target: Some(target.display().to_string()) };
+    let conf = source.dir.path().join("btrbk.conf");
     std::fs::write(&conf, btrbk::render(&plan, &render::header(&plan, "test"), &paths)).unwrap();
-    let btrbk = |action: &str| run(Command::new("btrbk").arg("-c").arg(&conf).arg(action));
-    let dry = btrbk("dryrun");
-    assert!(dry.status.success(), "dryrun: {}", String::from_utf8_lossy(&dry.stderr));
-    assert!(snapshots_below(&src).is_empty(), "dryrun made snapshots");
+    let btrbk = |args: &[&str]| run(Command::new("btrbk").arg("-c").arg(&conf).args(args));
+    let dry = btrbk(&["dryrun"]);
+    assert!(dry.status.success(), "{strategy} dryrun: {}", String::from_utf8_lossy(&dry.stderr));
+    assert!(snapshots_below(&top).is_empty(), "dryrun made snapshots");
 
-    let first = btrbk("run");
-    assert!(
-        first.status.success(),
-        "run: {}\n{}",
-        String::from_utf8_lossy(&first.stdout),
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let snaps = snapshots_below(&src);
+    let first = btrbk(&["run"]);
+    let said = |o: &std::process::Output| {
+        format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert!(first.status.success(), "{strategy} run: {}", said(&first));
+    let snaps = snapshots_below(&top);
     let names: BTreeSet<String> = snaps.iter().map(|(_, n)| n.clone()).collect();
-    assert_eq!(names, want, "snapshots of exactly the scheduled subvolumes: {snaps:?}");
+    assert_eq!(names, want, "{strategy}: snapshots of exactly the scheduled subvolumes: {snaps:?}");
     assert_eq!(snaps.len(), want.len(), "one each: {snaps:?}");
     for s in snapshot_plan(&plan).iter().filter(|s| want.contains(&s.subvolume.name)) {
-        let dir = snapshot_dir(s.mountpoint());
-        let here: Vec<_> = snaps
-            .iter()
-            .filter(|(p, n)| *n == s.subvolume.name && p.starts_with(dir.trim_start_matches('/')))
+        let dir = root.path().join(s.snapshot_dir.trim_start_matches('/'));
+        let here: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!("{}.", s.subvolume.name)))
             .collect();
-        assert_eq!(here.len(), 1, "{} has its snapshot in {dir}: {snaps:?}", s.subvolume.name);
+        assert_eq!(
+            here.len(),
+            1,
+            "{strategy}: {} has its snapshot in {}: {here:?}",
+            s.subvolume.name,
+            s.snapshot_dir
+        );
+        assert_eq!(std::fs::read_to_string(dir.join(&here[0]).join("data")).unwrap(), s.subvolume.name);
     }
     // The plan has both; neither is snapshotted.
     assert!(
@@ -267,35 +287,47 @@ fn btrbk_run_snapshots_exactly_the_planned_subvolumes_and_sends_them_off_host() 
 
     let received = snapshots_below(&dst);
     let received_names: BTreeSet<String> = received.iter().map(|(_, n)| n.clone()).collect();
-    assert_eq!(received_names, want, "sent to the second filesystem: {received:?}");
+    assert_eq!(received_names, want, "{strategy}: sent to the second filesystem: {received:?}");
     for (path, name) in &received {
         assert_eq!(std::fs::read_to_string(dst.join(path).join("data")).unwrap(), *name, "{path}");
     }
 
-    // Only a changed subvolume gets a new snapshot (`snapshot_create onchange`), sent
-    // incrementally.
+    // With snapshots outside the subvolumes only a changed one gets a new snapshot
+    // (`snapshot_create onchange`); with snapshots inside, every one does (`always`: each
+    // snapshot changes its parent). New snapshots are sent incrementally.
     let changed = snapshot_plan(&plan).into_iter().find(|s| want.contains(&s.subvolume.name)).unwrap();
     let changed_name = changed.subvolume.name.clone();
-    std::fs::write(src.join(changed.mountpoint().trim_start_matches('/')).join("more"), "v2").unwrap();
-    // A write counts once its transaction commits (every 30 s by default; now here).
-    ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(&src));
-    let second = btrbk("run");
-    assert!(second.status.success(), "second run: {}", String::from_utf8_lossy(&second.stderr));
-    let after = snapshots_below(&src);
-    let new: Vec<_> = after.iter().filter(|s| !snaps.contains(s)).collect();
-    assert_eq!(new.len(), 1, "one new snapshot: {new:?}\n{}", String::from_utf8_lossy(&second.stdout));
-    assert_eq!(new[0].1, changed_name);
+    let changed_dir = root.path().join(changed.mountpoint().trim_start_matches('/'));
+    let change = |text: &str| {
+        std::fs::write(changed_dir.join("more"), text).unwrap();
+        // A write counts once its transaction commits (every 30 s by default; now here).
+        ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(&changed_dir));
+    };
+    change("v2");
+    let second = btrbk(&["run"]);
+    assert!(second.status.success(), "{strategy} second run: {}", said(&second));
+    let after = snapshots_below(&top);
+    let new: BTreeSet<String> = after.iter().filter(|s| !snaps.contains(s)).map(|(_, n)| n.clone()).collect();
+    let inside = |s: &podfs::decide::snapshots::SubvolumeSnapshots| {
+        podfs::layout::path_is_under(&s.snapshot_dir, s.mountpoint())
+    };
+    let expected: BTreeSet<String> = snapshot_plan(&plan)
+        .iter()
+        .filter(|s| want.contains(&s.subvolume.name) && (inside(s) || s.subvolume.name == changed_name))
+        .map(|s| s.subvolume.name.clone())
+        .collect();
+    assert_eq!(new, expected, "{strategy}: new snapshots\n{}", said(&second));
+    assert_eq!(after.len(), snaps.len() + expected.len(), "{strategy}: {after:?}");
     let received_after = snapshots_below(&dst);
-    assert_eq!(received_after.len(), received.len() + 1, "{received_after:?}");
+    assert_eq!(received_after.len(), received.len() + expected.len(), "{received_after:?}");
 
     // PLAN.md's snapshot of one subvolume (between `podman pause` and `unpause`): a filter
     // by path snapshots that one only (once it changed: an unchanged one keeps its last).
-    let one = format!("{}{}", paths.root, changed.mountpoint());
-    std::fs::write(Path::new(&one).join("more"), "v3").unwrap();
-    ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(&src));
-    let out = run(Command::new("btrbk").arg("-c").arg(&conf).args(["snapshot", &one]));
-    assert!(out.status.success(), "snapshot {one}: {}", String::from_utf8_lossy(&out.stderr));
-    let more: Vec<_> = snapshots_below(&src).into_iter().filter(|s| !after.contains(s)).collect();
+    change("v3");
+    let one = changed_dir.display().to_string();
+    let out = btrbk(&["snapshot", &one]);
+    assert!(out.status.success(), "snapshot {one}: {}", said(&out));
+    let more: Vec<_> = snapshots_below(&top).into_iter().filter(|s| !after.contains(s)).collect();
     assert_eq!(more.len(), 1, "{more:?}");
     assert_eq!(more[0].1, changed_name);
 }

@@ -14,6 +14,8 @@ pub struct SubvolumeSnapshots<'a> {
     /// The most frequent schedule among them: data that asks for snapshots gets them even
     /// when it shares the subvolume with data that does not.
     pub snapshots: Snapshots,
+    /// Where its snapshots go ([`snapshot_dir`]).
+    pub snapshot_dir: String,
 }
 
 impl SubvolumeSnapshots<'_> {
@@ -22,11 +24,21 @@ impl SubvolumeSnapshots<'_> {
     }
 }
 
-/// Where a subvolume's snapshots go: a directory inside it. Snapshots are subvolumes, and
-/// a nested subvolume is left out of snapshots of its parent, so they never pile up; the
-/// volume plugin skips it (`.` names are no volumes).
-pub fn snapshot_dir(mountpoint: &str) -> String {
-    format!("{}/.snapshots", mountpoint.trim_end_matches('/'))
+/// Where a subvolume's snapshots go: the plan's snapshot subvolume where it has one (a
+/// snapshot may be taken into any mount of the same filesystem), else a `.snapshots`
+/// directory inside the subvolume. Snapshots are subvolumes, and a nested subvolume is left
+/// out of snapshots of its parent, so they never pile up; the volume plugin skips it (`.`
+/// names are no volumes).
+pub fn snapshot_dir(plan: &Plan, mountpoint: &str) -> String {
+    match plan
+        .layout
+        .subvolumes()
+        .find(|s| s.name == super::layout::SNAPSHOTS)
+        .and_then(|s| s.mountpoint.as_ref())
+    {
+        Some(shared) => shared.clone(),
+        None => format!("{}/.snapshots", mountpoint.trim_end_matches('/')),
+    }
 }
 
 /// Every mounted subvolume that holds workload data, in layout order. Subvolumes without
@@ -41,7 +53,8 @@ pub fn snapshot_plan(plan: &Plan) -> Vec<SubvolumeSnapshots<'_>> {
             classes.sort();
             classes.dedup();
             let snapshots = classes.iter().map(|c| c.info().snapshots).max_by_key(Snapshots::rank)?;
-            Some(SubvolumeSnapshots { subvolume: sv, classes, snapshots })
+            let snapshot_dir = snapshot_dir(plan, sv.mountpoint.as_deref().unwrap_or_default());
+            Some(SubvolumeSnapshots { subvolume: sv, classes, snapshots, snapshot_dir })
         })
         .collect()
 }
@@ -73,11 +86,16 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_dirs_lie_inside_the_subvolume() {
-        assert_eq!(
-            snapshot_dir("/var/lib/containers/podfs/database"),
-            "/var/lib/containers/podfs/database/.snapshots"
-        );
-        assert_eq!(snapshot_dir("/srv/"), "/srv/.snapshots");
+    fn snapshots_go_to_the_snapshot_subvolume_or_inside_the_subvolume() {
+        let plan = |s| decide(&crate::classify::classify(&examples::load("homelab").unwrap()), s);
+        let balanced = plan(Strategy::Balanced);
+        assert_eq!(snapshot_dir(&balanced, "/srv/db/"), "/srv/db/.snapshots");
+        let reliable = plan(Strategy::Reliability);
+        let shared =
+            reliable.layout.subvolumes().find(|s| s.name == crate::decide::layout::SNAPSHOTS).unwrap();
+        assert_eq!(Some(snapshot_dir(&reliable, "/srv/db")), shared.mountpoint);
+        for s in snapshot_plan(&reliable) {
+            assert_eq!(Some(&s.snapshot_dir), shared.mountpoint.as_ref());
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::class::{Every, Snapshots};
 use crate::decide::Plan;
-use crate::decide::snapshots::{SubvolumeSnapshots, snapshot_dir, snapshot_plan};
+use crate::decide::snapshots::{SubvolumeSnapshots, snapshot_plan};
 
 /// Where the configuration points. The default is the planned host itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,12 +57,17 @@ fn class_list(s: &SubvolumeSnapshots) -> String {
     s.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
 }
 
+/// `onchange` skips a subvolume that did not change since its last snapshot, but a
+/// snapshot kept inside the subvolume changes it (a new directory entry), so there every
+/// run snapshots: `always`, and retention thins them out.
+fn snapshot_create(s: &SubvolumeSnapshots) -> &'static str {
+    if crate::layout::path_is_under(&s.snapshot_dir, s.mountpoint()) { "always" } else { "onchange" }
+}
+
 pub fn settings(plan: &Plan, paths: &Paths) -> Settings {
     let root = paths.root.trim_end_matches('/');
     let mut globals = vec![
         ("timestamp_format", "long".to_string()),
-        // An unchanged subvolume gets no new snapshot.
-        ("snapshot_create", "onchange".to_string()),
         // btrbk runs at the most frequent schedule; of the snapshots a less frequent class
         // does not keep (the first of each day or week), only the newest survives a run, on
         // the host and on the target, so the off-host copy is as fresh as the last run.
@@ -84,8 +89,9 @@ pub fn settings(plan: &Plan, paths: &Paths) -> Settings {
             path: format!("{root}{mountpoint}"),
             comment: format!("{}: {} data, {}{pause}", s.subvolume.name, class_list(&s), p.every.as_str()),
             options: vec![
-                ("snapshot_dir", format!("{root}{}", snapshot_dir(mountpoint))),
+                ("snapshot_dir", format!("{root}{}", s.snapshot_dir)),
                 ("snapshot_name", s.subvolume.name.clone()),
+                ("snapshot_create", snapshot_create(&s).into()),
                 ("snapshot_preserve", p.keep.btrbk()),
                 ("target_preserve", p.keep_off_host.btrbk()),
             ],

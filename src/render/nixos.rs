@@ -86,8 +86,10 @@ pub fn tmpfiles_rules(plan: &Plan) -> Vec<String> {
     }
     for s in crate::decide::snapshots::snapshot_plan(plan) {
         if matches!(s.snapshots, crate::class::Snapshots::Scheduled(_)) {
-            let dir = crate::decide::snapshots::snapshot_dir(s.mountpoint());
-            rules.push(format!("d {dir} 0700 root root -"));
+            let rule = format!("d {} 0700 root root -", s.snapshot_dir);
+            if !rules.contains(&rule) {
+                rules.push(rule);
+            }
         }
     }
     for p in &plan.placements {

@@ -153,7 +153,7 @@ fn placements(out: &mut String, plan: &Plan) {
 /// and how the copies leave the host.
 fn snapshots(out: &mut String, plan: &Plan) {
     use crate::class::Snapshots;
-    use crate::decide::snapshots::{snapshot_dir, snapshot_plan};
+    use crate::decide::snapshots::snapshot_plan;
     out.push_str("\n## Snapshots and backups\n\n");
     let planned = snapshot_plan(plan);
     let scheduled: Vec<_> = planned
@@ -167,10 +167,10 @@ fn snapshots(out: &mut String, plan: &Plan) {
         out.push_str("No subvolume of this plan holds data that is snapshotted on a schedule.\n");
     } else {
         out.push_str(
-            "`btrbk.conf` takes read-only snapshots of these subvolumes into a `.snapshots` \
-             directory inside each (a nested subvolume, left out of the next snapshot):\n\n\
-             | Subvolume | Holds | Snapshots | Kept on the host | Kept off the host | Each snapshot costs |\n\
-             |---|---|---|---|---|---|\n",
+            "`btrbk.conf` takes read-only snapshots of these subvolumes into the directory \
+             listed (a snapshot nested in the subvolume it copies is left out of the next one):\n\n\
+             | Subvolume | Holds | Snapshots | Into | Kept on the host | Kept off the host | Each snapshot costs |\n\
+             |---|---|---|---|---|---|---|\n",
         );
         for (s, p) in &scheduled {
             let cost = if s.subvolume.nocow {
@@ -182,11 +182,12 @@ fn snapshots(out: &mut String, plan: &Plan) {
             let classes: Vec<&str> = s.classes.iter().map(|c| c.as_str()).collect();
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {}{} | {} | {} | {cost} |",
+                "| `{}` | {} | {}{} | `{}` | {} | {} | {cost} |",
                 s.subvolume.name,
                 classes.join(", "),
                 p.every.as_str(),
                 if p.pause { ", pause its containers" } else { "" },
+                s.snapshot_dir,
                 p.keep.describe(),
                 p.keep_off_host.describe(),
             );
@@ -196,10 +197,16 @@ fn snapshots(out: &mut String, plan: &Plan) {
             out,
             "\nbtrbk runs {every} (`btrbk -c /etc/btrbk/podfs.conf run`: `contrib/systemd/podfs-btrbk.timer`, \
              or `services.btrbk.instances.podfs` in `podfs-storage.nix`). It keeps the first snapshot \
-             of each hour, day, week and month as listed and the newest one; a subvolume that did not \
-             change gets no new snapshot. The snapshot directories must exist: `install -d -m 0700 {}` \
-             (the NixOS snippet creates them).",
-            scheduled.iter().map(|(s, _)| snapshot_dir(s.mountpoint())).collect::<Vec<_>>().join(" ")
+             of each hour, day, week and month as listed and the newest one. Each run snapshots every \
+             listed subvolume whose snapshots lie inside it (such a snapshot changes the subvolume, \
+             so btrbk cannot tell whether anything else did), otherwise only the ones that changed. \
+             The snapshot directories must exist: `install -d -m 0700 {}` (the NixOS snippet creates \
+             them).",
+            {
+                let mut dirs: Vec<&str> = scheduled.iter().map(|(s, _)| s.snapshot_dir.as_str()).collect();
+                dirs.dedup();
+                dirs.join(" ")
+            }
         );
         if scheduled.iter().any(|(_, p)| p.pause) {
             out.push_str(
