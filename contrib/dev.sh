@@ -40,6 +40,7 @@ declare -A PACKAGES=(
   [mkfs.ext4]=e2fsprogs
   [newuidmap]=uidmap
   [man]=man-db
+  [btrbk]=btrbk
 )
 
 # Debian 13's Podman (5.4.2) for the tests, run in a namespace of its own by tests/common/podman.rs. Outside

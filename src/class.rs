@@ -57,6 +57,139 @@ pub struct ClassInfo {
     /// What losing this data costs, where that changes how it is kept; PLAN.md says it for
     /// the class's NOCOW subvolume.
     pub on_loss: Option<&'static str>,
+    /// How often its data is snapshotted and how long snapshots are kept, on the host and
+    /// off it. The plan's btrbk.conf and PLAN.md follow it.
+    pub snapshots: Snapshots,
+}
+
+/// Whether and how a class's data is snapshotted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snapshots {
+    /// Never: the data is rebuilt on loss, so a snapshot only costs space (and, on NOCOW
+    /// storage, turns the next write of every block copy-on-write).
+    Never,
+    /// Not scheduled: throwaway data nothing is lost with; a snapshot by hand is fine.
+    Unscheduled,
+    Scheduled(SnapshotPolicy),
+}
+
+/// A snapshot schedule and its retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    pub every: Every,
+    /// Snapshots kept on the host itself.
+    pub keep: Retention,
+    /// Copies kept on the backup target (btrbk `target_preserve`).
+    pub keep_off_host: Retention,
+    /// Its containers are paused while the snapshot is taken, so the files are consistent
+    /// rather than only crash-consistent.
+    pub pause: bool,
+}
+
+/// How often snapshots are taken; later variants are more frequent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Every {
+    Week,
+    Day,
+    Hour,
+}
+
+impl Every {
+    /// The word for schedules and systemd `OnCalendar=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Every::Week => "weekly",
+            Every::Day => "daily",
+            Every::Hour => "hourly",
+        }
+    }
+}
+
+/// How many of the newest hourly, daily, weekly and monthly snapshots are kept (the first
+/// snapshot of each hour, day, week or month; btrbk's retention model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub hours: u16,
+    pub days: u16,
+    pub weeks: u16,
+    pub months: u16,
+}
+
+impl Retention {
+    const NONE: Retention = Retention { hours: 0, days: 0, weeks: 0, months: 0 };
+
+    fn units(&self) -> [(u16, &'static str, &'static str); 4] {
+        [
+            (self.hours, "h", "hourly"),
+            (self.days, "d", "daily"),
+            (self.weeks, "w", "weekly"),
+            (self.months, "m", "monthly"),
+        ]
+    }
+
+    /// btrbk's `*_preserve` syntax: `24h 7d`.
+    pub fn btrbk(&self) -> String {
+        let parts: Vec<String> =
+            self.units().iter().filter(|(n, ..)| *n > 0).map(|(n, unit, _)| format!("{n}{unit}")).collect();
+        if parts.is_empty() { "no".into() } else { parts.join(" ") }
+    }
+
+    /// For people: `24 hourly, 7 daily`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> =
+            self.units().iter().filter(|(n, ..)| *n > 0).map(|(n, _, word)| format!("{n} {word}")).collect();
+        if parts.is_empty() { "none".into() } else { parts.join(", ") }
+    }
+
+    /// The most frequent unit it keeps, which is how often snapshots are worth taking.
+    pub fn finest(&self) -> Option<Every> {
+        [(self.hours, Every::Hour), (self.days, Every::Day), (self.weeks, Every::Week)]
+            .into_iter()
+            .find(|(n, _)| *n > 0)
+            .map(|(_, e)| e)
+    }
+}
+
+impl Snapshots {
+    /// Hourly with a short retention on the host, paused: data rewritten in place all day.
+    const FREQUENT: Snapshots = Snapshots::Scheduled(SnapshotPolicy {
+        every: Every::Hour,
+        keep: Retention { hours: 24, days: 7, ..Retention::NONE },
+        keep_off_host: Retention { days: 14, weeks: 8, months: 6, ..Retention::NONE },
+        pause: true,
+    });
+    const DAILY: Snapshots = Snapshots::Scheduled(SnapshotPolicy {
+        every: Every::Day,
+        keep: Retention { days: 7, weeks: 4, ..Retention::NONE },
+        keep_off_host: Retention { days: 14, weeks: 8, months: 12, ..Retention::NONE },
+        pause: false,
+    });
+    const WEEKLY: Snapshots = Snapshots::Scheduled(SnapshotPolicy {
+        every: Every::Week,
+        keep: Retention { weeks: 4, ..Retention::NONE },
+        keep_off_host: Retention { weeks: 8, months: 12, ..Retention::NONE },
+        pause: false,
+    });
+
+    /// Short text for tables: `hourly, paused`, `daily`, `none`, `never`.
+    pub fn summary(&self) -> String {
+        match self {
+            Snapshots::Never => "never".into(),
+            Snapshots::Unscheduled => "none".into(),
+            Snapshots::Scheduled(p) => {
+                format!("{}{}", p.every.as_str(), if p.pause { ", paused" } else { "" })
+            }
+        }
+    }
+
+    /// Ranks schedules when classes share a subvolume: the most frequent one wins.
+    pub fn rank(&self) -> (u8, Option<Every>) {
+        match self {
+            Snapshots::Never => (0, None),
+            Snapshots::Unscheduled => (1, None),
+            Snapshots::Scheduled(p) => (2, Some(p.every)),
+        }
+    }
 }
 
 impl ClassInfo {
@@ -74,6 +207,7 @@ impl ClassInfo {
         own_subvolume: false,
         builds_layers: false,
         on_loss: None,
+        snapshots: Snapshots::DAILY,
     };
 
     /// The attributes its data gets where it is declared: `NOCOW` or `compression VALUE`.
@@ -114,7 +248,7 @@ fn evidence_summary(c: &ClassInfo) -> String {
 /// The README's class table, one row per entry (written by `generate-docs`).
 pub fn markdown_table() -> String {
     let mut out = String::from(
-        "| class | what it is | evidence | subvolume | NOCOW | compression |\n|---|---|---|---|---|---|\n",
+        "| class | what it is | evidence | subvolume | NOCOW | compression | snapshots |\n|---|---|---|---|---|---|---|\n",
     );
     for class in Class::ALL {
         let c = class.info();
@@ -122,11 +256,12 @@ pub fn markdown_table() -> String {
             if c.own_subvolume { format!("`@podfs-{}`", c.name) } else { "`@containers-volumes`".into() };
         let compression = if c.nocow { "off (implied)".into() } else { format!("`{}`", c.compression) };
         out.push_str(&format!(
-            "| {} | {} | {} | {subvolume} | {} | {compression} |\n",
+            "| {} | {} | {} | {subvolume} | {} | {compression} | {} |\n",
             c.name,
             c.summary,
             evidence_summary(c),
             if c.nocow { "yes" } else { "no" },
+            c.snapshots.summary(),
         ));
     }
     out
@@ -173,6 +308,7 @@ pub const TABLE: &[ClassInfo] = &[
         ],
         nocow: true,
         own_subvolume: true,
+        snapshots: Snapshots::FREQUENT,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -184,6 +320,7 @@ pub const TABLE: &[ClassInfo] = &[
         nocow: true,
         own_subvolume: true,
         on_loss: Some("cache data is rebuilt on loss: never snapshot this subvolume"),
+        snapshots: Snapshots::Never,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -194,6 +331,7 @@ pub const TABLE: &[ClassInfo] = &[
         mounts: &[("/var/lib/libvirt/images", "libvirt")],
         nocow: true,
         own_subvolume: true,
+        snapshots: Snapshots::FREQUENT,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -218,6 +356,7 @@ pub const TABLE: &[ClassInfo] = &[
             "registry",
         ],
         lifecycle: Some(Lifecycle::Restarts),
+        snapshots: Snapshots::DAILY,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -225,6 +364,7 @@ pub const TABLE: &[ClassInfo] = &[
         summary: "short-lived containers; only their image layers matter",
         plural: "jobs",
         lifecycle: Some(Lifecycle::ShortLived),
+        snapshots: Snapshots::Unscheduled,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -247,6 +387,7 @@ pub const TABLE: &[ClassInfo] = &[
         ],
         mounts: &[("/var/lib/containers", "a nested container engine")],
         builds_layers: true,
+        snapshots: Snapshots::Unscheduled,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -256,6 +397,7 @@ pub const TABLE: &[ClassInfo] = &[
         images: &["loki", "promtail", "fluentd", "fluent-bit", "vector", "logstash", "graylog", "rsyslog"],
         mounts: &[("/var/log", "a log collector"), ("/loki", "Loki")],
         own_subvolume: true,
+        snapshots: Snapshots::DAILY,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -271,6 +413,7 @@ pub const TABLE: &[ClassInfo] = &[
         ],
         compression: Compression::None,
         own_subvolume: true,
+        snapshots: Snapshots::WEEKLY,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -471,6 +614,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn snapshot_schedules_match_what_they_keep() {
+        for c in Class::ALL {
+            if let Snapshots::Scheduled(p) = c.info().snapshots {
+                assert_eq!(p.keep.finest(), Some(p.every), "{c}: keeps a snapshot of every run");
+                assert!(p.keep_off_host.btrbk() != "no", "{c}: off-host copies are kept");
+            }
+            // Data rebuilt on loss is never snapshotted, and only such data.
+            assert_eq!(c.info().on_loss.is_some(), c.info().snapshots == Snapshots::Never, "{c}");
+        }
+        let summary = |name| Class::named(name).unwrap().info().snapshots.summary();
+        let got =
+            ["database", "vm", "service", "logs", "general", "media", "build", "job", "cache"].map(summary);
+        assert_eq!(
+            got,
+            [
+                "hourly, paused",
+                "hourly, paused",
+                "daily",
+                "daily",
+                "daily",
+                "weekly",
+                "none",
+                "none",
+                "never"
+            ]
+        );
+        let Snapshots::Scheduled(db) = Class::named("database").unwrap().info().snapshots else { panic!() };
+        assert_eq!((db.keep.btrbk(), db.keep.describe()), ("24h 7d".into(), "24 hourly, 7 daily".into()));
+        assert_eq!(Retention::NONE.btrbk(), "no");
+        assert!(Snapshots::Never.rank() < Snapshots::Unscheduled.rank());
+        assert!(Snapshots::WEEKLY.rank() < Snapshots::DAILY.rank());
+        assert!(Snapshots::DAILY.rank() < Snapshots::FREQUENT.rank());
     }
 
     #[test]

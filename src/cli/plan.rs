@@ -61,10 +61,10 @@ The spec format is described in podman-btrfs-advise-spec(5).";
 /// Reads what the host will run from a workload spec (--spec), an embedded example
 /// (--example), or, with neither, from the live host's Podman socket (--from-host says so
 /// explicitly); classifies every workload, decides, and writes disko.nix, storage.conf,
-/// podfs-storage.nix, PLAN.md and plan.json (the plan as JSON, which `migrate --plan DIR`
-/// follows) into --out. Without --out, PLAN.md goes to stdout and no
-/// file is written. Existing files are replaced only with --force, after a timestamped
-/// backup; all files are written atomically. A disk in use on this machine, or a plan
+/// podfs-storage.nix, btrbk.conf (snapshots by class), PLAN.md and plan.json (the plan as
+/// JSON, which `migrate --plan DIR` follows) into --out. Without --out, PLAN.md goes to
+/// stdout and no file is written. Existing files are replaced only with --force, after a
+/// timestamped backup; all files are written atomically. A disk in use on this machine, or a plan
 /// larger than its disk, is refused before anything is written.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]

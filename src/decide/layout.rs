@@ -18,6 +18,8 @@ pub const PODFS_ROOT: &str = "/var/lib/containers/podfs";
 pub const USERS_ROOT: &str = "/var/lib/containers/users";
 /// containers.conf `image_copy_tmp_dir` under the performance strategy.
 pub const IMAGE_COPY_TMP: &str = "/var/lib/containers/tmp";
+/// The subvolume that holds snapshots of the others, where a strategy plans one.
+pub const SNAPSHOTS: &str = "@snapshots";
 /// containers/storage `runroot`: tmpfs, never on disk.
 pub const RUNROOT: &str = "/run/containers/storage";
 
@@ -189,10 +191,10 @@ pub fn plan_layout(
             DiskMode::WholeDisk => "/.snapshots".to_string(),
             DiskMode::DataDisk => "/var/lib/containers/.snapshots".to_string(),
         };
-        subvolumes.push(subvolume("@snapshots", &at, options, "snapshots of the other subvolumes"));
+        subvolumes.push(subvolume(SNAPSHOTS, &at, options, "snapshots of the other subvolumes"));
         decisions.push(Decision {
             topic: "snapshots".into(),
-            choice: format!("`@snapshots` at {at}"),
+            choice: format!("`{SNAPSHOTS}` at {at}"),
             why: vec![
                 "reliability: every data subvolume can be snapshotted (read-only, \
                  `btrfs subvolume snapshot -r`) into a subvolume that is itself never snapshotted"

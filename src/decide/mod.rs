@@ -4,6 +4,7 @@
 pub mod driver;
 pub mod layout;
 pub mod options;
+pub mod snapshots;
 pub mod strategy;
 
 pub use driver::Driver;

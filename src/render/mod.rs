@@ -1,5 +1,6 @@
-//! `Plan` → files: disko.nix, storage.conf, podfs-storage.nix and PLAN.md.
+//! `Plan` → files: disko.nix, storage.conf, podfs-storage.nix, btrbk.conf and PLAN.md.
 
+pub mod btrbk;
 pub mod disko;
 pub mod nix;
 pub mod nixos;
@@ -19,6 +20,7 @@ pub const DISKO: &str = "disko.nix";
 pub const STORAGE_CONF: &str = "storage.conf";
 pub const NIXOS: &str = "podfs-storage.nix";
 pub const REPORT: &str = "PLAN.md";
+pub const BTRBK: &str = "btrbk.conf";
 
 /// The header every generated file begins with: generator and version, the input, and the
 /// command that regenerates it (docs/ARCHITECTURE.md, "Conventions").
@@ -36,6 +38,7 @@ pub fn render_all(plan: &Plan, regenerate: &str) -> Vec<RenderedFile> {
         RenderedFile { name: DISKO, contents: disko::render(&plan.layout, &h) },
         RenderedFile { name: STORAGE_CONF, contents: storage_conf::render(&plan.storage, &h) },
         RenderedFile { name: NIXOS, contents: nixos::render(plan, &h) },
+        RenderedFile { name: BTRBK, contents: btrbk::render(plan, &h, &btrbk::Paths::default()) },
         RenderedFile { name: REPORT, contents: report::render(plan, &h) },
     ]
 }

@@ -29,6 +29,7 @@ pub fn render(plan: &Plan, header: &[String]) -> String {
     subvolumes(&mut out, plan);
     workloads(&mut out, plan);
     placements(&mut out, plan);
+    snapshots(&mut out, plan);
     applying(&mut out, plan);
     out
 }
@@ -145,6 +146,90 @@ fn placements(out: &mut String, plan: &Plan) {
         "\nA workload with several containers gets one volume per container (`NAME-1`, \
          `NAME-2`, …). New directories inherit NOCOW and the compression property from the \
          directory above them.\n",
+    );
+}
+
+/// "Snapshots and backups": what btrbk.conf snapshots, how often, how long, at what cost,
+/// and how the copies leave the host.
+fn snapshots(out: &mut String, plan: &Plan) {
+    use crate::class::Snapshots;
+    use crate::decide::snapshots::snapshot_plan;
+    out.push_str("\n## Snapshots and backups\n\n");
+    let planned = snapshot_plan(plan);
+    let scheduled: Vec<_> = planned
+        .iter()
+        .filter_map(|s| match s.snapshots {
+            Snapshots::Scheduled(p) => Some((s, p)),
+            _ => None,
+        })
+        .collect();
+    if scheduled.is_empty() {
+        out.push_str("No subvolume of this plan holds data that is snapshotted on a schedule.\n");
+    } else {
+        out.push_str(
+            "`btrbk.conf` takes read-only snapshots of these subvolumes into the directory \
+             listed (a snapshot nested in the subvolume it copies is left out of the next one):\n\n\
+             | Subvolume | Holds | Snapshots | Into | Kept on the host | Kept off the host | Each snapshot costs |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for (s, p) in &scheduled {
+            let cost = if s.subvolume.nocow {
+                "NOCOW: the next write of every block after it is copy-on-write once (fragmenting, \
+                 until rewritten), and blocks it still shares stay on disk"
+            } else {
+                "the space of the blocks changed since, kept until the snapshot is removed"
+            };
+            let classes: Vec<&str> = s.classes.iter().map(|c| c.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {}{} | `{}` | {} | {} | {cost} |",
+                s.subvolume.name,
+                classes.join(", "),
+                p.every.as_str(),
+                if p.pause { ", pause its containers" } else { "" },
+                s.snapshot_dir,
+                p.keep.describe(),
+                p.keep_off_host.describe(),
+            );
+        }
+        let every = scheduled.iter().map(|(_, p)| p.every).max().map_or("", |e| e.as_str());
+        let _ = writeln!(
+            out,
+            "\nbtrbk runs {every} (`btrbk -c /etc/btrbk/podfs.conf run`: `contrib/systemd/podfs-btrbk.timer`, \
+             or `services.btrbk.instances.podfs` in `podfs-storage.nix`). It keeps the first snapshot \
+             of each hour, day, week and month as listed and the newest one. Each run snapshots every \
+             listed subvolume whose snapshots lie inside it (such a snapshot changes the subvolume, \
+             so btrbk cannot tell whether anything else did), otherwise only the ones that changed. \
+             The snapshot directories must exist: `install -d -m 0700 {}` (the NixOS snippet creates \
+             them).",
+            {
+                let mut dirs: Vec<&str> = scheduled.iter().map(|(s, _)| s.snapshot_dir.as_str()).collect();
+                dirs.dedup();
+                dirs.join(" ")
+            }
+        );
+        if scheduled.iter().any(|(_, p)| p.pause) {
+            out.push_str(
+                "\nbtrbk pauses no container: its snapshots are crash-consistent, what a power cut \
+                 leaves, which databases recover from through their journal. For a consistent copy \
+                 of a subvolume marked \"pause its containers\", pause them around a snapshot of it: \
+                 `podman pause CONTAINER… && btrbk -c /etc/btrbk/podfs.conf snapshot MOUNTPOINT; \
+                 podman unpause CONTAINER…`.\n",
+            );
+        }
+    }
+    out.push_str("\nNever snapshotted:\n\n");
+    for l in crate::render::btrbk::left_out(plan) {
+        let _ = writeln!(out, "- {l}");
+    }
+    out.push_str(
+        "\nSnapshots on the same disk are no backup. For copies off the host, set \
+         `target send-receive DIR` in `btrbk.conf` (a btrfs filesystem on another disk) or \
+         `target send-receive ssh://HOST/DIR` (another host over ssh, which needs btrfs-progs \
+         there and a key, btrbk.conf(5) `ssh_identity`); on NixOS `settings.target`; btrbk then sends every new snapshot incrementally with \
+         `btrfs send`/`btrfs receive` and keeps the \"off the host\" counts there. A snapshot \
+         is restored by copying its files back or by `btrfs subvolume snapshot` of it in the \
+         subvolume's place, with the containers using it stopped.\n",
     );
 }
 
