@@ -1,4 +1,4 @@
-//! The few btrfs operations the tool itself performs: create and delete a subvolume, set
+//! The few btrfs operations the tool itself performs: create, snapshot and delete a subvolume, set
 //! NOCOW, set the compression property and a qgroup size limit, and read the bytes a
 //! subvolume's qgroup counts. Each works on directory
 //! file descriptors and a single path component, so no path given by a client can lead
@@ -25,6 +25,21 @@ const LIMIT_MAX_REFERENCED: u64 = 1;
 struct VolArgs {
     fd: i64,
     name: [u8; PATH_NAME_MAX + 1],
+}
+
+/// BTRFS_SUBVOL_NAME_MAX: the name of a snapshot is at most this many bytes.
+const SUBVOL_NAME_MAX: usize = 4039;
+/// BTRFS_SUBVOL_RDONLY: the snapshot is read-only.
+const SUBVOL_RDONLY: u64 = 1 << 1;
+
+/// `struct btrfs_ioctl_vol_args_v2` (its unions as their largest member).
+#[repr(C)]
+struct VolArgsV2 {
+    fd: i64,
+    transid: u64,
+    flags: u64,
+    unused: [u64; 4],
+    name: [u8; SUBVOL_NAME_MAX + 1],
 }
 
 /// `struct btrfs_qgroup_limit`.
@@ -100,6 +115,7 @@ struct InoLookupArgs {
 }
 
 const SUBVOL_CREATE: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 14);
+const SNAP_CREATE_V2: Opcode = opcode::write::<VolArgsV2>(IOCTL_MAGIC, 23);
 const SNAP_DESTROY: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 15);
 const QGROUP_LIMIT: Opcode = opcode::read::<QgroupLimitArgs>(IOCTL_MAGIC, 43);
 const TREE_SEARCH: Opcode = opcode::read_write::<SearchArgs>(IOCTL_MAGIC, 17);
@@ -109,6 +125,7 @@ const INO_LOOKUP: Opcode = opcode::read_write::<InoLookupArgs>(IOCTL_MAGIC, 18);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     CreateSubvolume,
+    Snapshot,
     DeleteSubvolume,
     SetNocow,
     SetCompression,
@@ -138,6 +155,7 @@ impl fmt::Display for BtrfsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.op {
             Op::CreateSubvolume => "creating the subvolume",
+            Op::Snapshot => "taking the snapshot",
             Op::DeleteSubvolume => "deleting the subvolume",
             Op::SetNocow => "setting NOCOW (chattr +C)",
             Op::SetCompression => "setting the compression property",
@@ -154,6 +172,8 @@ impl fmt::Display for BtrfsError {
             ),
             (Op::DeleteSubvolume, Errno::NOTEMPTY) => f.write_str(" (it holds nested subvolumes)"),
             (Op::DeleteSubvolume, Errno::INVAL) => f.write_str(" (it is not a subvolume)"),
+            (Op::Snapshot, Errno::INVAL) => f.write_str(" (the source is not a subvolume root)"),
+            (Op::Snapshot, Errno::XDEV) => f.write_str(" (the source lies on another btrfs filesystem)"),
             (Op::SetCompression, Errno::INVAL) => f.write_str(" (the kernel does not know this algorithm)"),
             _ => Ok(()),
         }
@@ -213,6 +233,32 @@ pub fn delete_subvolume(dir: BorrowedFd<'_>, name: &str) -> Result<(), BtrfsErro
     // SAFETY: the opcode is _IOW(0x94, 15, struct btrfs_ioctl_vol_args), `VolArgs` has its layout.
     unsafe { rustix::ioctl::ioctl(dir, Setter::<SNAP_DESTROY, VolArgs>::new(*args)) }
         .map_err(BtrfsError::new(Op::DeleteSubvolume))
+}
+
+/// Takes a snapshot of the subvolume whose root is `source` as `name` in directory `dir`,
+/// read-only or writable (BTRFS_IOC_SNAP_CREATE_V2). Both must lie on the same btrfs.
+pub fn snapshot(
+    source: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &str,
+    read_only: bool,
+) -> Result<(), BtrfsError> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > SUBVOL_NAME_MAX || bytes.contains(&0) || bytes.contains(&b'/') {
+        return Err(BtrfsError { op: Op::Snapshot, errno: Errno::INVAL });
+    }
+    let mut args = Box::new(VolArgsV2 {
+        fd: i64::from(rustix::fd::AsRawFd::as_raw_fd(&source)),
+        transid: 0,
+        flags: if read_only { SUBVOL_RDONLY } else { 0 },
+        unused: [0; 4],
+        name: [0; SUBVOL_NAME_MAX + 1],
+    });
+    args.name[..bytes.len()].copy_from_slice(bytes);
+    // SAFETY: the opcode is _IOW(0x94, 23, struct btrfs_ioctl_vol_args_v2), `VolArgsV2` has
+    // its layout; `fd` stays open for the call.
+    unsafe { rustix::ioctl::ioctl(dir, Setter::<SNAP_CREATE_V2, VolArgsV2>::new(*args)) }
+        .map_err(BtrfsError::new(Op::Snapshot))
 }
 
 /// Reads the NOCOW flag (`lsattr` shows `C`).
@@ -381,6 +427,10 @@ mod tests {
         // _IOW(0x94, 14, 4096) and _IOR(0x94, 43, 48) as the kernel headers spell them.
         assert_eq!(SUBVOL_CREATE, 0x5000_940e);
         assert_eq!(SNAP_DESTROY, 0x5000_940f);
+        // _IOW(0x94, 23, 4096): BTRFS_IOC_SNAP_CREATE_V2.
+        assert_eq!(std::mem::size_of::<VolArgsV2>(), 4096);
+        assert_eq!(std::mem::offset_of!(VolArgsV2, name), 56);
+        assert_eq!(SNAP_CREATE_V2, 0x5000_9417);
         assert_eq!(QGROUP_LIMIT, 0x8030_942b);
         // _IOWR(0x94, 17, 4096) and _IOWR(0x94, 18, 4096).
         assert_eq!(std::mem::size_of::<SearchKey>(), 104);

@@ -24,5 +24,6 @@ pub mod podman;
 pub mod render;
 pub mod scan;
 pub mod size;
+pub mod snapshot;
 pub mod suggest;
 pub mod validate;

@@ -144,7 +144,7 @@ fn bash_completion_loads_and_completes_subcommands_options_and_values() {
     assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with(" podman-btrfs-advise"));
 
     let top = bash_complete(&["podman-btrfs-advise", "s"]);
-    assert_eq!(top, ["scan", "storage-conf", "serve"], "hidden generators are not offered");
+    assert_eq!(top, ["scan", "storage-conf", "serve", "snapshot"], "hidden generators are not offered");
     // Past the subcommand, where clap_complete's own script for a hyphenated name fails.
     assert_eq!(bash_complete(&["podman-btrfs-advise", "plan", "--str"]), ["--strategy"]);
     assert_eq!(

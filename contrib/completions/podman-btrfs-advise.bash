@@ -37,6 +37,9 @@ _podman_btrfs_advise() {
             podman_btrfs_advise,serve)
                 cmd="podman_btrfs_advise__subcmd__serve"
                 ;;
+            podman_btrfs_advise,snapshot)
+                cmd="podman_btrfs_advise__subcmd__snapshot"
+                ;;
             podman_btrfs_advise,storage-conf)
                 cmd="podman_btrfs_advise__subcmd__storage__subcmd__conf"
                 ;;
@@ -60,6 +63,9 @@ _podman_btrfs_advise() {
                 ;;
             podman_btrfs_advise__subcmd__help,serve)
                 cmd="podman_btrfs_advise__subcmd__help__subcmd__serve"
+                ;;
+            podman_btrfs_advise__subcmd__help,snapshot)
+                cmd="podman_btrfs_advise__subcmd__help__subcmd__snapshot"
                 ;;
             podman_btrfs_advise__subcmd__help,storage-conf)
                 cmd="podman_btrfs_advise__subcmd__help__subcmd__storage__subcmd__conf"
@@ -104,7 +110,7 @@ _podman_btrfs_advise() {
 
     case "${cmd}" in
         podman_btrfs_advise)
-            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve migrate help"
+            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve migrate snapshot help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,7 +208,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__help)
-            opts="plan scan check storage-conf explain serve migrate help"
+            opts="plan scan check storage-conf explain serve migrate snapshot help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +306,20 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__help__subcmd__snapshot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -520,6 +540,32 @@ _podman_btrfs_advise() {
                     ;;
                 --disko)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__snapshot)
+            opts="-v -h --url --stop --force --list --format --verbose --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
                     return 0
                     ;;
                 --log-format)

@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod plan;
 pub mod scan;
 pub mod serve;
+pub mod snapshot;
 pub mod storage_conf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -43,6 +44,7 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     Serve(serve::ServeArgs),
     Migrate(migrate::MigrateArgs),
+    Snapshot(snapshot::SnapshotArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
@@ -82,6 +84,7 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::Explain(args) => explain::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
         Command::GenerateMan(args) => man::run(args),
         Command::GenerateDocs(args) => docs::run(args),
     }

@@ -1,0 +1,212 @@
+//! `snapshot`: read-only snapshots of volumes while their containers are paused, and the
+//! list of the snapshots a volume has.
+
+use super::Format;
+use crate::classify::live::classify_volume;
+use crate::error::{Error, exit};
+use crate::inventory::live::{Container, Volume};
+use crate::podman::{Client, Timeouts, discover};
+use crate::snapshot::{self, Quiesced, Quiet, Snapshot};
+use clap::Args;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const EXAMPLES: &str = "Examples:
+  podman-btrfs-advise snapshot pgdata
+  podman-btrfs-advise snapshot pgdata uploads --url unix:///run/podman/podman.sock
+  podman-btrfs-advise snapshot --list
+  podman-btrfs-advise snapshot --list pgdata --format json";
+
+const LONG_HELP: &str = "Where snapshots lie: in a `.snapshots` directory beside the volume's
+subvolume, named VOLUME@YYYYMMDDTHHMMSSZ (UTC). For a volume of the volume plugin
+(`serve`) that is ROOT/CLASS/.snapshots, which the plugin never lists as a volume; for a
+local volume that `migrate` made a subvolume it is .../volumes/NAME/.snapshots.
+
+A snapshot of a NOCOW subvolume (database, vm) makes the next write of every block
+copy-on-write once; pausing makes the files consistent with each other, as after a
+power loss, not as after a clean shutdown.
+
+JSON output (--format json), fields are only ever added:
+  snapshot: {snapshots [{volume, class, name, stamp, path,
+                         containers [{name, how: paused|stopped}]}],
+             failures [MESSAGE]}
+  --list:   {snapshots [{volume, name, stamp, path}]}
+
+Exit codes: 0 done; 2 usage (no such volume); 3 refused (not a subvolume, a class never
+snapshotted without --force, a container that cannot be paused without --stop) or a
+container that could not be unpaused or started again.";
+
+/// Take read-only btrfs snapshots of volumes while the containers using them are paused.
+///
+/// Each VOLUME's data must be the root of a btrfs subvolume (volumes of the `serve` volume
+/// plugin are; `migrate` makes local volumes so). The running containers that mount it are
+/// paused (cgroup freezer) for the moment the snapshot takes and unpaused afterwards,
+/// also when the snapshot fails; one that cannot be paused is stopped and started again
+/// only with --stop. Volumes of a class whose data is rebuilt on loss (cache) are refused
+/// unless --force. Every volume is checked before any container is paused.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
+pub struct SnapshotArgs {
+    /// The volumes to snapshot (with --list: whose snapshots to list; none lists all).
+    #[arg(value_name = "VOLUME", required_unless_present = "list")]
+    pub volumes: Vec<String>,
+
+    /// Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Stop (and start again) a container that cannot be paused, instead of refusing.
+    #[arg(long, conflicts_with = "list")]
+    pub stop: bool,
+
+    /// Snapshot also volumes of a class that is never snapshotted (cache).
+    #[arg(long, conflicts_with = "list")]
+    pub force: bool,
+
+    /// List the snapshots of the volumes (of every volume without VOLUME); take none.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Serialize)]
+struct Taken {
+    #[serde(flatten)]
+    snapshot: Snapshot,
+    class: String,
+    containers: Vec<Held>,
+}
+
+#[derive(Debug, Serialize)]
+struct Held {
+    name: String,
+    how: Quiesced,
+}
+
+/// A volume to snapshot: where its data is and who uses it.
+struct Target {
+    volume: Volume,
+    data: PathBuf,
+    users: Vec<Container>,
+    class: crate::class::Class,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))
+}
+
+fn data_of(v: &Volume) -> Result<PathBuf, Error> {
+    if v.mountpoint.is_empty() {
+        return Err(Error::Environment(format!(
+            "volume `{}` (driver {}): Podman names no directory for its data",
+            v.name, v.driver
+        )));
+    }
+    Ok(PathBuf::from(&v.mountpoint))
+}
+
+fn volume(client: &Client, rt: &tokio::runtime::Runtime, name: &str) -> Result<Volume, Error> {
+    rt.block_on(client.volume(name))?.ok_or_else(|| Error::Usage(format!("no volume named `{name}`")))
+}
+
+pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
+    let env = |name: &str| std::env::var(name).ok();
+    let at = discover(args.url.as_deref(), &env, rustix::process::geteuid().is_root())?;
+    let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(60) };
+    let client = Client::new(at, timeouts);
+    let rt = runtime()?;
+    let ping = rt.block_on(client.ping())?;
+    if args.list {
+        return list(&args, &client, &rt);
+    }
+    let containers = rt.block_on(client.containers(&ping.version))?;
+    let mut targets = Vec::new();
+    for name in &args.volumes {
+        let volume = volume(&client, &rt, name)?;
+        let users: Vec<Container> = containers
+            .iter()
+            .filter(|c| c.mounts.iter().any(|m| m.volume.as_deref() == Some(name.as_str())))
+            .cloned()
+            .collect();
+        let class = classify_volume(&volume, &users.iter().collect::<Vec<_>>())?.class;
+        if let Some(why) = snapshot::refusal(name, class, args.force) {
+            return Err(Error::Environment(why));
+        }
+        let data = data_of(&volume)?;
+        snapshot::check_subvolume(name, &data)?;
+        targets.push(Target { volume, data, users, class });
+    }
+    let mut taken = Vec::new();
+    let mut failures = Vec::new();
+    for t in &targets {
+        let mut quiet = Quiet::new(&client, &rt);
+        let mut held = Vec::new();
+        for c in t.users.iter().filter(|c| c.state == "running") {
+            held.push(Held { name: c.name.clone(), how: quiet.quiesce(&c.id, args.stop)? });
+        }
+        let snapshot = snapshot::take(&t.volume.name, &t.data, &crate::output::timestamp());
+        failures.extend(quiet.release());
+        taken.push(Taken { snapshot: snapshot?, class: t.class.to_string(), containers: held });
+    }
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "snapshots": taken, "failures": failures }))
+                .expect("plain data serializes")
+        ),
+        Format::Human => {
+            for t in &taken {
+                let held: Vec<String> =
+                    t.containers.iter().map(|h| format!("{} {}", h.how_str(), h.name)).collect();
+                let while_ = if held.is_empty() { String::new() } else { format!(" ({})", held.join(", ")) };
+                println!("{} ({}): {}{while_}", t.snapshot.volume, t.class, t.snapshot.path.display());
+            }
+            for f in &failures {
+                eprintln!("error: {f}");
+            }
+        }
+    }
+    Ok(if failures.is_empty() { exit::OK } else { exit::ENVIRONMENT })
+}
+
+impl Held {
+    fn how_str(&self) -> &'static str {
+        match self.how {
+            Quiesced::Paused => "paused",
+            Quiesced::Stopped => "stopped",
+        }
+    }
+}
+
+fn list(args: &SnapshotArgs, client: &Client, rt: &tokio::runtime::Runtime) -> Result<u8, Error> {
+    let volumes = if args.volumes.is_empty() {
+        rt.block_on(client.volumes())?
+    } else {
+        args.volumes.iter().map(|name| volume(client, rt, name)).collect::<Result<_, _>>()?
+    };
+    let mut all = Vec::new();
+    for v in volumes.iter().filter(|v| !v.mountpoint.is_empty()) {
+        all.extend(snapshot::list(&v.name, Path::new(&v.mountpoint))?);
+    }
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "snapshots": all }))
+                .expect("plain data serializes")
+        ),
+        Format::Human if all.is_empty() => println!("no snapshots"),
+        Format::Human => {
+            for s in &all {
+                println!("{}\t{}\t{}", s.volume, s.stamp, s.path.display());
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,143 @@
+//! `snapshot` against a real Podman whose volumes lie on a loop-mounted btrfs: a running
+//! container's database volume is snapshotted while the container is paused (Podman's
+//! own event log shows the pause and the unpause), the snapshot keeps what was written
+//! before it, a cache volume is refused without --force, and a volume that is no
+//! subvolume gets an error that names `migrate`.
+
+mod common;
+
+use common::podman::{Podman, PodmanService};
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NEEDS: &[&str] = &["podman", "runc", "mkfs.btrfs", "losetup", "busybox", "btrfs"];
+
+/// The tool where this Podman's mounts are seen (as in tests/migrate_system.rs).
+fn tool(service: &PodmanService) -> Command {
+    let mut c = match service.podman {
+        Podman::Host => service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
+        Podman::Trixie => bin(),
+    };
+    c.arg("snapshot").arg("--url").arg(&service.url);
+    c
+}
+
+/// Creates volume `name` of `class` and makes its data directory a subvolume.
+fn subvolume_volume(service: &PodmanService, name: &str, class: &str) -> PathBuf {
+    service.ok(&["volume", "create", "--label", &format!("io.podfs.class={class}"), name]);
+    let data = PathBuf::from(service.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]));
+    std::fs::remove_dir(&data).unwrap();
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&data));
+    data
+}
+
+/// The `Status` of Podman's events for container `name`, in order.
+fn events_of(service: &PodmanService, name: &str) -> Vec<String> {
+    let log = std::fs::read_to_string(service.dir().join("events.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["Name"] == name && e["Type"] == "container")
+        .map(|e| e["Status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn read_only(path: &Path) -> bool {
+    ok(Command::new("btrfs").args(["property", "get", "-ts"]).arg(path).arg("ro")).trim() == "ro=true"
+}
+
+on_each_podman!(a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused);
+fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Podman) {
+    let test = "a paused database volume is snapshotted";
+    if !can_run(test, NEEDS, true) || !podman.available(test) {
+        return;
+    }
+    let service = PodmanService::start_in_directory_on(podman, "overlay");
+    service.import_busybox(&["localhost/app:1"]);
+    let db = subvolume_volume(&service, "db", "database");
+    service.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "app",
+        "-v",
+        "db:/data",
+        "localhost/app:1",
+        "sh",
+        "-c",
+        "echo v1 > /data/v; sleep 1000",
+    ]);
+    let wait = std::time::Instant::now();
+    while std::fs::read_to_string(db.join("v")).unwrap_or_default() != "v1\n" {
+        assert!(wait.elapsed().as_secs() < 20, "the container never wrote v1");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let out = json(&tool(&service).args(["db", "--format", "json"]).output().unwrap());
+    let taken = &out["snapshots"][0];
+    assert_eq!(taken["volume"], "db");
+    assert_eq!(taken["class"], "database");
+    assert_eq!(taken["containers"][0]["name"], "app");
+    assert_eq!(taken["containers"][0]["how"], "paused");
+    let snap = PathBuf::from(taken["path"].as_str().unwrap());
+    assert_eq!(snap.parent().unwrap(), db.parent().unwrap().join(".snapshots"));
+    assert!(snap.file_name().unwrap().to_str().unwrap().starts_with("db@"), "{}", snap.display());
+    assert!(read_only(&snap), "{} is read-only", snap.display());
+    assert_eq!(std::fs::read_to_string(snap.join("v")).unwrap(), "v1\n");
+    // Paused for the snapshot, unpaused after it, and running again.
+    let events = events_of(&service, "app");
+    let pause = events.iter().position(|s| s == "pause").unwrap_or_else(|| panic!("no pause in {events:?}"));
+    assert!(events[pause..].iter().any(|s| s == "unpause"), "no unpause after the pause: {events:?}");
+    assert_eq!(service.ok(&["inspect", "--format", "{{.State.Status}}", "app"]), "running");
+
+    // The container writes on; the snapshot keeps v1.
+    service.ok(&["exec", "app", "sh", "-c", "echo v2 > /data/v"]);
+    assert_eq!(service.ok(&["exec", "app", "cat", "/data/v"]), "v2");
+    assert_eq!(std::fs::read_to_string(snap.join("v")).unwrap(), "v1\n");
+
+    // --list shows it, for the volume and for all volumes.
+    let listed = json(&tool(&service).args(["--list", "db", "--format", "json"]).output().unwrap());
+    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["snapshots"][0]["path"], taken["path"]);
+    let human = tool(&service).arg("--list").output().unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains(snap.to_str().unwrap()), "{human:?}");
+
+    // A cache volume is refused, and nothing is paused for it; --force takes it.
+    subvolume_volume(&service, "scratch", "cache");
+    let before = events_of(&service, "app").len();
+    let refused = tool(&service).arg("scratch").output().unwrap();
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("cache") && stderr.contains("--force"), "{stderr}");
+    assert!(
+        json(&tool(&service).args(["scratch", "--force", "--format", "json"]).output().unwrap())["snapshots"]
+            [0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("scratch@")
+    );
+    assert_eq!(events_of(&service, "app").len(), before, "app was not touched for other volumes");
+
+    // A plain directory: a clear error that says how to make it a subvolume.
+    service.ok(&["volume", "create", "--label", "io.podfs.class=database", "plain"]);
+    let plain = tool(&service).arg("plain").output().unwrap();
+    assert_eq!(plain.status.code(), Some(3), "{plain:?}");
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(stderr.contains("not a btrfs subvolume") && stderr.contains("migrate"), "{stderr}");
+    // No such volume: a usage error.
+    assert_eq!(tool(&service).arg("nothing").output().unwrap().status.code(), Some(2));
+}
