@@ -116,6 +116,7 @@ struct InoLookupArgs {
 
 const SUBVOL_CREATE: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 14);
 const SNAP_CREATE_V2: Opcode = opcode::write::<VolArgsV2>(IOCTL_MAGIC, 23);
+const SUBVOL_SETFLAGS: Opcode = opcode::write::<u64>(IOCTL_MAGIC, 26);
 const SNAP_DESTROY: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 15);
 const QGROUP_LIMIT: Opcode = opcode::read::<QgroupLimitArgs>(IOCTL_MAGIC, 43);
 const TREE_SEARCH: Opcode = opcode::read_write::<SearchArgs>(IOCTL_MAGIC, 17);
@@ -126,6 +127,7 @@ const INO_LOOKUP: Opcode = opcode::read_write::<InoLookupArgs>(IOCTL_MAGIC, 18);
 pub enum Op {
     CreateSubvolume,
     Snapshot,
+    SetReadOnly,
     DeleteSubvolume,
     SetNocow,
     SetCompression,
@@ -156,6 +158,7 @@ impl fmt::Display for BtrfsError {
         let what = match self.op {
             Op::CreateSubvolume => "creating the subvolume",
             Op::Snapshot => "taking the snapshot",
+            Op::SetReadOnly => "making the subvolume read-only",
             Op::DeleteSubvolume => "deleting the subvolume",
             Op::SetNocow => "setting NOCOW (chattr +C)",
             Op::SetCompression => "setting the compression property",
@@ -259,6 +262,13 @@ pub fn snapshot(
     // its layout; `fd` stays open for the call.
     unsafe { rustix::ioctl::ioctl(dir, Setter::<SNAP_CREATE_V2, VolArgsV2>::new(*args)) }
         .map_err(BtrfsError::new(Op::Snapshot))
+}
+
+/// Makes the subvolume whose root is `fd` read-only (BTRFS_IOC_SUBVOL_SETFLAGS).
+pub fn set_read_only(fd: BorrowedFd<'_>) -> Result<(), BtrfsError> {
+    // SAFETY: the opcode is _IOW(0x94, 26, __u64); the kernel reads one u64 of flags.
+    unsafe { rustix::ioctl::ioctl(fd, Setter::<SUBVOL_SETFLAGS, u64>::new(SUBVOL_RDONLY)) }
+        .map_err(BtrfsError::new(Op::SetReadOnly))
 }
 
 /// Reads the NOCOW flag (`lsattr` shows `C`).
@@ -431,6 +441,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<VolArgsV2>(), 4096);
         assert_eq!(std::mem::offset_of!(VolArgsV2, name), 56);
         assert_eq!(SNAP_CREATE_V2, 0x5000_9417);
+        // _IOW(0x94, 26, __u64): BTRFS_IOC_SUBVOL_SETFLAGS.
+        assert_eq!(SUBVOL_SETFLAGS, 0x4008_941a);
         assert_eq!(QGROUP_LIMIT, 0x8030_942b);
         // _IOWR(0x94, 17, 4096) and _IOWR(0x94, 18, 4096).
         assert_eq!(std::mem::size_of::<SearchKey>(), 104);

@@ -2,11 +2,14 @@
 //! them are paused. A volume's snapshots lie in a `.snapshots` directory beside its
 //! subvolume (for a plugin volume ROOT/<class>/.snapshots, which the plugin never lists
 //! since it skips names that start with a dot), each named `<volume>@<UTC stamp>`.
+//! `restore` exchanges a writable copy of one with the volume's data and keeps the data
+//! it replaces as another snapshot.
 
 use crate::btrfs;
 use crate::class::{Class, Snapshots};
 use crate::error::Error;
 use crate::podman::{Client, Outcome};
+use rustix::fd::AsFd;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,9 +79,7 @@ fn open_path(path: &Path) -> Result<rustix::fd::OwnedFd, Error> {
 pub fn check_subvolume(volume: &str, data: &Path) -> Result<(), Error> {
     let (parent, name) = split(data)?;
     let dir = open_path(parent)?;
-    if btrfs::is_btrfs(rustix::fd::AsFd::as_fd(&dir))
-        && btrfs::is_subvolume_at(rustix::fd::AsFd::as_fd(&dir), name)
-    {
+    if btrfs::is_btrfs(dir.as_fd()) && btrfs::is_subvolume_at(dir.as_fd(), name) {
         return Ok(());
     }
     Err(Error::Environment(format!(
@@ -100,9 +101,9 @@ pub fn take(volume: &str, data: &Path, stamp: &str) -> Result<Snapshot, Error> {
     }
     let name = snapshot_name(volume, stamp);
     let (source, into) = (open_path(data)?, open_path(&dir)?);
-    btrfs::snapshot(rustix::fd::AsFd::as_fd(&source), rustix::fd::AsFd::as_fd(&into), &name, true).map_err(
-        |e| Error::Environment(format!("volume `{volume}`: {} → {}: {e}", data.display(), dir.display())),
-    )?;
+    btrfs::snapshot(source.as_fd(), into.as_fd(), &name, true).map_err(|e| {
+        Error::Environment(format!("volume `{volume}`: {} → {}: {e}", data.display(), dir.display()))
+    })?;
     Ok(Snapshot { volume: volume.to_string(), path: dir.join(&name), name, stamp: stamp.to_string() })
 }
 
@@ -129,6 +130,89 @@ pub fn list(volume: &str, data: &Path) -> Result<Vec<Snapshot>, Error> {
     }
     out.sort_by(|a, b| a.stamp.cmp(&b.stamp));
     Ok(out)
+}
+
+/// Finds the snapshot of `volume` that `wanted` names: its name (`VOLUME@STAMP`) or stamp.
+pub fn find<'a>(snapshots: &'a [Snapshot], volume: &str, wanted: &str) -> Result<&'a Snapshot, Error> {
+    snapshots.iter().find(|s| s.name == wanted || s.stamp == wanted).ok_or_else(|| {
+        let have: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
+        Error::Usage(format!(
+            "volume `{volume}` has no snapshot `{wanted}` (it has: {})",
+            if have.is_empty() { "none".to_string() } else { have.join(", ") }
+        ))
+    })
+}
+
+/// The hidden name, beside a volume's data, that a restored copy is made under.
+fn restoring_name(data_name: &str) -> String {
+    format!(".{data_name}.restoring")
+}
+
+/// What a restore did: the data it replaced now lies in `kept`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Restored {
+    pub restored: Snapshot,
+    pub kept: Snapshot,
+}
+
+/// Puts a writable copy of `from` in place of `data`, the subvolume of `volume`, and keeps
+/// the data it replaces (the subvolume itself, moved, then made read-only) as the
+/// snapshot stamped `stamp`. Nothing is deleted. The containers using the volume must be
+/// stopped. The copy is made under a hidden name first and exchanged with the data in
+/// one rename, so the volume's path always holds one whole tree.
+pub fn restore(volume: &str, data: &Path, from: &Snapshot, stamp: &str) -> Result<Restored, Error> {
+    check_subvolume(volume, data)?;
+    let (parent, data_name) = split(data)?;
+    let dir = snapshot_dir(data);
+    let kept_name = snapshot_name(volume, stamp);
+    if dir.join(&kept_name).symlink_metadata().is_ok() {
+        return Err(Error::Environment(format!(
+            "{} exists already: run restore again in a second",
+            dir.join(&kept_name).display()
+        )));
+    }
+    let parent_fd = open_path(parent)?;
+    let snapshots_fd = open_path(&dir)?;
+    let temp = restoring_name(data_name);
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| Error::Environment(format!("volume `{volume}`: {what}: {e}"));
+    let source = open_path(&from.path)?;
+    btrfs::snapshot(source.as_fd(), parent_fd.as_fd(), &temp, false).map_err(|e| {
+        fail(&format!("copying {} to {}", from.path.display(), parent.join(&temp).display()), &e)
+    })?;
+    rustix::fs::renameat_with(
+        &parent_fd,
+        data_name,
+        &parent_fd,
+        temp.as_str(),
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(|e| {
+        fail(
+            &format!("exchanging {} with its restored copy {temp} (both left as they are)", data.display()),
+            &std::io::Error::from(e),
+        )
+    })?;
+    // The volume now holds the snapshot's data; the replaced data lies at `temp`.
+    rustix::fs::renameat(&parent_fd, temp.as_str(), &snapshots_fd, kept_name.as_str()).map_err(|e| {
+        fail(
+            &format!("the replaced data stays at {}", parent.join(&temp).display()),
+            &std::io::Error::from(e),
+        )
+    })?;
+    let kept_path = dir.join(&kept_name);
+    let kept = open_path(&kept_path)?;
+    btrfs::set_read_only(kept.as_fd())
+        .map_err(|e| fail(&format!("{} stays writable", kept_path.display()), &e))?;
+    Ok(Restored {
+        restored: from.clone(),
+        kept: Snapshot {
+            volume: volume.to_string(),
+            name: kept_name,
+            stamp: stamp.to_string(),
+            path: kept_path,
+        },
+    })
 }
 
 /// How a container was quiesced for a snapshot.
@@ -177,6 +261,18 @@ impl<'a> Quiet<'a> {
     }
 
     /// Unpauses and starts again what was quiesced; returns what failed.
+    /// Stops `container` (unpausing it first: Podman 4.3.1 refuses to stop a paused one)
+    /// with its own stop timeout, to be started again by [`release`](Self::release).
+    pub fn stop(&mut self, container: &str, paused: bool, grace: Duration) -> Result<(), Error> {
+        if paused {
+            self.runtime.block_on(self.client.unpause(container))?;
+        }
+        if self.runtime.block_on(self.client.stop(container, grace))? == Outcome::Changed {
+            self.held.push((container.to_string(), Quiesced::Stopped));
+        }
+        Ok(())
+    }
+
     pub fn release(&mut self) -> Vec<String> {
         for (container, how) in std::mem::take(&mut self.held).into_iter().rev() {
             let done = match how {
@@ -211,6 +307,23 @@ mod tests {
         assert_eq!(stamp_of("pg", &name), None);
         assert_eq!(stamp_of("pgdata", "pgdata@latest"), None);
         assert_eq!(stamp_of("pgdata", "pgdata"), None);
+    }
+
+    #[test]
+    fn a_snapshot_to_restore_is_found_by_name_or_stamp_else_the_error_lists_what_there_is() {
+        let one = |stamp: &str| Snapshot {
+            volume: "db".into(),
+            name: snapshot_name("db", stamp),
+            stamp: stamp.into(),
+            path: PathBuf::from(format!("/x/.snapshots/db@{stamp}")),
+        };
+        let all = [one("20261130T080000Z"), one("20261130T090000Z")];
+        assert_eq!(find(&all, "db", "db@20261130T090000Z").unwrap().stamp, "20261130T090000Z");
+        assert_eq!(find(&all, "db", "20261130T080000Z").unwrap().stamp, "20261130T080000Z");
+        let e = find(&all, "db", "db@20261201T000000Z").unwrap_err().to_string();
+        assert!(e.contains("db@20261130T080000Z, db@20261130T090000Z"), "{e}");
+        assert!(find(&[], "db", "x").unwrap_err().to_string().contains("none"));
+        assert!(restoring_name("_data").starts_with('.'), "hidden from the plugin while it is made");
     }
 
     #[test]

@@ -14,14 +14,23 @@ use std::process::{Command, Output};
 
 const NEEDS: &[&str] = &["podman", "runc", "mkfs.btrfs", "losetup", "busybox", "btrfs"];
 
-/// The tool where this Podman's mounts are seen (as in tests/migrate_system.rs).
-fn tool(service: &PodmanService) -> Command {
+/// The tool's `subcommand` where this Podman's mounts are seen (as in
+/// tests/migrate_system.rs).
+fn run_tool(service: &PodmanService, subcommand: &str) -> Command {
     let mut c = match service.podman {
         Podman::Host => service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
         Podman::Trixie => bin(),
     };
-    c.arg("snapshot").arg("--url").arg(&service.url);
+    c.arg(subcommand).arg("--url").arg(&service.url);
     c
+}
+
+fn tool(service: &PodmanService) -> Command {
+    run_tool(service, "snapshot")
+}
+
+fn restore(service: &PodmanService) -> Command {
+    run_tool(service, "restore")
 }
 
 /// Creates volume `name` of `class` and makes its data directory a subvolume.
@@ -79,7 +88,7 @@ fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Po
         "localhost/app:1",
         "sh",
         "-c",
-        "echo v1 > /data/v; sleep 1000",
+        "[ -e /data/v ] || echo v1 > /data/v; sleep 1000",
     ]);
     let wait = std::time::Instant::now();
     while std::fs::read_to_string(db.join("v")).unwrap_or_default() != "v1\n" {
@@ -115,6 +124,49 @@ fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Po
     assert_eq!(listed["snapshots"][0]["path"], taken["path"]);
     let human = tool(&service).arg("--list").output().unwrap();
     assert!(String::from_utf8_lossy(&human.stdout).contains(snap.to_str().unwrap()), "{human:?}");
+
+    // restore without --yes only says what it would do.
+    let shown = json(
+        &restore(&service)
+            .args(["db", taken["name"].as_str().unwrap(), "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shown["dry_run"], true);
+    assert_eq!(shown["containers"][0], "app");
+    assert_eq!(service.ok(&["exec", "app", "cat", "/data/v"]), "v2", "nothing changed");
+    // With --yes: the container is stopped and started again and reads v1; v2 is kept.
+    let before_restore = events_of(&service, "app").len();
+    let stamp = taken["stamp"].as_str().unwrap();
+    let done = json(&restore(&service).args(["db", stamp, "--yes", "--format", "json"]).output().unwrap());
+    assert_eq!(done["failures"].as_array().unwrap().len(), 0, "{done}");
+    assert_eq!(service.ok(&["inspect", "--format", "{{.State.Status}}", "app"]), "running");
+    assert_eq!(service.ok(&["exec", "app", "cat", "/data/v"]), "v1");
+    let kept = PathBuf::from(done["kept"]["path"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(kept.join("v")).unwrap(), "v2\n");
+    assert!(read_only(&kept), "{} is read-only", kept.display());
+    assert!(!read_only(&db), "the restored data is writable");
+    service.ok(&["exec", "app", "sh", "-c", "echo v3 > /data/v"]);
+    assert_eq!(
+        std::fs::read_to_string(snap.join("v")).unwrap(),
+        "v1\n",
+        "the snapshot restored from is untouched"
+    );
+    let events = events_of(&service, "app");
+    let restored = &events[before_restore..];
+    // A stop through the API is logged as `died` (Podman 4.3.1 and 5.4.2).
+    let stopped =
+        restored.iter().position(|s| s == "died").unwrap_or_else(|| panic!("no stop in {restored:?}"));
+    assert!(restored[stopped..].iter().any(|s| s == "start"), "started again after the stop: {restored:?}");
+    let listed = json(&tool(&service).args(["--list", "db", "--format", "json"]).output().unwrap());
+    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 2, "{listed}");
+    // A snapshot that does not exist: a usage error naming the ones there are.
+    let missing = restore(&service).args(["db", "db@20000101T000000Z", "--yes"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains(taken["name"].as_str().unwrap()),
+        "{missing:?}"
+    );
 
     // A cache volume is refused, and nothing is paused for it; --force takes it.
     subvolume_volume(&service, "scratch", "cache");

@@ -31,6 +31,9 @@ _podman_btrfs_advise() {
             podman_btrfs_advise,plan)
                 cmd="podman_btrfs_advise__subcmd__plan"
                 ;;
+            podman_btrfs_advise,restore)
+                cmd="podman_btrfs_advise__subcmd__restore"
+                ;;
             podman_btrfs_advise,scan)
                 cmd="podman_btrfs_advise__subcmd__scan"
                 ;;
@@ -57,6 +60,9 @@ _podman_btrfs_advise() {
                 ;;
             podman_btrfs_advise__subcmd__help,plan)
                 cmd="podman_btrfs_advise__subcmd__help__subcmd__plan"
+                ;;
+            podman_btrfs_advise__subcmd__help,restore)
+                cmd="podman_btrfs_advise__subcmd__help__subcmd__restore"
                 ;;
             podman_btrfs_advise__subcmd__help,scan)
                 cmd="podman_btrfs_advise__subcmd__help__subcmd__scan"
@@ -110,7 +116,7 @@ _podman_btrfs_advise() {
 
     case "${cmd}" in
         podman_btrfs_advise)
-            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve migrate snapshot help"
+            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve migrate snapshot restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -208,7 +214,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__help)
-            opts="plan scan check storage-conf explain serve migrate snapshot help"
+            opts="plan scan check storage-conf explain serve migrate snapshot restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +284,20 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -459,6 +479,32 @@ _podman_btrfs_advise() {
                     return 0
                     ;;
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__restore)
+            opts="-y -v -h --url --yes --format --verbose --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

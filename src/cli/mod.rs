@@ -7,6 +7,7 @@ pub mod explain;
 pub mod man;
 pub mod migrate;
 pub mod plan;
+pub mod restore;
 pub mod scan;
 pub mod serve;
 pub mod snapshot;
@@ -45,6 +46,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     Migrate(migrate::MigrateArgs),
     Snapshot(snapshot::SnapshotArgs),
+    Restore(restore::RestoreArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
@@ -85,6 +87,7 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::Serve(args) => serve::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Snapshot(args) => snapshot::run(args),
+        Command::Restore(args) => restore::run(args),
         Command::GenerateMan(args) => man::run(args),
         Command::GenerateDocs(args) => docs::run(args),
     }

@@ -102,7 +102,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))
 }
 
-fn data_of(v: &Volume) -> Result<PathBuf, Error> {
+pub(super) fn data_of(v: &Volume) -> Result<PathBuf, Error> {
     if v.mountpoint.is_empty() {
         return Err(Error::Environment(format!(
             "volume `{}` (driver {}): Podman names no directory for its data",
@@ -112,29 +112,41 @@ fn data_of(v: &Volume) -> Result<PathBuf, Error> {
     Ok(PathBuf::from(&v.mountpoint))
 }
 
-fn volume(client: &Client, rt: &tokio::runtime::Runtime, name: &str) -> Result<Volume, Error> {
+pub(super) fn volume(client: &Client, rt: &tokio::runtime::Runtime, name: &str) -> Result<Volume, Error> {
     rt.block_on(client.volume(name))?.ok_or_else(|| Error::Usage(format!("no volume named `{name}`")))
 }
 
-pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
+/// The client of the Podman at `url` (else the default), a runtime for it, and the
+/// server's version.
+pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runtime, String), Error> {
     let env = |name: &str| std::env::var(name).ok();
-    let at = discover(args.url.as_deref(), &env, rustix::process::geteuid().is_root())?;
-    let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(60) };
+    let at = discover(url, &env, rustix::process::geteuid().is_root())?;
+    let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
     let client = Client::new(at, timeouts);
     let rt = runtime()?;
-    let ping = rt.block_on(client.ping())?;
+    let version = rt.block_on(client.ping())?.version;
+    Ok((client, rt, version))
+}
+
+/// The containers that mount volume `name`.
+pub(super) fn users_of(containers: &[Container], name: &str) -> Vec<Container> {
+    containers
+        .iter()
+        .filter(|c| c.mounts.iter().any(|m| m.volume.as_deref() == Some(name)))
+        .cloned()
+        .collect()
+}
+
+pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
+    let (client, rt, version) = connect(args.url.as_deref())?;
     if args.list {
         return list(&args, &client, &rt);
     }
-    let containers = rt.block_on(client.containers(&ping.version))?;
+    let containers = rt.block_on(client.containers(&version))?;
     let mut targets = Vec::new();
     for name in &args.volumes {
         let volume = volume(&client, &rt, name)?;
-        let users: Vec<Container> = containers
-            .iter()
-            .filter(|c| c.mounts.iter().any(|m| m.volume.as_deref() == Some(name.as_str())))
-            .cloned()
-            .collect();
+        let users = users_of(&containers, name);
         let class = classify_volume(&volume, &users.iter().collect::<Vec<_>>())?.class;
         if let Some(why) = snapshot::refusal(name, class, args.force) {
             return Err(Error::Environment(why));
