@@ -6,11 +6,12 @@
 //! it replaces as another snapshot.
 
 use crate::btrfs;
-use crate::class::{Class, Snapshots};
+use crate::class::{Class, Retention, Snapshots};
 use crate::error::Error;
 use crate::podman::{Client, Outcome};
 use rustix::fd::AsFd;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -215,6 +216,54 @@ pub fn restore(volume: &str, data: &Path, from: &Snapshot, stamp: &str) -> Resul
     })
 }
 
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The hour, day, week (starting on Monday) and month a stamp lies in, as numbers that
+/// grow with time.
+fn buckets(stamp: &str) -> [i64; 4] {
+    let n = |r: std::ops::Range<usize>| stamp.get(r).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let (year, month, day, hour) = (n(0..4), n(4..6), n(6..8), n(9..11));
+    let days = days_from_civil(year, month, day);
+    // 1970-01-01 was a Thursday: three days later a week begins.
+    [days * 24 + hour, days, (days + 3).div_euclid(7), year * 12 + month]
+}
+
+/// The snapshots (by stamp) that `keep` preserves: the newest, and the first snapshot of
+/// each of the newest N hours, days, weeks and months that hold one (btrbk's model).
+pub fn kept_by(keep: &Retention, stamps: &[&str]) -> BTreeSet<String> {
+    let mut sorted: Vec<&str> = stamps.to_vec();
+    sorted.sort_unstable();
+    let mut kept: BTreeSet<String> = sorted.last().map(|s| s.to_string()).into_iter().collect();
+    for (unit, count) in [keep.hours, keep.days, keep.weeks, keep.months].into_iter().enumerate() {
+        // The first snapshot of each bucket, newest bucket first.
+        let mut firsts: Vec<(i64, &str)> = Vec::new();
+        for stamp in &sorted {
+            let bucket = buckets(stamp)[unit];
+            if firsts.last().is_none_or(|(b, _)| *b != bucket) {
+                firsts.push((bucket, stamp));
+            }
+        }
+        kept.extend(firsts.iter().rev().take(usize::from(count)).map(|(_, s)| s.to_string()));
+    }
+    kept
+}
+
+/// Deletes snapshot `s` (a subvolume in the `.snapshots` directory this tool made).
+pub fn delete(s: &Snapshot) -> Result<(), Error> {
+    let (dir, name) = split(&s.path)?;
+    let dir_fd = open_path(dir)?;
+    btrfs::delete_subvolume(dir_fd.as_fd(), name)
+        .map_err(|e| Error::Environment(format!("{}: {e}", s.path.display())))
+}
+
 /// How a container was quiesced for a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -324,6 +373,39 @@ mod tests {
         assert!(e.contains("db@20261130T080000Z, db@20261130T090000Z"), "{e}");
         assert!(find(&[], "db", "x").unwrap_err().to_string().contains("none"));
         assert!(restoring_name("_data").starts_with('.'), "hidden from the plugin while it is made");
+    }
+
+    #[test]
+    fn a_simulated_week_of_hourly_database_snapshots_is_thinned_to_what_the_policy_keeps() {
+        let Snapshots::Scheduled(policy) = Class::named("database").unwrap().info().snapshots else {
+            panic!()
+        };
+        // One snapshot an hour from Monday 2026-11-23 00:00 to Sunday 2026-11-29 23:00.
+        let stamps: Vec<String> =
+            (0..7 * 24).map(|h| format!("202611{:02}T{:02}0000Z", 23 + h / 24, h % 24)).collect();
+        let refs: Vec<&str> = stamps.iter().map(String::as_str).collect();
+        let kept = kept_by(&policy.keep, &refs);
+        // 24 hourly: all of Sunday; 7 daily: midnight of each day (Sunday's is among the hourly).
+        let mut expected: BTreeSet<String> = (0..24).map(|h| format!("20261129T{h:02}0000Z")).collect();
+        expected.extend((23..30).map(|d| format!("202611{d:02}T000000Z")));
+        assert_eq!(kept, expected);
+        assert_eq!(kept.len(), 30);
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_months_and_the_newest_are_kept() {
+        // 2026-11-29 is a Sunday, 2026-11-30 a Monday.
+        assert_eq!(buckets("20261129T120000Z")[2] + 1, buckets("20261130T000000Z")[2]);
+        assert_eq!(buckets("20261123T000000Z")[2], buckets("20261129T235959Z")[2]);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        let weekly = Retention { hours: 0, days: 0, weeks: 1, months: 1 };
+        let kept = kept_by(&weekly, &["20261101T000000Z", "20261124T000000Z", "20261126T000000Z"]);
+        let expected: BTreeSet<String> =
+            ["20261101T000000Z", "20261124T000000Z", "20261126T000000Z"].map(String::from).into();
+        assert_eq!(kept, expected, "the month's first, the week's first and the newest");
+        let none = Retention { hours: 0, days: 0, weeks: 0, months: 0 };
+        assert_eq!(kept_by(&none, &["20261101T000000Z", "20261102T000000Z"]).len(), 1, "the newest stays");
     }
 
     #[test]

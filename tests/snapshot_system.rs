@@ -184,6 +184,44 @@ fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Po
     );
     assert_eq!(events_of(&service, "app").len(), before, "app was not touched for other volumes");
 
+    // --prune applies the database policy (24 hourly, 7 daily) to 30 hourly snapshots.
+    let history = subvolume_volume(&service, "history", "database");
+    let snapshots = history.parent().unwrap().join(".snapshots");
+    std::fs::create_dir_all(&snapshots).unwrap();
+    let stamps: Vec<String> =
+        (0..30).map(|h| format!("202611{:02}T{:02}0000Z", 28 + h / 24, h % 24)).collect();
+    for stamp in &stamps {
+        ok(Command::new("btrfs")
+            .args(["subvolume", "snapshot", "-r"])
+            .arg(&history)
+            .arg(snapshots.join(format!("history@{stamp}"))));
+    }
+    let doomed: Vec<String> = (1..6).map(|h| format!("history@20261128T{h:02}0000Z")).collect();
+    let prune = |yes: bool| {
+        let mut c = tool(&service);
+        c.args(["--prune", "history", "scratch", "--format", "json"]);
+        if yes {
+            c.arg("--yes");
+        }
+        json(&c.output().unwrap())
+    };
+    let shown = prune(false);
+    assert_eq!(shown["dry_run"], true);
+    assert_eq!(shown["volumes"][0]["delete"], serde_json::json!(doomed), "{shown}");
+    assert_eq!(shown["volumes"][0]["keep"].as_array().unwrap().len(), 25);
+    assert_eq!(shown["volumes"][1]["volume"], "scratch");
+    assert_eq!(shown["volumes"][1]["delete"].as_array().unwrap().len(), 0, "cache has no schedule: all kept");
+    assert!(snapshots.join(&doomed[0]).exists(), "a dry run deletes nothing");
+    let done = prune(true);
+    assert_eq!(done["volumes"][0]["delete"], serde_json::json!(doomed));
+    let left: Vec<String> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("history@"))
+        .collect();
+    assert_eq!(left.len(), 25, "{left:?}");
+    assert!(doomed.iter().all(|d| !left.contains(d)), "{left:?}");
+
     // A plain directory: a clear error that says how to make it a subvolume.
     service.ok(&["volume", "create", "--label", "io.podfs.class=database", "plain"]);
     let plain = tool(&service).arg("plain").output().unwrap();

@@ -600,7 +600,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__snapshot)
-            opts="-v -h --url --stop --force --list --format --verbose --log-format --help"
+            opts="-y -v -h --url --stop --force --list --prune --yes --format --verbose --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

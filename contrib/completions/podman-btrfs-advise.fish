@@ -180,6 +180,8 @@ json\t'One JSON object a line, fields included'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -l stop -d 'Stop (and start again) a container that cannot be paused, instead of refusing'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -l force -d 'Snapshot also volumes of a class that is never snapshotted (cache)'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -l list -d 'List the snapshots of the volumes (of every volume without VOLUME); take none'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -l prune -d 'Delete the snapshots the volumes\' class policy no longer keeps (shown only, without --yes)'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -s y -l yes -d 'With --prune: delete; without it --prune only shows what it would delete'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand restore" -l url -d 'Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default)' -r

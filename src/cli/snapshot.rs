@@ -1,5 +1,5 @@
 //! `snapshot`: read-only snapshots of volumes while their containers are paused, and the
-//! list of the snapshots a volume has.
+//! list of the snapshots a volume has, and pruning them by the class policy.
 
 use super::Format;
 use crate::classify::live::classify_volume;
@@ -16,7 +16,9 @@ const EXAMPLES: &str = "Examples:
   podman-btrfs-advise snapshot pgdata
   podman-btrfs-advise snapshot pgdata uploads --url unix:///run/podman/podman.sock
   podman-btrfs-advise snapshot --list
-  podman-btrfs-advise snapshot --list pgdata --format json";
+  podman-btrfs-advise snapshot --list pgdata --format json
+  podman-btrfs-advise snapshot --prune                 # what the class policies would delete
+  podman-btrfs-advise snapshot --prune pgdata --yes";
 
 const LONG_HELP: &str = "Where snapshots lie: in a `.snapshots` directory beside the volume's
 subvolume, named VOLUME@YYYYMMDDTHHMMSSZ (UTC). For a volume of the volume plugin
@@ -32,6 +34,13 @@ JSON output (--format json), fields are only ever added:
                          containers [{name, how: paused|stopped}]}],
              failures [MESSAGE]}
   --list:   {snapshots [{volume, name, stamp, path}]}
+  --prune:  {dry_run, volumes [{volume, class, policy, keep [NAME], delete [NAME]}]}
+
+--prune keeps, per volume, what its class's on-host retention says (the table in
+README.md, e.g. database: 24 hourly, 7 daily): the first snapshot of each of the newest N
+hours, days, weeks (from Monday) and months that hold one, and always the newest.
+Volumes of classes without a schedule (build, job, cache) keep all their snapshots.
+Only names VOLUME@STAMP in .snapshots are ever considered.
 
 Exit codes: 0 done; 2 usage (no such volume); 3 refused (not a subvolume, a class never
 snapshotted without --force, a container that cannot be paused without --stop) or a
@@ -48,8 +57,8 @@ container that could not be unpaused or started again.";
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct SnapshotArgs {
-    /// The volumes to snapshot (with --list: whose snapshots to list; none lists all).
-    #[arg(value_name = "VOLUME", required_unless_present = "list")]
+    /// The volumes to snapshot (with --list or --prune: whose snapshots; none: all volumes).
+    #[arg(value_name = "VOLUME", required_unless_present_any = ["list", "prune"])]
     pub volumes: Vec<String>,
 
     /// Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default).
@@ -57,16 +66,25 @@ pub struct SnapshotArgs {
     pub url: Option<String>,
 
     /// Stop (and start again) a container that cannot be paused, instead of refusing.
-    #[arg(long, conflicts_with = "list")]
+    #[arg(long, conflicts_with_all = ["list", "prune"])]
     pub stop: bool,
 
     /// Snapshot also volumes of a class that is never snapshotted (cache).
-    #[arg(long, conflicts_with = "list")]
+    #[arg(long, conflicts_with_all = ["list", "prune"])]
     pub force: bool,
 
     /// List the snapshots of the volumes (of every volume without VOLUME); take none.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prune")]
     pub list: bool,
+
+    /// Delete the snapshots the volumes' class policy no longer keeps (shown only,
+    /// without --yes).
+    #[arg(long)]
+    pub prune: bool,
+
+    /// With --prune: delete; without it --prune only shows what it would delete.
+    #[arg(long, short = 'y', requires = "prune")]
+    pub yes: bool,
 
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -143,6 +161,9 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         return list(&args, &client, &rt);
     }
     let containers = rt.block_on(client.containers(&version))?;
+    if args.prune {
+        return prune(&args, &client, &rt, &containers);
+    }
     let mut targets = Vec::new();
     for name in &args.volumes {
         let volume = volume(&client, &rt, name)?;
@@ -197,12 +218,94 @@ impl Held {
     }
 }
 
-fn list(args: &SnapshotArgs, client: &Client, rt: &tokio::runtime::Runtime) -> Result<u8, Error> {
-    let volumes = if args.volumes.is_empty() {
-        rt.block_on(client.volumes())?
+/// The volumes named on the command line, else all.
+fn named_volumes(
+    args: &SnapshotArgs,
+    client: &Client,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<Volume>, Error> {
+    if args.volumes.is_empty() {
+        Ok(rt.block_on(client.volumes())?)
     } else {
-        args.volumes.iter().map(|name| volume(client, rt, name)).collect::<Result<_, _>>()?
-    };
+        args.volumes.iter().map(|name| volume(client, rt, name)).collect()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Pruned {
+    volume: String,
+    class: String,
+    policy: String,
+    keep: Vec<String>,
+    delete: Vec<String>,
+}
+
+fn prune(
+    args: &SnapshotArgs,
+    client: &Client,
+    rt: &tokio::runtime::Runtime,
+    containers: &[Container],
+) -> Result<u8, Error> {
+    let mut report = Vec::new();
+    let mut doomed = Vec::new();
+    for v in named_volumes(args, client, rt)?.iter().filter(|v| !v.mountpoint.is_empty()) {
+        let snapshots = snapshot::list(&v.name, Path::new(&v.mountpoint))?;
+        if snapshots.is_empty() {
+            continue;
+        }
+        let users = users_of(containers, &v.name);
+        let class = classify_volume(v, &users.iter().collect::<Vec<_>>())?.class;
+        let stamps: Vec<&str> = snapshots.iter().map(|s| s.stamp.as_str()).collect();
+        let (policy, kept) = match class.info().snapshots {
+            crate::class::Snapshots::Scheduled(p) => (p.keep.describe(), snapshot::kept_by(&p.keep, &stamps)),
+            other => {
+                (format!("{} (all kept)", other.summary()), stamps.iter().map(|s| s.to_string()).collect())
+            }
+        };
+        let (keep, delete): (Vec<&Snapshot>, Vec<&Snapshot>) =
+            snapshots.iter().partition(|s| kept.contains(&s.stamp));
+        doomed.extend(delete.iter().map(|s| (*s).clone()));
+        report.push(Pruned {
+            volume: v.name.clone(),
+            class: class.to_string(),
+            policy,
+            keep: keep.iter().map(|s| s.name.clone()).collect(),
+            delete: delete.iter().map(|s| s.name.clone()).collect(),
+        });
+    }
+    if args.yes {
+        for s in &doomed {
+            snapshot::delete(s)?;
+        }
+    }
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "dry_run": !args.yes, "volumes": report }))
+                .expect("plain data serializes")
+        ),
+        Format::Human => {
+            let verb = if args.yes { "deleted" } else { "would delete" };
+            for p in &report {
+                println!(
+                    "{} ({}, keeps {}): keep {}, {verb} {}",
+                    p.volume,
+                    p.class,
+                    p.policy,
+                    p.keep.len(),
+                    if p.delete.is_empty() { "none".to_string() } else { p.delete.join(", ") }
+                );
+            }
+            if !args.yes && !doomed.is_empty() {
+                println!("pass --yes to delete them");
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn list(args: &SnapshotArgs, client: &Client, rt: &tokio::runtime::Runtime) -> Result<u8, Error> {
+    let volumes = named_volumes(args, client, rt)?;
     let mut all = Vec::new();
     for v in volumes.iter().filter(|v| !v.mountpoint.is_empty()) {
         all.extend(snapshot::list(&v.name, Path::new(&v.mountpoint))?);
