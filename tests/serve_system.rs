@@ -147,12 +147,7 @@ fn podman_creates_mounts_and_removes_volumes_through_the_plugin(podman: Podman) 
     }
     let dir = TempDir::new("serve-podman");
     let socket = dir.path().join("podfs.sock");
-    let service = PodmanService::start_with_on(
-        podman,
-        "overlay",
-        &format!("\n[engine.volume_plugins]\npodfs = \"{}\"\n", socket.display()),
-        &[dir.path()],
-    );
+    let service = PodmanService::start_with_plugin_on(podman, &socket);
     service.import_busybox(&["localhost/busybox:latest"]);
     let root = service.top.join("podfs");
     let mut plugin = Plugin::start(dir.path(), &root, &["--no-events", "--no-watch"]);
@@ -380,12 +375,7 @@ fn events_watcher_flags_misplaced_volumes_and_survives_a_podman_restart(podman: 
     }
     let dir = TempDir::new("serve-events");
     let socket = dir.path().join("podfs.sock");
-    let mut service = PodmanService::start_with_on(
-        podman,
-        "overlay",
-        &format!("\n[engine.volume_plugins]\npodfs = \"{}\"\n", socket.display()),
-        &[dir.path()],
-    );
+    let mut service = PodmanService::start_with_plugin_on(podman, &socket);
     service.import_busybox(&["localhost/busybox:latest"]);
     let root = service.top.join("podfs");
     let plugin = Plugin::start(dir.path(), &root, &["--url", &service.url, "--no-watch"]);

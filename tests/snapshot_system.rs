@@ -42,6 +42,33 @@ fn subvolume_volume(service: &PodmanService, name: &str, class: &str) -> PathBuf
     data
 }
 
+/// Runs container `name` with `volume` at /data, which writes `v1` there once (not again
+/// when started again) and sleeps; waits until `v1` is in `data`, the volume's data.
+fn start_writer(service: &PodmanService, name: &str, volume: &str, data: &Path) {
+    let mount = format!("{volume}:/data");
+    let script = "[ -e /data/v ] || echo v1 > /data/v; sleep 1000";
+    let run = [
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        name,
+        "-v",
+        &mount,
+        "localhost/app:1",
+        "sh",
+        "-c",
+        script,
+    ];
+    service.ok(&run);
+    let wait = std::time::Instant::now();
+    while std::fs::read_to_string(data.join("v")).unwrap_or_default() != "v1\n" {
+        assert!(wait.elapsed().as_secs() < 20, "{name} never wrote v1");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// The `Status` of Podman's events for container `name`, in order.
 fn events_of(service: &PodmanService, name: &str) -> Vec<String> {
     let log = std::fs::read_to_string(service.dir().join("events.log")).unwrap_or_default();
@@ -76,25 +103,7 @@ fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Po
     let service = PodmanService::start_in_directory_on(podman, "overlay");
     service.import_busybox(&["localhost/app:1"]);
     let db = subvolume_volume(&service, "db", "database");
-    service.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "app",
-        "-v",
-        "db:/data",
-        "localhost/app:1",
-        "sh",
-        "-c",
-        "[ -e /data/v ] || echo v1 > /data/v; sleep 1000",
-    ]);
-    let wait = std::time::Instant::now();
-    while std::fs::read_to_string(db.join("v")).unwrap_or_default() != "v1\n" {
-        assert!(wait.elapsed().as_secs() < 20, "the container never wrote v1");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    start_writer(&service, "app", "db", &db);
 
     let out = json(&tool(&service).args(["db", "--format", "json"]).output().unwrap());
     let taken = &out["snapshots"][0];
@@ -230,4 +239,64 @@ fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Po
     assert!(stderr.contains("not a btrfs subvolume") && stderr.contains("migrate"), "{stderr}");
     // No such volume: a usage error.
     assert_eq!(tool(&service).arg("nothing").output().unwrap().status.code(), Some(2));
+}
+
+/// A running `serve`, ended by pid when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+on_each_podman!(a_plugin_volume_is_snapshotted_beside_its_class_directory);
+fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
+    let test = "a plugin volume is snapshotted";
+    if !can_run(test, NEEDS, true) || !podman.available(test) {
+        return;
+    }
+    let dir = TempDir::new("snapshot-plugin");
+    let socket = dir.path().join("podfs.sock");
+    let service = PodmanService::start_with_plugin_on(podman, &socket);
+    service.import_busybox(&["localhost/app:1"]);
+    let root = service.top.join("podfs");
+    let _serve = Serve(
+        bin()
+            .args(["serve", "--no-events", "--no-watch", "--socket"])
+            .arg(&socket)
+            .arg("--root")
+            .arg(&root)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start serve"),
+    );
+    let wait = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(wait.elapsed().as_secs() < 20, "serve did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    service.ok(&["volume", "create", "--driver", "podfs", "--opt", "class=database", "pg"]);
+    service.ok(&["volume", "create", "--driver", "podfs", "--opt", "class=cache", "thumbs"]);
+    let pg = root.join("database/pg");
+    start_writer(&service, "db", "pg", &pg);
+    let out = json(&tool(&service).args(["pg", "--format", "json"]).output().unwrap());
+    let taken = &out["snapshots"][0];
+    assert_eq!(taken["class"], "database", "the plugin's class option: {out}");
+    assert_eq!(taken["containers"][0]["how"], "paused");
+    let snap = PathBuf::from(taken["path"].as_str().unwrap());
+    assert_eq!(snap.parent().unwrap(), root.join("database/.snapshots"));
+    assert_eq!(std::fs::read_to_string(snap.join("v")).unwrap(), "v1\n");
+    assert_eq!(service.ok(&["inspect", "--format", "{{.State.Status}}", "db"]), "running");
+    // The plugin's own volumes still are exactly the two it made.
+    let listed = service.ok(&["volume", "ls", "--format", "{{.Name}}"]);
+    let mut names: Vec<&str> = listed.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["pg", "thumbs"]);
+
+    // The cache volume of the plugin: refused by its class option.
+    let refused = tool(&service).arg("thumbs").output().unwrap();
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("class cache"), "{refused:?}");
 }

@@ -2,6 +2,7 @@
 //! list of the snapshots a volume has, and pruning them by the class policy.
 
 use super::Format;
+use crate::class::Class;
 use crate::classify::live::classify_volume;
 use crate::error::{Error, exit};
 use crate::inventory::live::{Container, Volume};
@@ -110,7 +111,7 @@ struct Target {
     volume: Volume,
     data: PathBuf,
     users: Vec<Container>,
-    class: crate::class::Class,
+    class: Class,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -146,6 +147,16 @@ pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runt
     Ok((client, rt, version))
 }
 
+/// A volume's class: for a volume of the plugin (`serve`) the class it was created with
+/// (its `class` option, which also names the directory its subvolume lies in), else what
+/// the labels and the containers using it say.
+fn volume_class(v: &Volume, users: &[Container]) -> Result<Class, Error> {
+    if let Some(class) = v.options.get("class").and_then(|name| name.parse::<Class>().ok()) {
+        return Ok(class);
+    }
+    Ok(classify_volume(v, &users.iter().collect::<Vec<_>>())?.class)
+}
+
 /// The containers that mount volume `name`.
 pub(super) fn users_of(containers: &[Container], name: &str) -> Vec<Container> {
     containers
@@ -168,7 +179,7 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
     for name in &args.volumes {
         let volume = volume(&client, &rt, name)?;
         let users = users_of(&containers, name);
-        let class = classify_volume(&volume, &users.iter().collect::<Vec<_>>())?.class;
+        let class = volume_class(&volume, &users)?;
         if let Some(why) = snapshot::refusal(name, class, args.force) {
             return Err(Error::Environment(why));
         }
@@ -254,7 +265,7 @@ fn prune(
             continue;
         }
         let users = users_of(containers, &v.name);
-        let class = classify_volume(v, &users.iter().collect::<Vec<_>>())?.class;
+        let class = volume_class(v, &users)?;
         let stamps: Vec<&str> = snapshots.iter().map(|s| s.stamp.as_str()).collect();
         let (policy, kept) = match class.info().snapshots {
             crate::class::Snapshots::Scheduled(p) => (p.keep.describe(), snapshot::kept_by(&p.keep, &stamps)),

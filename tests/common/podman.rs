@@ -121,6 +121,13 @@ impl PodmanService {
         Self::start_full(podman, driver, extra, shared, true, "2G")
     }
 
+    /// A service of `podman` (overlay) that knows the volume plugin `podfs` on `socket`,
+    /// whose directory it shares.
+    pub fn start_with_plugin_on(podman: Podman, socket: &Path) -> Self {
+        let conf = format!("\n[engine.volume_plugins]\npodfs = \"{}\"\n", socket.display());
+        Self::start_with_on(podman, "overlay", &conf, &[socket.parent().expect("a socket in a directory")])
+    }
+
     /// As [`start_on`](Self::start_on), with graphroot a plain directory in the
     /// filesystem's top level (as on a host that never planned its layout).
     pub fn start_in_directory_on(podman: Podman, driver: &str) -> Self {
