@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const NEEDS: &[&str] = &["podman", "runc", "mkfs.btrfs", "losetup", "busybox", "btrfs"];
+const NEEDS: &[&str] = &["podman", "runc", "mkfs.btrfs", "losetup", "busybox", "btrfs", "lsattr"];
 
 /// The tool's `subcommand` where this Podman's mounts are seen (as in
 /// tests/migrate_system.rs).
@@ -294,6 +294,24 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     let mut names: Vec<&str> = listed.lines().collect();
     names.sort_unstable();
     assert_eq!(names, ["pg", "thumbs"]);
+
+    // Restored in place of the plugin's subvolume, which stays a subvolume the plugin serves.
+    service.ok(&["exec", "db", "sh", "-c", "echo v2 > /data/v"]);
+    let done = json(
+        &restore(&service)
+            .args(["pg", taken["name"].as_str().unwrap(), "--yes", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        done["kept"]["path"].as_str().unwrap().rsplit_once('/').unwrap().0,
+        root.join("database/.snapshots").to_str().unwrap()
+    );
+    assert_eq!(service.ok(&["exec", "db", "cat", "/data/v"]), "v1");
+    assert!(
+        ok(Command::new("btrfs").args(["subvolume", "show"]).arg(&pg)).contains("Name:"),
+        "still a subvolume"
+    );
 
     // The cache volume of the plugin: refused by its class option.
     let refused = tool(&service).arg("thumbs").output().unwrap();
