@@ -40,7 +40,7 @@ JSON output (--format json), fields are only ever added:
 --prune keeps, per volume, what its class's on-host retention says (the table in
 README.md, e.g. database: 24 hourly, 7 daily): the first snapshot of each of the newest N
 hours, days, weeks (from Monday) and months that hold one, and always the newest.
-Volumes of classes without a schedule (build, job, cache) keep all their snapshots.
+Volumes of classes without a schedule (the class table) keep all their snapshots.
 Only names VOLUME@STAMP in .snapshots are ever considered.
 
 Exit codes: 0 done; 2 usage (no such volume); 3 refused (not a subvolume, a class never
