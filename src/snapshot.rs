@@ -15,6 +15,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Podman's default stop timeout, when inspect does not name one.
+const DEFAULT_STOP_TIMEOUT: u64 = 10;
+
 /// The directory beside a volume's subvolume that holds its snapshots.
 pub const SNAPSHOT_DIR: &str = ".snapshots";
 
@@ -296,9 +299,10 @@ impl<'a> Quiet<'a> {
             }
             Err(e) if stop => {
                 tracing::info!("cannot pause {container} ({e}): stopping it");
-                if self.runtime.block_on(self.client.stop(container, Duration::from_secs(10)))?
-                    == Outcome::Changed
-                {
+                let timeout =
+                    self.runtime.block_on(self.client.container(container))?.and_then(|c| c.stop_timeout);
+                let grace = Duration::from_secs(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
+                if self.runtime.block_on(self.client.stop(container, grace))? == Outcome::Changed {
                     self.held.push((container.to_string(), Quiesced::Stopped));
                 }
                 Ok(Quiesced::Stopped)
@@ -312,10 +316,12 @@ impl<'a> Quiet<'a> {
     /// Unpauses and starts again what was quiesced; returns what failed.
     /// Stops `container` (unpausing it first: Podman 4.3.1 refuses to stop a paused one)
     /// with its own stop timeout, to be started again by [`release`](Self::release).
-    pub fn stop(&mut self, container: &str, paused: bool, grace: Duration) -> Result<(), Error> {
+    pub fn stop(&mut self, container: &str, paused: bool) -> Result<(), Error> {
         if paused {
             self.runtime.block_on(self.client.unpause(container))?;
         }
+        let timeout = self.runtime.block_on(self.client.container(container))?.and_then(|c| c.stop_timeout);
+        let grace = Duration::from_secs(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
         if self.runtime.block_on(self.client.stop(container, grace))? == Outcome::Changed {
             self.held.push((container.to_string(), Quiesced::Stopped));
         }

@@ -5,7 +5,6 @@ use super::snapshot::{connect, data_of, users_of, volume};
 use crate::error::{Error, exit};
 use crate::snapshot::{self, Quiet};
 use clap::Args;
-use std::time::Duration;
 
 const EXAMPLES: &str = "Examples:
   podman-btrfs-advise snapshot --list pgdata
@@ -57,9 +56,6 @@ pub struct RestoreArgs {
     pub format: Format,
 }
 
-/// Podman's default stop timeout, when inspect does not name one.
-const DEFAULT_STOP_TIMEOUT: u64 = 10;
-
 pub fn run(args: RestoreArgs) -> Result<u8, Error> {
     let (client, rt, version) = connect(args.url.as_deref())?;
     let v = volume(&client, &rt, &args.volume)?;
@@ -78,9 +74,7 @@ pub fn run(args: RestoreArgs) -> Result<u8, Error> {
         let mut quiet = Quiet::new(&client, &rt);
         let mut done = Ok(());
         for c in &running {
-            let timeout = rt.block_on(client.container(&c.id))?.and_then(|i| i.stop_timeout);
-            let grace = Duration::from_secs(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
-            done = quiet.stop(&c.id, c.state == "paused", grace);
+            done = quiet.stop(&c.id, c.state == "paused");
             if done.is_err() {
                 break;
             }
