@@ -262,21 +262,27 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     let service = PodmanService::start_with_plugin_on(podman, &socket);
     service.import_busybox(&["localhost/app:1"]);
     let root = service.top.join("podfs");
-    let _serve = Serve(
-        bin()
-            .args(["serve", "--no-events", "--no-watch", "--socket"])
-            .arg(&socket)
-            .arg("--root")
-            .arg(&root)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start serve"),
-    );
-    let wait = std::time::Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(wait.elapsed().as_secs() < 20, "serve did not come up");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let start_serve = |extra: &[&str]| {
+        let _ = std::fs::remove_file(&socket);
+        let serve = Serve(
+            bin()
+                .args(["serve", "--no-events", "--no-watch", "--socket"])
+                .arg(&socket)
+                .arg("--root")
+                .arg(&root)
+                .args(extra)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start serve"),
+        );
+        let wait = std::time::Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(wait.elapsed().as_secs() < 20, "serve did not come up");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        serve
+    };
+    let serve = start_serve(&[]);
     service.ok(&["volume", "create", "--driver", "podfs", "--opt", "class=database", "pg"]);
     service.ok(&["volume", "create", "--driver", "podfs", "--opt", "class=cache", "thumbs"]);
     let pg = root.join("database/pg");
@@ -317,4 +323,33 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     let refused = tool(&service).arg("thumbs").output().unwrap();
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("class cache"), "{refused:?}");
+
+    // The plugin reports the volume's snapshots: the one taken and the one restore kept.
+    let kept = done["kept"]["name"].as_str().unwrap().to_string();
+    let got = ok(Command::new("curl").args(["-s", "--unix-socket"]).arg(&socket).args([
+        "-X",
+        "POST",
+        "-d",
+        r#"{"Name":"pg"}"#,
+        "http://plugin/VolumeDriver.Get",
+    ]));
+    let got: Value = serde_json::from_str(&got).unwrap();
+    let mut want = vec![taken["name"].as_str().unwrap().to_string(), kept];
+    want.sort();
+    assert_eq!(got["Volume"]["Status"]["snapshots"], serde_json::json!(want), "{got}");
+
+    // Removing a volume that still has snapshots is refused, and nothing is removed ...
+    service.ok(&["rm", "--force", "--time", "0", "db"]);
+    let rm = run(service.podman().args(["volume", "rm", "pg"]));
+    assert!(!rm.status.success(), "{rm:?}");
+    assert!(String::from_utf8_lossy(&rm.stderr).contains("still has 2 snapshot(s)"), "{rm:?}");
+    assert!(pg.is_dir());
+    // ... unless serve is told to: the volume goes, its snapshots stay.
+    drop(serve);
+    let _serve = start_serve(&["--remove-with-snapshots"]);
+    service.ok(&["volume", "rm", "pg"]);
+    assert!(!pg.exists());
+    for name in &want {
+        assert!(root.join("database/.snapshots").join(name).is_dir(), "{name} was kept");
+    }
 }

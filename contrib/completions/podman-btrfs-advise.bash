@@ -554,7 +554,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__serve)
-            opts="-v -h --socket --root --plugin-name --url --no-events --storage-conf --containers-conf --disko --no-watch --verbose --log-format --help"
+            opts="-v -h --socket --root --plugin-name --url --no-events --storage-conf --containers-conf --disko --no-watch --remove-with-snapshots --verbose --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -152,6 +152,7 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 json\t'One JSON object a line, fields included'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -l no-events -d 'Do not follow Podman\'s events'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -l no-watch -d 'Do not watch configuration files'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -l remove-with-snapshots -d 'Let `podman volume rm` remove a volume that still has snapshots (taken by `snapshot`, in CLASS/.snapshots): the volume goes, its snapshots stay. Without it such a removal is refused, so no snapshot is left without its volume by accident'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l url -d 'Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default)' -r

@@ -69,6 +69,12 @@ pub struct ServeArgs {
     /// Do not watch configuration files.
     #[arg(long)]
     pub no_watch: bool,
+
+    /// Let `podman volume rm` remove a volume that still has snapshots (taken by
+    /// `snapshot`, in CLASS/.snapshots): the volume goes, its snapshots stay. Without it
+    /// such a removal is refused, so no snapshot is left without its volume by accident.
+    #[arg(long)]
+    pub remove_with_snapshots: bool,
 }
 
 const USAGE_HELP: &str = "Register the plugin (/etc/containers/containers.conf, or the NixOS module
@@ -162,6 +168,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Error> {
         socket: args.socket,
         root: args.root,
         plugin_name: args.plugin_name,
+        remove_with_snapshots: args.remove_with_snapshots,
         podman,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub socket: PathBuf,
     pub root: PathBuf,
     pub plugin_name: String,
+    /// Remove a volume that still has snapshots (keeping them) instead of refusing.
+    pub remove_with_snapshots: bool,
     /// Podman's API socket for the events watcher; `None` turns the watcher off.
     pub podman: Option<Discovered>,
     /// Configuration files re-checked on change; empty turns the watcher off.
@@ -27,7 +29,10 @@ pub struct ServeConfig {
 
 /// Runs until SIGTERM or SIGINT. The plugin socket is removed on the way out.
 pub async fn serve(config: ServeConfig) -> Result<(), Error> {
-    let root = Arc::new(volumes::VolumeRoot::open(&config.root)?);
+    let root = Arc::new(
+        volumes::VolumeRoot::open(&config.root)?
+            .removing_volumes_with_snapshots(config.remove_with_snapshots),
+    );
     let (socket, listener) = server::bind(&config.socket)?;
     let count = root.list().len();
     tracing::info!(

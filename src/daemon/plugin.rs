@@ -72,6 +72,7 @@ fn volume_json(v: &VolumeInfo) -> Value {
             "class": v.class.as_str(),
             "nocow": v.nocow,
             "compression": v.compression.as_deref().unwrap_or(""),
+            "snapshots": v.snapshots,
         },
     })
 }

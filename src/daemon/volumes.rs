@@ -150,6 +150,8 @@ pub struct VolumeInfo {
     pub mountpoint: PathBuf,
     pub nocow: bool,
     pub compression: Option<String>,
+    /// Its snapshots (`CLASS/.snapshots/NAME@STAMP`, as `snapshot` takes them), oldest first.
+    pub snapshots: Vec<String>,
 }
 
 /// The directory whose subvolumes are the plugin's volumes.
@@ -157,6 +159,8 @@ pub struct VolumeInfo {
 pub struct VolumeRoot {
     path: PathBuf,
     dir: OwnedFd,
+    /// Remove a volume that still has snapshots (they stay); otherwise such a Remove is refused.
+    remove_with_snapshots: bool,
 }
 
 impl VolumeRoot {
@@ -193,7 +197,13 @@ impl VolumeRoot {
         if !btrfs::is_btrfs(dir.as_fd()) {
             return Err(not_btrfs(&path));
         }
-        Ok(VolumeRoot { path, dir })
+        Ok(VolumeRoot { path, dir, remove_with_snapshots: false })
+    }
+
+    /// Lets Remove delete a volume that still has snapshots; the snapshots stay.
+    pub fn removing_volumes_with_snapshots(mut self, allowed: bool) -> Self {
+        self.remove_with_snapshots = allowed;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -261,6 +271,7 @@ impl VolumeRoot {
             mountpoint: self.mountpoint(class, name),
             nocow: sub.as_ref().is_some_and(|fd| btrfs::nocow(fd.as_fd()) == Ok(true)),
             compression: sub.as_ref().and_then(|fd| btrfs::compression(fd.as_fd()).ok().flatten()),
+            snapshots: snapshots_of(group, name),
         }
     }
 
@@ -357,9 +368,36 @@ impl VolumeRoot {
     /// root's group directories can be deleted.
     pub fn remove(&self, name: &VolumeName) -> Result<(), PluginError> {
         let (class, group) = self.find(name).ok_or_else(|| self.missing(name))?;
+        let snapshots = snapshots_of(&group, name.as_str());
+        if !snapshots.is_empty() && !self.remove_with_snapshots {
+            return Err(PluginError::failed(format!(
+                "volume `{name}` still has {} snapshot(s) in {} (newest {}): removing it would leave \
+                 them without their volume. Delete them first (`podman-btrfs-advise snapshot --prune`, \
+                 or `btrfs subvolume delete`), or run `serve --remove-with-snapshots`, which removes \
+                 the volume and keeps its snapshots",
+                snapshots.len(),
+                self.path.join(class.as_str()).join(crate::snapshot::SNAPSHOT_DIR).display(),
+                snapshots.last().map_or("", String::as_str)
+            )));
+        }
         btrfs::delete_subvolume(group.as_fd(), name.as_str())
             .map_err(|e| self.failure(&format!("{class}/{name}"), e))
     }
+}
+
+/// The snapshots of volume `name` in its group's `.snapshots` directory, oldest first;
+/// none when there is no such directory. Read through the group's fd, never following links.
+fn snapshots_of(group: &OwnedFd, name: &str) -> Vec<String> {
+    let Ok(dir) = btrfs::open_dir(group.as_fd(), crate::snapshot::SNAPSHOT_DIR) else { return Vec::new() };
+    let Ok(entries) = rustix::fs::Dir::read_from(&dir) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().ok().map(str::to_string))
+        .filter(|n| crate::snapshot::stamp_of(name, n).is_some())
+        .collect();
+    // UTC stamps sort as text.
+    names.sort();
+    names
 }
 
 #[cfg(test)]
