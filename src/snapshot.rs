@@ -94,6 +94,20 @@ pub fn check_subvolume(volume: &str, data: &Path) -> Result<(), Error> {
     )))
 }
 
+/// A stamp (UTC, to the second) that no snapshot of `volume` beside `data` has yet: two
+/// snapshots in one second (a snapshot, then a restore that keeps the data it replaces)
+/// would otherwise share a name. Waits for the next second when it must.
+pub fn unused_stamp(volume: &str, data: &Path) -> String {
+    let dir = snapshot_dir(data);
+    loop {
+        let stamp = crate::output::timestamp();
+        if dir.join(snapshot_name(volume, &stamp)).symlink_metadata().is_err() {
+            return stamp;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Takes a read-only snapshot of `data`, the subvolume of `volume`, stamped `stamp`.
 pub fn take(volume: &str, data: &Path, stamp: &str) -> Result<Snapshot, Error> {
     check_subvolume(volume, data)?;

@@ -441,38 +441,50 @@ fn unit_runs_the_binary_where_the_readme_installs_it() {
     assert!(unit_readme.contains(&format!("`{INSTALLED_BIN}`")), "contrib/systemd/README.md names the path");
 }
 
-/// The snapshot-pruning service and timer pass `systemd-analyze verify`, run the installed
-/// binary, and pass only flags `snapshot` has.
+/// The snapshot services and timers (pruning, and the scheduled snapshots per schedule)
+/// pass `systemd-analyze verify`, run the installed binary, and pass only flags
+/// `snapshot` has.
 #[test]
-fn snapshot_prune_units_verify_and_pass_real_flags() {
-    if !can_run("snapshot_prune_units_verify_and_pass_real_flags", &["systemd-analyze"], false) {
+fn snapshot_units_verify_and_pass_real_flags() {
+    if !can_run("snapshot_units_verify_and_pass_real_flags", &["systemd-analyze"], false) {
         return;
     }
     let contrib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd");
-    let service = std::fs::read_to_string(contrib.join("podfs-snapshot-prune.service")).unwrap();
-    let exec = service.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart line");
-    let args: Vec<&str> = exec.split_whitespace().collect();
-    assert_eq!(args[..2], [INSTALLED_BIN, "snapshot"], "{exec}");
     let help = ok(bin().args(["snapshot", "--help"]));
-    for flag in &args[2..] {
-        assert!(
-            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
-            "{flag} in {exec}"
-        );
-    }
-    // verify requires ExecStart's binary to exist: point it at the one just built.
-    let dir = TempDir::new("prune-units");
-    for name in ["podfs-snapshot-prune.service", "podfs-snapshot-prune.timer"] {
-        let text = std::fs::read_to_string(contrib.join(name)).unwrap();
+    let dir = TempDir::new("snapshot-units");
+    // Instances as systemd makes them from the templates.
+    let units = [
+        ("podfs-snapshot-prune.service", "podfs-snapshot-prune.service", ""),
+        ("podfs-snapshot-prune.timer", "podfs-snapshot-prune.timer", ""),
+        ("podfs-snapshot@.service", "podfs-snapshot@hourly.service", "hourly"),
+        ("podfs-snapshot@.timer", "podfs-snapshot@hourly.timer", "hourly"),
+    ];
+    let mut paths = Vec::new();
+    for (template, instance, i) in units {
+        let text = std::fs::read_to_string(contrib.join(template)).unwrap();
+        if let Some(exec) = text.lines().find_map(|l| l.strip_prefix("ExecStart=")) {
+            let exec = exec.replace("%i", i);
+            let args: Vec<&str> = exec.split_whitespace().collect();
+            assert_eq!(args[..2], [INSTALLED_BIN, "snapshot"], "{exec}");
+            for flag in args[2..].iter().filter(|a| a.starts_with('-')) {
+                assert!(
+                    help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                    "{flag} in {exec}"
+                );
+            }
+            // The value after --scheduled is one snapshot accepts.
+            if let Some(at) = args.iter().position(|a| *a == "--scheduled") {
+                assert!(help.contains(args[at + 1]), "{exec}");
+            }
+        }
+        // verify requires ExecStart's binary to exist: point it at the one just built.
         let text = text.replace(INSTALLED_BIN, env!("CARGO_BIN_EXE_podman-btrfs-advise"));
-        std::fs::write(dir.path().join(name), text).unwrap();
+        std::fs::write(dir.path().join(instance), text).unwrap();
+        paths.push(dir.path().join(instance));
     }
-    let out = run(Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(dir.path().join("podfs-snapshot-prune.service"))
-        .arg(dir.path().join("podfs-snapshot-prune.timer")));
+    let out = run(Command::new("systemd-analyze").args(["verify", "--man=no"]).args(&paths));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}");
-    let complaints: Vec<&str> = stderr.lines().filter(|l| l.contains("podfs-snapshot-prune")).collect();
+    let complaints: Vec<&str> = stderr.lines().filter(|l| l.contains("podfs-snapshot")).collect();
     assert!(complaints.is_empty(), "systemd-analyze verify:\n{}", complaints.join("\n"));
 }

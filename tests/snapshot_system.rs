@@ -324,7 +324,17 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("class cache"), "{refused:?}");
 
-    // The plugin reports the volume's snapshots: the one taken and the one restore kept.
+    // What an hourly timer runs: every volume whose class is snapshotted hourly (the
+    // database volume), never the cache volume.
+    let scheduled =
+        json(&tool(&service).args(["--scheduled", "hourly", "--format", "json"]).output().unwrap());
+    let names: Vec<&str> =
+        scheduled["snapshots"].as_array().unwrap().iter().map(|t| t["volume"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pg"], "{scheduled}");
+    assert_eq!(scheduled["failures"], serde_json::json!([]), "{scheduled}");
+    let hourly = scheduled["snapshots"][0]["name"].as_str().unwrap().to_string();
+
+    // The plugin reports the volume's snapshots: the ones taken and the one restore kept.
     let kept = done["kept"]["name"].as_str().unwrap().to_string();
     let got = ok(Command::new("curl").args(["-s", "--unix-socket"]).arg(&socket).args([
         "-X",
@@ -334,7 +344,7 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
         "http://plugin/VolumeDriver.Get",
     ]));
     let got: Value = serde_json::from_str(&got).unwrap();
-    let mut want = vec![taken["name"].as_str().unwrap().to_string(), kept];
+    let mut want = vec![taken["name"].as_str().unwrap().to_string(), kept, hourly];
     want.sort();
     assert_eq!(got["Volume"]["Status"]["snapshots"], serde_json::json!(want), "{got}");
 
@@ -342,7 +352,7 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     service.ok(&["rm", "--force", "--time", "0", "db"]);
     let rm = run(service.podman().args(["volume", "rm", "pg"]));
     assert!(!rm.status.success(), "{rm:?}");
-    assert!(String::from_utf8_lossy(&rm.stderr).contains("still has 2 snapshot(s)"), "{rm:?}");
+    assert!(String::from_utf8_lossy(&rm.stderr).contains("still has 3 snapshot(s)"), "{rm:?}");
     assert!(pg.is_dir());
     // ... unless serve is told to: the volume goes, its snapshots stay.
     drop(serve);

@@ -600,12 +600,16 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__snapshot)
-            opts="-y -v -h --url --stop --force --list --prune --yes --format --verbose --log-format --help"
+            opts="-y -v -h --scheduled --url --stop --force --list --prune --yes --format --verbose --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --scheduled)
+                    COMPREPLY=($(compgen -W "hourly daily weekly" -- "${cur}"))
+                    return 0
+                    ;;
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

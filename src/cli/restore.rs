@@ -79,8 +79,8 @@ pub fn run(args: RestoreArgs) -> Result<u8, Error> {
                 break;
             }
         }
-        let restored =
-            done.and_then(|()| snapshot::restore(&v.name, &data, &from, &crate::output::timestamp()));
+        let restored = done
+            .and_then(|()| snapshot::restore(&v.name, &data, &from, &snapshot::unused_stamp(&v.name, &data)));
         let failures = quiet.release();
         (Some(restored?.kept), failures)
     } else {

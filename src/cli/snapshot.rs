@@ -2,7 +2,7 @@
 //! list of the snapshots a volume has, and pruning them by the class policy.
 
 use super::Format;
-use crate::class::Class;
+use crate::class::{Class, Snapshots};
 use crate::classify::live::classify_volume;
 use crate::error::{Error, exit};
 use crate::inventory::live::{Container, Volume};
@@ -19,7 +19,8 @@ const EXAMPLES: &str = "Examples:
   podman-btrfs-advise snapshot --list
   podman-btrfs-advise snapshot --list pgdata --format json
   podman-btrfs-advise snapshot --prune                 # what the class policies would delete
-  podman-btrfs-advise snapshot --prune pgdata --yes";
+  podman-btrfs-advise snapshot --prune pgdata --yes
+  podman-btrfs-advise snapshot --scheduled hourly       # what a timer runs: every volume due hourly";
 
 const LONG_HELP: &str = "Where snapshots lie: in a `.snapshots` directory beside the volume's
 subvolume, named VOLUME@YYYYMMDDTHHMMSSZ (UTC). For a volume of the volume plugin
@@ -59,8 +60,15 @@ container that could not be unpaused or started again.";
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct SnapshotArgs {
     /// The volumes to snapshot (with --list or --prune: whose snapshots; none: all volumes).
-    #[arg(value_name = "VOLUME", required_unless_present_any = ["list", "prune"])]
+    #[arg(value_name = "VOLUME", required_unless_present_any = ["list", "prune", "scheduled"])]
     pub volumes: Vec<String>,
+
+    /// Snapshot every volume whose class is scheduled this often (the class table's
+    /// schedule: hourly for database and vm, …), for a timer to run. A volume that cannot be
+    /// snapshotted (not a subvolume) is reported and the others are still taken.
+    #[arg(long, value_name = "EVERY", value_parser = ["hourly", "daily", "weekly"],
+          conflicts_with_all = ["volumes", "list", "prune", "force"])]
+    pub scheduled: Option<String>,
 
     /// Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default).
     #[arg(long, value_name = "URL")]
@@ -176,6 +184,25 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         return prune(&args, &client, &rt, &containers);
     }
     let mut targets = Vec::new();
+    let mut failures = Vec::new();
+    if let Some(every) = &args.scheduled {
+        // A timer's run: every volume due at this schedule; one that cannot be taken is
+        // reported and does not keep the others from being taken.
+        for volume in rt.block_on(client.volumes())? {
+            let users = users_of(&containers, &volume.name);
+            let class = volume_class(&volume, &users)?;
+            let due = matches!(class.info().snapshots, Snapshots::Scheduled(p) if p.every.as_str() == every);
+            if !due {
+                continue;
+            }
+            match data_of(&volume)
+                .and_then(|data| snapshot::check_subvolume(&volume.name, &data).map(|()| data))
+            {
+                Ok(data) => targets.push(Target { volume, data, users, class }),
+                Err(e) => failures.push(e.to_string().trim_start_matches("error: ").to_string()),
+            }
+        }
+    }
     for name in &args.volumes {
         let volume = volume(&client, &rt, name)?;
         let users = users_of(&containers, name);
@@ -188,14 +215,14 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         targets.push(Target { volume, data, users, class });
     }
     let mut taken = Vec::new();
-    let mut failures = Vec::new();
     for t in &targets {
         let mut quiet = Quiet::new(&client, &rt);
         let mut held = Vec::new();
         for c in t.users.iter().filter(|c| c.state == "running") {
             held.push(Held { name: c.name.clone(), how: quiet.quiesce(&c.id, args.stop)? });
         }
-        let snapshot = snapshot::take(&t.volume.name, &t.data, &crate::output::timestamp());
+        let snapshot =
+            snapshot::take(&t.volume.name, &t.data, &snapshot::unused_stamp(&t.volume.name, &t.data));
         failures.extend(quiet.release());
         taken.push(Taken { snapshot: snapshot?, class: t.class.to_string(), containers: held });
     }
