@@ -388,7 +388,7 @@ pub fn unwrap_module_wrappers(value: Value) -> Value {
                         contents
                             .into_iter()
                             .filter_map(resolve)
-                            .fold(Value::Object(Map::new()), merge_definitions),
+                            .fold(Value::Object(Map::new()), nixpos::merge_definitions),
                     )
                 }
                 Some("if") => {
@@ -453,28 +453,6 @@ fn alias_wrapper_positions(positions: &mut std::collections::BTreeMap<Vec<String
     }
     for (path, offset) in aliases {
         positions.entry(path).or_insert(offset);
-    }
-}
-
-/// Merges two definitions as the module system does: attribute sets recursively, lists
-/// concatenated, otherwise the later one.
-fn merge_definitions(a: Value, b: Value) -> Value {
-    match (a, b) {
-        (Value::Object(mut a), Value::Object(b)) => {
-            for (k, v) in b {
-                let merged = match a.remove(&k) {
-                    Some(old) => merge_definitions(old, v),
-                    None => v,
-                };
-                a.insert(k, merged);
-            }
-            Value::Object(a)
-        }
-        (Value::Array(mut a), Value::Array(b)) => {
-            a.extend(b);
-            Value::Array(a)
-        }
-        (_, b) => b,
     }
 }
 
