@@ -113,10 +113,6 @@ impl Client {
         Client { at, timeouts }
     }
 
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.at.endpoint
-    }
-
     /// The first contact: checks that a Podman of [`MIN_VERSION`] or newer answers.
     pub async fn ping(&self) -> Result<Ping, PodmanError> {
         let limit = self.timeouts.first_answer;

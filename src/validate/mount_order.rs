@@ -85,11 +85,6 @@ pub fn order<'a>(fs: &'a Btrfs, boot: &Boot) -> Order<'a> {
 }
 
 impl<'a> Order<'a> {
-    /// The mount that comes first, or one of those that may.
-    pub fn first_mount(&self) -> Option<&Mount<'a>> {
-        self.mounts.first()
-    }
-
     /// The mounts that may come first.
     pub fn leading(&self) -> &[Mount<'a>] {
         &self.mounts[..self.first]
