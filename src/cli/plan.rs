@@ -1,4 +1,5 @@
-//! `plan`: from a workload spec to disko.nix, storage.conf, a NixOS snippet and PLAN.md.
+//! `plan`: from a workload spec or a live host to disko.nix, storage.conf, a NixOS module,
+//! btrbk.conf, PLAN.md and plan.json.
 
 use super::Format;
 use crate::decide::{self, Strategy};
