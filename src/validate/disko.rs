@@ -1043,7 +1043,8 @@ pub type Noted = (Vec<String>, String);
 
 /// Converts a disko configuration value (`{ disko.devices = …; }`, or the devices
 /// attribute set itself) into a [`Layout`], with the option names disko does not know.
-/// See [`json_to_layout_at`].
+/// See [`json_to_layout_at`]. Only the tests want the first two parts alone.
+#[cfg(test)]
 pub fn json_to_layout(value: &Value) -> (Layout, Vec<(Vec<String>, String)>) {
     let (layout, unknown, _) = json_to_layout_at(value, &[]);
     (layout, unknown)
