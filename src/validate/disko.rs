@@ -3,7 +3,7 @@
 //! The file is parsed with rnix first (a syntax error is placed at its line and column),
 //! read statically for the positions of its attributes ([`super::nixpos`]), and then
 //! either evaluated by `nix-instantiate` or, without Nix, read statically for its literal
-//! value. The value is converted into a [`Layout`] by [`json_to_layout`], which also
+//! value. The value is converted into a [`Layout`] by [`json_to_layout_at`], which also
 //! collects option names disko does not know.
 
 use super::nixpos;
