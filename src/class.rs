@@ -142,6 +142,7 @@ impl Retention {
     }
 
     /// The most frequent unit it keeps, which is how often snapshots are worth taking.
+    #[cfg(test)]
     pub fn finest(&self) -> Option<Every> {
         [(self.hours, Every::Hour), (self.days, Every::Day), (self.weeks, Every::Week)]
             .into_iter()

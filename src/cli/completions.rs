@@ -21,7 +21,7 @@ pub fn scripts() -> Vec<(String, String)> {
 
 /// Stands in for [`BIN`] while generating bash completions: clap_complete's bash script
 /// spells the state of a hyphenated binary two ways, so nothing past the subcommand
-/// completes (clap-rs/clap#6421). A name without hyphens avoids that; only the line that
+/// completes. A name without hyphens avoids that; only the line that
 /// registers the function needs the real name.
 const BASH_NAME: &str = "podman_btrfs_advise";
 

@@ -1,4 +1,5 @@
-//! `plan`: from a workload spec to disko.nix, storage.conf, a NixOS snippet and PLAN.md.
+//! `plan`: from a workload spec or a live host to disko.nix, storage.conf, a NixOS module,
+//! btrbk.conf, PLAN.md and plan.json.
 
 use super::Format;
 use crate::decide::{self, Strategy};
@@ -132,18 +133,18 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let profile = profile(&args)?;
     refuse_overfull(&profile)?;
     let plan = decide::decide(&profile, args.strategy);
-    let files = render::render_all(&plan, &regenerate_command(&args));
+    let regenerate = regenerate_command(&args);
 
     let Some(dir) = &args.out else {
+        // Only PLAN.md is shown: render nothing else.
         match args.format {
-            Format::Human => {
-                print!("{}", files.iter().find(|f| f.name == render::REPORT).map_or("", |f| &f.contents))
-            }
+            Format::Human => print!("{}", render::report::render(&plan, &render::header(&plan, &regenerate))),
             Format::Json => println!("{}", json(&serde_json::json!({ "plan": plan, "files": [] }))),
         }
         return Ok(exit::OK);
     };
-    let plan_json = json(&plan_document(&plan, &regenerate_command(&args)));
+    let files = render::render_all(&plan, &regenerate);
+    let plan_json = json(&plan_document(&plan, &regenerate));
     let mut pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.name, f.contents.as_str())).collect();
     pairs.push((PLAN_JSON, &plan_json));
     let written =

@@ -16,9 +16,10 @@ use std::io::{IsTerminal, Write};
 /// restart policy), measures every volume, and inspects the filesystem, subvolume, NOCOW
 /// flag and compression of graphroot and every volume. Reads only; changes nothing.
 ///
-/// The socket is asked the same 8 questions on any host (9 on Podman 4), all at once:
-/// _ping, info, the image, volume and container lists, the Docker-compatible container
-/// list (mounts) and two or three lists filtered by restart policy. Only a container with a tmpfs mount is inspected on its own. Never
+/// The socket is asked the same 8 questions on any host (9 on Podman 4): _ping first (it
+/// names the version), then all the others at once: info, the image, volume and container
+/// lists, the Docker-compatible container list (mounts) and two or three lists filtered by
+/// restart policy. Only a container with a tmpfs mount is inspected on its own. Never
 /// calls Podman's slow `system df`.
 ///
 /// A volume's size is walked (apparent bytes of its files); a volume that is the root of

@@ -32,35 +32,7 @@ use std::path::{Path, PathBuf};
 /// usual vendor (`00-`) and admin drop-ins.
 pub const DROP_IN_NAME: &str = "99-podman-btrfs-advise.conf";
 
-/// A Podman version, major and minor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl Version {
-    /// `6.0`, `5.4.2`, `podman version 4.3.1`, `v6.1.0-rc1`.
-    pub fn parse(text: &str) -> Option<Version> {
-        let word = text
-            .split_whitespace()
-            .find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))?;
-        let mut parts = word.trim_start_matches('v').split(|c: char| !c.is_ascii_digit());
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-        Some(Version { major, minor })
-    }
-
-    pub fn layered(self) -> bool {
-        self.major >= 6
-    }
-}
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
-}
+pub use crate::podman::Version;
 
 /// The Podman version whose rules apply, and how it was learned: `--podman-version`,
 /// else the socket's answer, else `podman --version` on PATH. `None` when nothing
@@ -70,16 +42,16 @@ pub fn detect_version(
     socket: Option<(&str, &str)>,
 ) -> Result<(Option<Version>, String), Error> {
     if let Some(v) = given {
-        let parsed = Version::parse(v).ok_or_else(|| {
+        let parsed = Version::find(v).ok_or_else(|| {
             Error::Usage(format!("--podman-version {v:?} is not a version like 5.4 or 6.0"))
         })?;
         return Ok((Some(parsed), "--podman-version".into()));
     }
     if let Some((endpoint, version)) = socket {
-        return Ok((Version::parse(version), format!("the Podman socket at {endpoint}")));
+        return Ok((Version::find(version), format!("the Podman socket at {endpoint}")));
     }
     let out = std::process::Command::new("podman").arg("--version").output();
-    Ok(match out.ok().filter(|o| o.status.success()).and_then(|o| Version::parse(&String::from_utf8_lossy(&o.stdout))) {
+    Ok(match out.ok().filter(|o| o.status.success()).and_then(|o| Version::find(&String::from_utf8_lossy(&o.stdout))) {
         Some(v) => (Some(v), "`podman --version` on PATH".into()),
         None => (
             None,
@@ -595,15 +567,6 @@ mod tests {
     }
 
     const ROOTFUL: &str = "[storage]\ndriver = \"btrfs\"\ngraphroot = \"/var/lib/containers/storage\"\nrunroot = \"/run/containers/storage\"\n";
-
-    #[test]
-    fn versions_parse() {
-        assert_eq!(Version::parse("podman version 4.3.1"), Some(Version { major: 4, minor: 3 }));
-        assert_eq!(Version::parse("6.0"), Some(Version { major: 6, minor: 0 }));
-        assert_eq!(Version::parse("v6.1.0-rc1"), Some(Version { major: 6, minor: 1 }));
-        assert_eq!(Version::parse("six"), None);
-        assert!(!Version { major: 5, minor: 8 }.layered() && Version { major: 6, minor: 0 }.layered());
-    }
 
     #[test]
     fn expansion_is_uid_then_environment() {

@@ -8,11 +8,10 @@ use super::volumes::VolumeRoot;
 use crate::class::Class;
 use crate::classify::live::classify_volume;
 use crate::diagnostic::Severity;
-use crate::inspect::MountView;
 use crate::inventory::live::{Container, Volume};
 use crate::podman::{Client, Discovered, Event, EventFilter, PodmanError, Timeouts};
 use crate::scan::findings::{Finding, volume_findings};
-use crate::scan::{VolumeReport, data_dir};
+use crate::scan::{PlacementReader, VolumeReport, data_dir};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -138,12 +137,17 @@ async fn judge(w: &Watcher, client: &Client, event: &Event, server_pid: Option<u
             return Vec::new();
         }
     };
-    let view = match server_pid {
-        Some(pid) => MountView::of_process(pid),
-        None => Err("the socket does not name the Podman process (another PID namespace)".to_string()),
+    if volumes.is_empty() {
+        return Vec::new();
+    }
+    // Read where a scan reads: in the mount namespace of the Podman that sent the event.
+    let view = match PlacementReader::for_server(&w.podman.endpoint, server_pid) {
+        PlacementReader::Read { view, .. } => Some(view),
+        PlacementReader::NotRead { why, .. } => {
+            tracing::warn!(object, "a new {}: {why}", event.kind);
+            None
+        }
     };
-    let view =
-        view.map_err(|e| tracing::warn!(object, "placement of a new {} not read: {e}", event.kind)).ok();
     let users: Vec<&Container> = container.iter().collect();
     let mut out = Vec::new();
     for v in volumes {

@@ -85,8 +85,8 @@ impl MountView {
         Ok(MountView { root: None, pid: None, mounts: read_mounts()? })
     }
 
-    /// A view from a given root with a given mount table (for tests and callers that
-    /// already hold both); `root` `None` is our own.
+    /// A view from a given root with a given mount table; `root` `None` is our own.
+    #[cfg(test)]
     pub fn with(root: Option<PathBuf>, mounts: Vec<MountEntry>) -> MountView {
         MountView { root, pid: None, mounts }
     }

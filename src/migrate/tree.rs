@@ -11,9 +11,14 @@ pub use super::copy::{CopyError, CopyStats, Progress, Totals};
 pub use super::verify::VerifyError;
 
 /// Bytes and files below `path`, hard links counted once. What is mounted below it (the
-/// root filesystems of running containers) is not its data and is left out.
+/// root filesystems of running containers) is not its data and is left out; a mount table
+/// that cannot be read is an error, not an empty one.
 pub fn measure(path: &Path) -> Result<Totals, CopyError> {
-    let mounts = crate::inspect::read_mounts().unwrap_or_default();
+    let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
+        path: "/proc/self/mountinfo".into(),
+        op: "read",
+        source,
+    })?;
     let below: Vec<std::path::PathBuf> = mounts
         .iter()
         .filter_map(|m| Path::new(&m.mountpoint).strip_prefix(path).ok())

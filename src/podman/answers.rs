@@ -260,9 +260,7 @@ pub(super) fn restart_filters(podman_version: &str) -> &'static [&'static [&'sta
 /// The restart policy inspect reports for a container created without `--restart`,
 /// which no filter matches: empty before Podman 5, `no` since.
 pub(super) fn unset_restart_policy(podman_version: &str) -> &'static str {
-    let major =
-        podman_version.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse::<u64>().ok());
-    if major.is_some_and(|m| m >= 5) { "no" } else { "" }
+    if super::Version::parse(podman_version).is_some_and(|v| v.major >= 5) { "no" } else { "" }
 }
 
 /// A listed container's mounts from the lists alone, or the reason only its inspection

@@ -32,6 +32,7 @@ use super::endpoint::{Discovered, Endpoint};
 use super::error::{ErrorKind, PodmanError, body_excerpt, excerpt};
 use super::events::{EventFilter, EventStream};
 use super::http::{self, Answer, Broken};
+use super::version::Version;
 use crate::inventory::live::{Container, Image, StorageFacts, Volume};
 use hyper::Method;
 use podman_api::{Podman, models};
@@ -40,7 +41,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// Oldest Podman this reads (tested: 4.3.1; its API path /v4.3.1/libpod is what podman-api 0.11 uses).
-pub const MIN_VERSION: (u64, u64) = (4, 3);
+pub const MIN_VERSION: Version = Version { major: 4, minor: 3 };
 
 /// How many container inspections run at once.
 const INSPECT_CONCURRENCY: usize = 16;
@@ -111,10 +112,6 @@ pub struct Client {
 impl Client {
     pub fn new(at: Discovered, timeouts: Timeouts) -> Self {
         Client { at, timeouts }
-    }
-
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.at.endpoint
     }
 
     /// The first contact: checks that a Podman of [`MIN_VERSION`] or newer answers.
@@ -428,7 +425,7 @@ impl Client {
     }
 
     fn check_version(&self, call: &str, version: &str) -> Result<(), PodmanError> {
-        match parse_version(version) {
+        match Version::parse(version) {
             None => Err(self.error(
                 call,
                 ErrorKind::NotPodman(format!(
@@ -463,21 +460,6 @@ fn check_ping(r: &Answer) -> Result<String, String> {
     }
 }
 
-/// `4.3.1`, `v5.0.0-rc1`, `4.9` → (major, minor).
-fn parse_version(v: &str) -> Option<(u64, u64)> {
-    let v = v.trim();
-    let v = v.strip_prefix('v').unwrap_or(v);
-    let mut parts = v.split('.');
-    let number = |s: Option<&str>| -> Option<u64> {
-        let s = s?;
-        let digits = &s[..s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len())];
-        digits.parse().ok()
-    };
-    let major = number(parts.next())?;
-    let minor = number(parts.next()).unwrap_or(0);
-    Some((major, minor))
-}
-
 /// A container name or id as Podman makes them: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 fn is_name(s: &str) -> bool {
     s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -503,12 +485,6 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(parse_version("4.3.1"), Some((4, 3)));
-        assert_eq!(parse_version("v5.0.0-rc1"), Some((5, 0)));
-        assert_eq!(parse_version("4.10"), Some((4, 10)));
-        assert_eq!(parse_version("5"), Some((5, 0)));
-        assert_eq!(parse_version("dev"), None);
-        assert_eq!(parse_version(""), None);
         let client = Client::new(
             Discovered { endpoint: Endpoint::Unix("/x.sock".into()), why: "--url".into() },
             Timeouts::default(),

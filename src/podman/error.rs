@@ -103,9 +103,8 @@ impl fmt::Display for PodmanError {
             }
             ErrorKind::TooOld(version) => write!(
                 f,
-                "Podman {version} at {at} is older than {}.{}, the oldest version this tool reads\n  = help: \
-                 upgrade Podman on that host, or describe the host in a spec file instead (--spec)",
-                MIN_VERSION.0, MIN_VERSION.1
+                "Podman {version} at {at} is older than {MIN_VERSION}, the oldest version this tool reads\n  = \
+                 help: upgrade Podman on that host, or describe the host in a spec file instead (--spec)"
             ),
             ErrorKind::BadName(name) => write!(
                 f,

@@ -16,9 +16,11 @@ mod error;
 mod events;
 mod host;
 mod http;
+mod version;
 
 pub use client::{Client, HostInfo, MIN_VERSION, Outcome, Ping, Timeouts};
 pub use endpoint::{Discovered, Endpoint, ROOTFUL_SOCKET, discover};
 pub use error::{ErrorKind, PodmanError};
 pub use events::{Actor, Event, EventFilter, EventStream};
 pub use host::{fetch, fetch_from, fetch_with};
+pub use version::Version;

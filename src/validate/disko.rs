@@ -3,7 +3,7 @@
 //! The file is parsed with rnix first (a syntax error is placed at its line and column),
 //! read statically for the positions of its attributes ([`super::nixpos`]), and then
 //! either evaluated by `nix-instantiate` or, without Nix, read statically for its literal
-//! value. The value is converted into a [`Layout`] by [`json_to_layout`], which also
+//! value. The value is converted into a [`Layout`] by [`json_to_layout_at`], which also
 //! collects option names disko does not know.
 
 use super::nixpos;
@@ -388,7 +388,7 @@ pub fn unwrap_module_wrappers(value: Value) -> Value {
                         contents
                             .into_iter()
                             .filter_map(resolve)
-                            .fold(Value::Object(Map::new()), merge_definitions),
+                            .fold(Value::Object(Map::new()), nixpos::merge_definitions),
                     )
                 }
                 Some("if") => {
@@ -453,28 +453,6 @@ fn alias_wrapper_positions(positions: &mut std::collections::BTreeMap<Vec<String
     }
     for (path, offset) in aliases {
         positions.entry(path).or_insert(offset);
-    }
-}
-
-/// Merges two definitions as the module system does: attribute sets recursively, lists
-/// concatenated, otherwise the later one.
-fn merge_definitions(a: Value, b: Value) -> Value {
-    match (a, b) {
-        (Value::Object(mut a), Value::Object(b)) => {
-            for (k, v) in b {
-                let merged = match a.remove(&k) {
-                    Some(old) => merge_definitions(old, v),
-                    None => v,
-                };
-                a.insert(k, merged);
-            }
-            Value::Object(a)
-        }
-        (Value::Array(mut a), Value::Array(b)) => {
-            a.extend(b);
-            Value::Array(a)
-        }
-        (_, b) => b,
     }
 }
 
@@ -1065,7 +1043,8 @@ pub type Noted = (Vec<String>, String);
 
 /// Converts a disko configuration value (`{ disko.devices = …; }`, or the devices
 /// attribute set itself) into a [`Layout`], with the option names disko does not know.
-/// See [`json_to_layout_at`].
+/// See [`json_to_layout_at`]. Only the tests want the first two parts alone.
+#[cfg(test)]
 pub fn json_to_layout(value: &Value) -> (Layout, Vec<(Vec<String>, String)>) {
     let (layout, unknown, _) = json_to_layout_at(value, &[]);
     (layout, unknown)

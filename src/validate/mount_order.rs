@@ -5,10 +5,10 @@
 //! btrfs takes its filesystem-wide options (`compress`, `nodatacow`, `space_cache`, `ssd`,
 //! …) from the first mount of a filesystem; a later subvolume mount with an identical
 //! option, or without the option, changes nothing; one that asks for a different value, or
-//! for an option the first mount lacks, is silently ignored (btrfs-progs
-//! Documentation/ch-mount-options.rst). NixOS mounts `/` first; with `/` elsewhere (a tmpfs
-//! root, another disk), the initrd mounts the `neededForBoot` filesystems first; after
-//! that, parents before children, siblings in no defined order.
+//! for an option the first mount lacks, is silently ignored (docs/ARCHITECTURE.md, "btrfs").
+//! NixOS mounts `/` first; with `/` elsewhere (a tmpfs root, another disk), the initrd
+//! mounts the `neededForBoot` filesystems first; after that, parents before children,
+//! siblings in no defined order.
 
 use super::disko::Boot;
 use crate::layout::{Btrfs, OptionScope, Subvolume, option_scope};
@@ -85,11 +85,6 @@ pub fn order<'a>(fs: &'a Btrfs, boot: &Boot) -> Order<'a> {
 }
 
 impl<'a> Order<'a> {
-    /// The mount that comes first, or one of those that may.
-    pub fn first_mount(&self) -> Option<&Mount<'a>> {
-        self.mounts.first()
-    }
-
     /// The mounts that may come first.
     pub fn leading(&self) -> &[Mount<'a>] {
         &self.mounts[..self.first]

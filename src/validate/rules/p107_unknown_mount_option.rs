@@ -34,7 +34,7 @@ declare_rule! {
     };
 }
 
-/// btrfs mount options (btrfs-progs Documentation/ch-mount-options.rst), without `=value`.
+/// btrfs mount options as btrfs(5) lists them, without `=value`.
 const BTRFS: &[&str] = &[
     "acl",
     "noacl",
