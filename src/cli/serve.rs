@@ -6,7 +6,7 @@ use crate::decide::layout::PODFS_ROOT;
 use crate::error::Error;
 use crate::podman;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the plugin listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/podman-btrfs-advise/podfs.sock";
@@ -123,22 +123,32 @@ fn default_containers_conf(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     }
 }
 
-/// The files to watch from the flags, with the defaults filled in.
+/// The files to watch from the flags, with the defaults filled in: `storage_conf` is the
+/// storage.conf Podman reads here (see [`default_storage_conf`]).
 pub fn watched_files(
     args: &ServeArgs,
     env: &dyn Fn(&str) -> Option<String>,
-    exists: &dyn Fn(&Path) -> bool,
-) -> WatchedFiles {
+    storage_conf: &dyn Fn() -> Result<PathBuf, Error>,
+) -> Result<WatchedFiles, Error> {
     if args.no_watch {
-        return WatchedFiles::default();
+        return Ok(WatchedFiles::default());
     }
-    let storage =
-        args.storage_conf.clone().unwrap_or_else(|| crate::conf::locate::locate(env, false, exists).path);
-    WatchedFiles {
+    let storage = match &args.storage_conf {
+        Some(p) => p.clone(),
+        None => storage_conf()?,
+    };
+    Ok(WatchedFiles {
         disko: args.disko.clone(),
         storage_conf: Some(storage),
         containers_conf: Some(args.containers_conf.clone().unwrap_or_else(|| default_containers_conf(env))),
-    }
+    })
+}
+
+/// The storage.conf Podman reads for this user, as `storage-conf show` finds it (the
+/// rules before Podman 6: the main file; drop-ins are not watched).
+fn default_storage_conf() -> Result<PathBuf, Error> {
+    use crate::conf::resolve::{Caller, stack};
+    Ok(stack(&Caller::current(None), false)?.first_file().to_path_buf())
 }
 
 pub fn run(args: ServeArgs) -> Result<u8, Error> {
@@ -164,7 +174,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Error> {
         Some(found)
     };
     let config = ServeConfig {
-        watch: watched_files(&args, &env, &|p: &Path| p.exists()),
+        watch: watched_files(&args, &env, &default_storage_conf)?,
         socket: args.socket,
         root: args.root,
         plugin_name: args.plugin_name,
@@ -183,6 +193,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Error> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::path::Path;
 
     #[derive(Parser)]
     struct Wrap {
@@ -197,17 +208,19 @@ mod tests {
     #[test]
     fn defaults_watch_what_podman_reads() {
         let env = |n: &str| (n == "CONTAINERS_CONF").then(|| "/tmp/c.conf".to_string());
-        let files =
-            watched_files(&parse(&[]), &env, &|p: &Path| p == Path::new("/etc/containers/storage.conf"));
-        assert_eq!(files.storage_conf.as_deref(), Some(Path::new("/etc/containers/storage.conf")));
+        let found = || Ok(PathBuf::from("/usr/share/containers/storage.conf"));
+        let files = watched_files(&parse(&[]), &env, &found).unwrap();
+        assert_eq!(files.storage_conf.as_deref(), Some(Path::new("/usr/share/containers/storage.conf")));
         assert_eq!(files.containers_conf.as_deref(), Some(Path::new("/tmp/c.conf")));
         assert_eq!(files.disko, None);
         let none = |_: &str| None;
-        let files = watched_files(&parse(&["--disko", "/etc/disko.nix"]), &none, &|_: &Path| false);
-        // Neither file exists: the one an admin would create, so its creation is seen.
-        assert_eq!(files.storage_conf.as_deref(), Some(Path::new("/etc/containers/storage.conf")));
+        let files =
+            watched_files(&parse(&["--disko", "/etc/disko.nix", "--storage-conf", "/x.conf"]), &none, &found)
+                .unwrap();
+        assert_eq!(files.storage_conf.as_deref(), Some(Path::new("/x.conf")));
         assert_eq!(files.containers_conf.as_deref(), Some(Path::new("/etc/containers/containers.conf")));
         assert_eq!(files.disko.as_deref(), Some(Path::new("/etc/disko.nix")));
-        assert!(watched_files(&parse(&["--no-watch"]), &none, &|_: &Path| true).is_empty());
+        let unused = || -> Result<PathBuf, Error> { panic!("--no-watch looks for no storage.conf") };
+        assert!(watched_files(&parse(&["--no-watch"]), &none, &unused).unwrap().is_empty());
     }
 }

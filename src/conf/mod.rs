@@ -4,6 +4,5 @@
 //! and never write to a NixOS-managed file.
 
 pub mod edit;
-pub mod locate;
 pub mod resolve;
 pub mod store;

@@ -437,6 +437,12 @@ fn override_layer(caller: &Caller) -> Result<Option<Layer>, Error> {
 }
 
 impl Stack {
+    /// The file Podman reads first (its main file, or the one CONTAINERS_STORAGE_CONF
+    /// names), else where one belongs: what a watcher of "the storage.conf" watches.
+    pub fn first_file(&self) -> &Path {
+        self.layers.first().map_or(self.main.as_path(), |l| l.path.as_path())
+    }
+
     /// The same stack with the target holding `text`: replaced in place, or (a new
     /// drop-in) inserted where its name sorts among the drop-ins.
     pub fn with_target_text(&self, text: &str) -> Stack {
@@ -638,6 +644,22 @@ mod tests {
         // Drop-ins mean nothing before 6.
         t.write("root/etc/containers/storage.conf.d/99-x.conf", "[storage]\ndriver = \"vfs\"\n");
         assert_eq!(stack(&c, false).unwrap().effective(&c).unwrap().driver.unwrap().value, "btrfs");
+    }
+
+    /// What `serve` watches: the file Podman reads first, else where one belongs.
+    #[test]
+    fn the_first_file_is_the_one_podman_reads() {
+        let t = Tree::new("first");
+        let c = t.caller(0, &[]);
+        let etc = t.0.join("root/etc/containers/storage.conf");
+        assert_eq!(stack(&c, false).unwrap().first_file(), etc, "none yet: where one belongs");
+        let share = t.write("root/usr/share/containers/storage.conf", "[storage]\n");
+        assert_eq!(stack(&c, false).unwrap().first_file(), share);
+        t.write("root/etc/containers/storage.conf", ROOTFUL);
+        assert_eq!(stack(&c, false).unwrap().first_file(), etc);
+        let named = t.write("named.conf", "[storage]\n");
+        let c = t.caller(0, &[("CONTAINERS_STORAGE_CONF", named.to_str().unwrap())]);
+        assert_eq!(stack(&c, false).unwrap().first_file(), named);
     }
 
     #[test]
