@@ -6,6 +6,7 @@
 //! [`render`]. Each stage is a plain function of the previous stage's value; I/O happens
 //! only at the edges ([`inventory::spec::load`], [`podman`], [`output`]).
 
+pub mod bench;
 pub mod btrfs;
 pub mod class;
 pub mod classify;
