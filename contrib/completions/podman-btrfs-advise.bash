@@ -448,7 +448,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__plan)
-            opts="-v -h --spec --example --list-examples --from-host --url --no-sizes --strategy --disk --mode --out --force --format --verbose --log-format --help"
+            opts="-v -h --spec --example --list-examples --from-host --url --no-sizes --strategy --disk --mode --out --force --bench --database-fs --format --verbose --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -480,6 +480,14 @@ _podman_btrfs_advise() {
                     ;;
                 --out)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bench)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-fs)
+                    COMPREPLY=($(compgen -W "xfs ext4" -- "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -49,6 +49,9 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l mode -d 'whole-disk (ESP, system and container subvolumes) or data-disk (container subvolumes only), overriding the spec\'s `host.mode`' -r -f -a "whole-disk\t''
 data-disk\t''"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l out -d 'Directory to write the files into (created if missing)' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l bench -d 'A report of `bench --out FILE` measured on this disk: decisions cite its figures, and they choose the storage driver when the drivers differ clearly (see below)' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l database-fs -d 'Performance strategy only: database-class data on a partition of its own with this filesystem, beside the btrfs partition (PLAN.md says what that gives up)' -r -f -a "xfs\t''
+ext4\t''"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l format -d 'Output format on stdout' -r -f -a "human\t'For people'
 json\t'One JSON document with a stable schema (see `plan --help`)'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand plan" -l log-format -d 'Log lines on stderr as text or as one JSON object each' -r -f -a "text\t'`LEVEL target: message key=value …`'

@@ -2,7 +2,8 @@
 //! btrbk.conf, PLAN.md and plan.json.
 
 use super::Format;
-use crate::decide::{self, Strategy};
+use crate::bench::report::BenchReport;
+use crate::decide::{self, DatabaseFs, Strategy};
 use crate::error::{Error, exit};
 use crate::inspect::blockdev::{self, Status};
 use crate::inventory::{DiskMode, Source, examples, spec};
@@ -23,6 +24,8 @@ const LONG_HELP: &str = "Examples:
   podman-btrfs-advise plan --example homelab --out ./plan
   podman-btrfs-advise plan --spec host.toml --strategy performance --disk /dev/sdb --out ./plan
   podman-btrfs-advise plan --list-examples
+  podman-btrfs-advise plan --example homelab --bench bench.json --out ./plan
+  podman-btrfs-advise plan --spec host.toml --strategy performance --database-fs xfs --out ./plan
 
 JSON output (--format json), fields are only ever added:
   {\"plan\": PLAN, \"files\": [{\"path\", \"backup\", \"unchanged\"}]}   (files empty without --out)
@@ -31,13 +34,44 @@ JSON output (--format json), fields are only ever added:
   storage {driver, graphroot, runroot, rootless_storage_path, overlay_mountopt,
   image_copy_tmp_dir}; filesystem_options; layout {disks [{name, device, partitions [{name,
   size, type_code, priority, content}]}]} where a btrfs content has subvolumes [{name,
-  mountpoint, mount_options, nocow, compression, purpose}]; placements [{workload, class,
-  kind, count, path, subvolume}]; decisions [{topic, choice, why, gives_up}]; warnings.
+  mountpoint, mount_options, nocow, compression, purpose}] and a filesystem content has
+  {format, mountpoint, mount_options}; placements [{workload, class, kind, count, path,
+  subvolume, partition}] (subvolume empty and partition set for data on a partition of its
+  own); decisions [{topic, choice, why, gives_up}]; warnings; database_fs (null, \"xfs\"
+  or \"ext4\"); bench (null without --bench): {file, tool_version, taken_at, host {dir,
+  filesystem, device, kernel, cpus, quick, rounds}, figures [{part, option, measure,
+  median, min, max}], skipped [{what, why}], threshold, changed, cited, notes}, where
+  changed and cited are decision topics.
   --list-examples --format json prints {\"examples\": [{\"name\", \"summary\"}]}.
   --out also writes plan.json: {\"generator\", \"command\", \"plan\": PLAN}, PLAN as above; it
   is what `migrate --plan DIR` follows.
 
+Measurements (--bench FILE, a report of `bench --out FILE`):
+  Decisions cite the figures they rest on: the storage driver the container operations,
+  NOCOW subvolumes the database-like I/O (IOPS, p99 latency, extents of NOCOW against
+  copy-on-write with zstd), compression the MB/s and CPU s/GB of zstd and none. Two
+  options differ clearly when the slower median is at least 1.5x the faster one and their
+  min-max ranges do not overlap. The storage driver follows the measurements past that
+  threshold: compared are the summed medians of import, commit and rmi where builds are
+  at least as many containers as short-lived jobs, else of create, start, stop and rm
+  (the reliability strategy keeps overlay). Below it, or for NOCOW (which also keeps
+  files from fragmenting), the general reasons decide and the decision says what was
+  measured. PLAN.md gets a \"Measured on this disk\" section with every figure and the
+  decisions they changed. A report taken on another filesystem than btrfs is used with a
+  note.
+
+Database data on a partition of its own (--database-fs xfs|ext4, performance only):
+  database-class data goes to a partition of that filesystem beside the btrfs one, sized
+  from the database workloads' volumes with 50% headroom, mounted where the database
+  subvolume would be. PLAN.md states what it gives up (snapshots, send/receive, btrbk,
+  one pool of free space, compression; like NOCOW, no data checksums) and, with a bench
+  report holding a `compare` layout, the measured gain over NOCOW on btrfs.
+
 Refused, with exit 2 and nothing written:
+  - a bench report that cannot be read as one: not JSON, a newer schema, a missing or
+    mistyped field; the message names the file and line.
+  - --database-fs with another strategy than performance, or for a plan without
+    database-class data.
   - a disk that is in use on this machine: a filesystem on it or on one of its partitions
     is mounted (btrfs: also as a member of a multi-device filesystem), it is active swap,
     or something is built on it (device mapper: LVM, LUKS; md RAID; a loop device backed
@@ -51,9 +85,9 @@ Refused, with exit 2 and nothing written:
     whole-disk mode) exceeds the disk; the message gives both sizes. Over 80% full is a
     warning only.
 
-Exit codes: 0 planned; 2 bad spec or usage, a disk in use, a plan larger than its disk,
-or a refused overwrite; 3 a file could not be read or written, or this machine's mount
-table or sysfs could not be read to check the disk.
+Exit codes: 0 planned; 2 bad spec, bench report or usage, a disk in use, a plan larger
+than its disk, or a refused overwrite; 3 a file could not be read or written, or this
+machine's mount table or sysfs could not be read to check the disk.
 
 The spec format is described in podman-btrfs-advise-spec(5).";
 
@@ -120,6 +154,16 @@ pub struct PlanArgs {
     #[arg(long, requires = "out")]
     pub force: bool,
 
+    /// A report of `bench --out FILE` measured on this disk: decisions cite its figures,
+    /// and they choose the storage driver when the drivers differ clearly (see below).
+    #[arg(long, value_name = "FILE")]
+    pub bench: Option<PathBuf>,
+
+    /// Performance strategy only: database-class data on a partition of its own with this
+    /// filesystem, beside the btrfs partition (PLAN.md says what that gives up).
+    #[arg(long, value_enum, value_name = "FS")]
+    pub database_fs: Option<DatabaseFs>,
+
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -130,10 +174,41 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         list_examples(args.format);
         return Ok(exit::OK);
     }
+    if let Some(fs) = args.database_fs
+        && args.strategy != Strategy::Performance
+    {
+        // Before reading anything: the flag cannot apply.
+        return Err(Error::Usage(format!(
+            "--database-fs {fs} is offered with the performance strategy only (this plan is {}); \
+             pass --strategy performance",
+            args.strategy
+        )));
+    }
+    let bench = args.bench.as_deref().map(read_bench).transpose()?;
     let profile = profile(&args)?;
-    refuse_overfull(&profile)?;
-    let plan = decide::decide(&profile, args.strategy);
+    if args.database_fs.is_some()
+        && let Some(why) = decide::database_fs::refusal(&profile, args.strategy)
+    {
+        return Err(Error::Usage(why));
+    }
+    refuse_overfull(&profile, args.database_fs)?;
+    let bench_file = args.bench.as_ref().map(|p| p.display().to_string());
+    let inputs = decide::Inputs {
+        bench: bench
+            .as_ref()
+            .zip(bench_file.as_deref())
+            .map(|(report, file)| decide::Measured { file, report }),
+        database_fs: args.database_fs,
+    };
+    let plan = decide::decide_with(&profile, args.strategy, &inputs);
     let regenerate = regenerate_command(&args);
+    if args.format == Format::Human
+        && let Some(b) = &plan.bench
+    {
+        for note in &b.notes {
+            eprintln!("note: {note}");
+        }
+    }
 
     let Some(dir) = &args.out else {
         // Only PLAN.md is shown: render nothing else.
@@ -306,9 +381,28 @@ fn refuse_disk_in_use(device: &str, origin: DiskOrigin) -> Result<(), Error> {
     Err(Error::Usage(format!("{problem}\n  = help: {help}")))
 }
 
+/// Reads a bench report; a malformed one is an input error naming the file and line.
+fn read_bench(path: &std::path::Path) -> Result<BenchReport, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
+    let origin = path.display().to_string();
+    BenchReport::parse(&text, &origin).map_err(|e| {
+        // Errors about the schema itself name no line: point at the `schema` field.
+        let e = match e.strip_prefix(&format!("{origin}: ")) {
+            Some(rest) => {
+                let line = text.lines().position(|l| l.contains("\"schema\"")).map_or(1, |i| i + 1);
+                format!("{origin}:{line}: {rest}")
+            }
+            None => e,
+        };
+        Error::Usage(format!(
+            "--bench: {e}\n  = help: pass a report written by `podman-btrfs-advise bench --out FILE`"
+        ))
+    })
+}
+
 /// Refuses a plan whose estimated use exceeds the disk, before anything is written.
-fn refuse_overfull(profile: &crate::classify::Profile) -> Result<(), Error> {
-    let Some(over) = decide::overfull(profile) else { return Ok(()) };
+fn refuse_overfull(profile: &crate::classify::Profile, database_fs: Option<DatabaseFs>) -> Result<(), Error> {
+    let Some(over) = decide::overfull(profile, database_fs) else { return Ok(()) };
     let host = &profile.host;
     let reserve = match host.mode {
         DiskMode::WholeDisk => {
@@ -344,6 +438,12 @@ fn regenerate_command(args: &PlanArgs) -> String {
     }
     if let Some(m) = &args.mode {
         cmd.push_str(&format!(" --mode {m}"));
+    }
+    if let Some(b) = &args.bench {
+        cmd.push_str(&format!(" --bench {}", b.display()));
+    }
+    if let Some(fs) = args.database_fs {
+        cmd.push_str(&format!(" --database-fs {fs}"));
     }
     match &args.out {
         Some(o) => cmd.push_str(&format!(" --out {} --force", o.display())),

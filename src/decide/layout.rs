@@ -1,8 +1,10 @@
 //! The subvolume layout: which subvolumes exist, where they mount, and which workload's
 //! data lands where.
 
-use super::options::{data_attributes, image_store_compression};
-use super::{Decision, Placement, PlacementKind, Strategy};
+use super::database_fs::{self, DatabaseFs};
+use super::options::{cite_compression, cite_compression_of, data_attributes, image_store_compression};
+use super::{Decision, Placement, PlacementKind, Strategy, measured};
+use crate::bench::report::{BenchReport, DataKind};
 use crate::class::Class;
 use crate::classify::Profile;
 use crate::inventory::DiskMode;
@@ -84,18 +86,33 @@ fn data_groups(profile: &Profile, strategy: Strategy) -> Vec<DataGroup> {
     groups
 }
 
-/// Builds the layout and the placement of every workload's data.
+/// A layout with the placement of every workload's data and the reasons.
+pub struct PlannedLayout {
+    pub layout: Layout,
+    pub placements: Vec<Placement>,
+    pub decisions: Vec<Decision>,
+    /// Topics of the decisions that cite the bench report.
+    pub cited: Vec<String>,
+    /// The database partition's filesystem, when one was planned.
+    pub database_fs: Option<DatabaseFs>,
+}
+
+/// Builds the layout and the placement of every workload's data. `database_fs` puts
+/// database-class data on a partition of its own under the performance strategy.
 pub fn plan_layout(
     profile: &Profile,
     strategy: Strategy,
     options: &[String],
-) -> (Layout, Vec<Placement>, Vec<Decision>) {
+    bench: Option<&BenchReport>,
+    database_fs: Option<DatabaseFs>,
+) -> PlannedLayout {
     let host = &profile.host;
     let mut subvolumes = match host.mode {
         DiskMode::WholeDisk => system_subvolumes(options),
         DiskMode::DataDisk => Vec::new(),
     };
     let mut decisions = Vec::new();
+    let mut cited = Vec::new();
 
     let mut store =
         subvolume("@containers-storage", GRAPHROOT, options, "Podman images and containers (graphroot)");
@@ -131,6 +148,12 @@ pub fn plan_layout(
             _ => vec![],
         },
     });
+    if strategy == Strategy::Performance
+        && let Some(d) = decisions.last_mut()
+        && cite_compression(d, bench)
+    {
+        cited.push(d.topic.clone());
+    }
 
     if host.rootless {
         let mut users =
@@ -176,14 +199,34 @@ pub fn plan_layout(
     }
 
     let groups = data_groups(profile, strategy);
+    let on_partition = |g: &DataGroup| {
+        database_fs.filter(|_| strategy == Strategy::Performance && database_fs::is_database(g.class))
+    };
+    let mut partition = None;
     for g in &groups {
         let mountpoint = format!("{PODFS_ROOT}/{}", g.dir);
-        let mut s =
-            subvolume(&format!("@podfs-{}", g.dir), &mountpoint, options, &format!("{} data", g.class));
-        s.nocow = g.nocow;
-        s.compression = g.compression;
-        subvolumes.push(s);
-        decisions.push(group_decision(g, strategy, &mountpoint));
+        let (decision, cites) = match on_partition(g) {
+            Some(fs) => {
+                partition = Some(database_partition(profile, fs, &mountpoint));
+                database_fs::decision(profile, fs, &mountpoint, bench)
+            }
+            None => {
+                let mut s = subvolume(
+                    &format!("@podfs-{}", g.dir),
+                    &mountpoint,
+                    options,
+                    &format!("{} data", g.class),
+                );
+                s.nocow = g.nocow;
+                s.compression = g.compression;
+                subvolumes.push(s);
+                group_decision(g, strategy, &mountpoint, bench)
+            }
+        };
+        if cites {
+            cited.push(decision.topic.clone());
+        }
+        decisions.push(decision);
     }
 
     if strategy == Strategy::Reliability {
@@ -211,14 +254,18 @@ pub fn plan_layout(
         .map(|w| {
             let nocow = data_attributes(w.decided, strategy, w.workload.class.is_some()).0;
             match groups.iter().find(|g| g.class == w.decided && g.nocow == nocow) {
-                Some(g) => Placement {
-                    workload: w.workload.name.clone(),
-                    class: w.decided,
-                    kind: PlacementKind::BindVolume,
-                    count: w.workload.count,
-                    path: format!("{PODFS_ROOT}/{}/{}", g.dir, w.workload.name),
-                    subvolume: format!("@podfs-{}", g.dir),
-                },
+                Some(g) => {
+                    let own = on_partition(g).map(|_| database_fs::PARTITION.to_string());
+                    Placement {
+                        workload: w.workload.name.clone(),
+                        class: w.decided,
+                        kind: PlacementKind::BindVolume,
+                        count: w.workload.count,
+                        path: format!("{PODFS_ROOT}/{}/{}", g.dir, w.workload.name),
+                        subvolume: if own.is_some() { String::new() } else { format!("@podfs-{}", g.dir) },
+                        partition: own,
+                    }
+                }
                 None => Placement {
                     workload: w.workload.name.clone(),
                     class: w.decided,
@@ -226,13 +273,32 @@ pub fn plan_layout(
                     count: w.workload.count,
                     path: format!("{}/{}", volume_path(host.rootless), w.workload.name),
                     subvolume: if host.rootless { "@containers-users" } else { "@containers-volumes" }.into(),
+                    partition: None,
                 },
             }
         })
         .collect();
 
-    let layout = Layout { disks: vec![disk(profile, subvolumes)] };
-    (layout, placements, decisions)
+    let planned_fs = partition.as_ref().and(database_fs);
+    let layout = Layout { disks: vec![disk(profile, subvolumes, partition)] };
+    PlannedLayout { layout, placements, decisions, cited, database_fs: planned_fs }
+}
+
+/// The database partition: sized by [`database_fs::partition_bytes`], mounted where the
+/// database subvolume would be.
+fn database_partition(profile: &Profile, fs: DatabaseFs, mountpoint: &str) -> Partition {
+    Partition {
+        name: database_fs::PARTITION.into(),
+        size: format!("{}G", database_fs::partition_bytes(profile) / crate::size::GIB),
+        type_code: Some("8300".into()),
+        priority: None,
+        content: Content::Filesystem(Filesystem {
+            attr_path: Vec::new(),
+            format: fs.as_str().into(),
+            mountpoint: Some(mountpoint.into()),
+            mount_options: vec!["noatime".into()],
+        }),
+    }
 }
 
 /// Where named volumes live for the containers' user.
@@ -240,7 +306,14 @@ fn volume_path(rootless: bool) -> String {
     if rootless { format!("{USERS_ROOT}/$USER/storage/volumes") } else { VOLUME_PATH.into() }
 }
 
-fn group_decision(g: &DataGroup, strategy: Strategy, mountpoint: &str) -> Decision {
+/// The decision for one group of data, and whether it cites the bench report.
+fn group_decision(
+    g: &DataGroup,
+    strategy: Strategy,
+    mountpoint: &str,
+    bench: Option<&BenchReport>,
+) -> (Decision, bool) {
+    let nocow_measured = bench.filter(|_| g.class.rewrites_in_place()).and_then(measured::nocow);
     let mut why = vec![format!(
         "{} data gets a subvolume of its own: it can be snapshotted, excluded from snapshots \
          or given its own attributes without touching anything else",
@@ -253,6 +326,7 @@ fn group_decision(g: &DataGroup, strategy: Strategy, mountpoint: &str) -> Decisi
              {} rewrite blocks in place, which copy-on-write fragments into thousands of extents",
             crate::class::nocow_data()
         ));
+        why.extend(nocow_measured.as_ref().map(|m| m.cited.clone()));
         gives_up.push("no data checksums: scrub detects nothing and cannot repair this data".into());
         gives_up.push("no compression".into());
         gives_up.push("a snapshot makes every extent copy-on-write once more, until it is rewritten".into());
@@ -263,6 +337,9 @@ fn group_decision(g: &DataGroup, strategy: Strategy, mountpoint: &str) -> Decisi
              declared explicitly; declare `class = \"{}\"` to move it to NOCOW storage",
             g.class, g.class
         ));
+        why.extend(nocow_measured.as_ref().map(|m| {
+            m.cited.replace("NOCOW stays for this class because", "NOCOW would still be advised, because")
+        }));
         gives_up.push(
             "random in-place writes fragment files; run `btrfs filesystem defragment` on quiet hours".into(),
         );
@@ -277,15 +354,18 @@ fn group_decision(g: &DataGroup, strategy: Strategy, mountpoint: &str) -> Decisi
         (false, Some(c)) => format!("compression {c}"),
         (false, None) => "copy-on-write".to_string(),
     };
-    Decision {
+    let mut decision = Decision {
         topic: format!("{} data", g.class),
         choice: format!("`@podfs-{}` at {mountpoint}, {attrs}", g.dir),
         why,
         gives_up,
-    }
+    };
+    let cites_compression = g.compression == Some(Compression::None)
+        && cite_compression_of(&mut decision, bench, &[DataKind::Incompressible]);
+    (decision, nocow_measured.is_some() || cites_compression)
 }
 
-fn disk(profile: &Profile, subvolumes: Vec<Subvolume>) -> Disk {
+fn disk(profile: &Profile, subvolumes: Vec<Subvolume>, database: Option<Partition>) -> Disk {
     let host = &profile.host;
     let label = format!("{}-{}", host.name, if host.mode == DiskMode::WholeDisk { "root" } else { "data" });
     let btrfs = Partition {
@@ -317,6 +397,9 @@ fn disk(profile: &Profile, subvolumes: Vec<Subvolume>) -> Disk {
             }),
         });
     }
+    // disko creates partitions by priority, a sized one (1000 by default) before a `100%`
+    // one (9001), so the btrfs partition takes what the database partition leaves.
+    partitions.extend(database);
     partitions.push(btrfs);
     Disk {
         name: if host.mode == DiskMode::WholeDisk { "main" } else { "containers" }.into(),

@@ -7,6 +7,7 @@
 //! compression` for compression.
 
 use super::{Decision, Driver, Strategy};
+use crate::bench::report::{BenchReport, DataKind};
 use crate::class::Class;
 use crate::inventory::Host;
 use crate::layout::Compression;
@@ -80,5 +81,22 @@ pub fn image_store_compression(strategy: Strategy) -> Compression {
         // Layers are read on every container start; not decompressing them saves CPU there.
         Strategy::Performance => Compression::None,
         Strategy::Balanced | Strategy::Reliability => Compression::Zstd,
+    }
+}
+
+/// Adds the measured cost and gain of compression to a decision that sets it, for both
+/// kinds of data; true when the report had any.
+pub fn cite_compression(decision: &mut Decision, bench: Option<&BenchReport>) -> bool {
+    cite_compression_of(decision, bench, &[DataKind::Compressible, DataKind::Incompressible])
+}
+
+/// As [`cite_compression`], for the kinds of data given.
+pub fn cite_compression_of(decision: &mut Decision, bench: Option<&BenchReport>, kinds: &[DataKind]) -> bool {
+    match bench.and_then(|b| super::measured::compression_cited(b, kinds)) {
+        Some(line) => {
+            decision.why.push(line);
+            true
+        }
+        None => false,
     }
 }

@@ -50,6 +50,19 @@ pub fn left_out(plan: &Plan) -> Vec<String> {
         };
         out.push(format!("`{}` ({}): {why}", s.subvolume.name, class_list(&s)));
     }
+    // Data on a partition of its own (`--database-fs`) is not btrfs: nothing to snapshot.
+    let mut partitions: Vec<(&str, &str)> = plan
+        .placements
+        .iter()
+        .filter_map(|p| p.partition.as_deref().map(|part| (part, p.class.as_str())))
+        .collect();
+    partitions.dedup();
+    for (part, class) in partitions {
+        let fs = plan.database_fs.map_or("not btrfs", |f| f.as_str());
+        out.push(format!(
+            "partition `{part}` ({class}, {fs}): no btrfs snapshots there; back it up with the database's own tools"
+        ));
+    }
     out
 }
 

@@ -25,6 +25,7 @@ pub fn render(plan: &Plan, header: &[String]) -> String {
             let _ = writeln!(out, "- {w}");
         }
     }
+    measured(&mut out, plan);
     decisions(&mut out, plan);
     subvolumes(&mut out, plan);
     workloads(&mut out, plan);
@@ -61,6 +62,93 @@ fn summary(out: &mut String, plan: &Plan) {
         Human(host.disk_size)
     );
     let _ = writeln!(out, "| Filesystem-wide options | `{}` |", plan.filesystem_options.join(","));
+    if let Some(fs) = plan.database_fs {
+        let size = crate::decide::database_fs::partition_bytes(&plan.profile);
+        let _ = writeln!(
+            out,
+            "| Database data | {fs} partition `{}`, {} (see \"database data\") |",
+            crate::decide::database_fs::PARTITION,
+            Human(size)
+        );
+    }
+    if let Some(b) = &plan.bench {
+        let _ = writeln!(
+            out,
+            "| Measured | `{}`, {} (see \"Measured on this disk\") |",
+            cell(&b.file),
+            b.taken_at
+        );
+    }
+}
+
+/// "Measured on this disk": the figures of `plan --bench`, where they come from, and
+/// which decisions they changed.
+pub fn measured(out: &mut String, plan: &Plan) {
+    use crate::decide::measured::{count, number};
+    let Some(b) = &plan.bench else { return };
+    out.push_str("\n## Measured on this disk\n\n");
+    let h = &b.host;
+    let _ = writeln!(
+        out,
+        "From `{}`: `bench` {} measured `{}` ({}{}, kernel {}, {} CPUs) at {}, {} round{} per figure{}.\n",
+        cell(&b.file),
+        cell(&b.tool_version),
+        cell(&h.dir),
+        cell(&h.filesystem),
+        h.device.as_deref().map(|d| format!(" on `{}`", cell(d))).unwrap_or_default(),
+        cell(&h.kernel),
+        h.cpus,
+        cell(&b.taken_at),
+        h.rounds,
+        if h.rounds == 1 { "" } else { "s" },
+        if h.quick { ", a quick run (`--quick`)" } else { ", a full run" },
+    );
+    if b.figures.is_empty() {
+        out.push_str("The report holds no figures.\n");
+    } else {
+        out.push_str("| Part | Layout / driver | Measure | Median | Min–max |\n|---|---|---|---|---|\n");
+        for f in &b.figures {
+            let number = if f.measure == "extents" { count } else { number };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {}–{} |",
+                f.part,
+                cell(&f.option),
+                f.measure,
+                number(f.median),
+                number(f.min),
+                number(f.max)
+            );
+        }
+    }
+    if !b.skipped.is_empty() {
+        out.push_str("\nNot measured:\n\n");
+        for s in &b.skipped {
+            let _ = writeln!(out, "- {}: {}", cell(&s.what), cell(&s.why));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nMeasurements overrule the general reasons only where two options differ clearly: {}. \
+         For the storage driver the figures compared are the summed medians of the operations \
+         the workload mix does most (builds: import, commit, rmi; otherwise: create, start, \
+         stop, rm); the reliability strategy keeps overlay whatever they show.\n",
+        b.threshold
+    );
+    let topics = |t: &[String]| t.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+    if b.changed.is_empty() {
+        out.push_str(
+            "Decisions the measurements changed: none; every decision is what the general reasons give.\n",
+        );
+    } else {
+        let _ = writeln!(out, "Decisions the measurements changed: {}.", topics(&b.changed));
+    }
+    if !b.cited.is_empty() {
+        let _ = writeln!(out, "\nDecisions that cite them: {}.", topics(&b.cited));
+    }
+    for n in &b.notes {
+        let _ = writeln!(out, "\nNote: {n}.");
+    }
 }
 
 fn decisions(out: &mut String, plan: &Plan) {
@@ -132,13 +220,18 @@ fn placements(out: &mut String, plan: &Plan) {
     out.push_str("\n## Where data goes\n\n| Workload | Class | Directory | Subvolume | Create the volume |\n|---|---|---|---|---|\n");
     for p in &plan.placements {
         let create = format!("`{}`", p.create_commands());
+        let holder = match (&p.partition, plan.database_fs) {
+            (Some(part), Some(fs)) => format!("{fs} partition `{part}`"),
+            (Some(part), None) => format!("partition `{part}`"),
+            (None, _) => format!("`{}`", p.subvolume),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | `{}` | `{}` | {} |",
+            "| {} | {} | `{}` | {} | {} |",
             cell(&p.workload),
             p.class,
             cell(&p.path),
-            p.subvolume,
+            holder,
             cell(&create)
         );
     }
