@@ -278,3 +278,173 @@ fn podman_accepts_every_generated_storage_conf() {
     }
     assert!(seen.len() >= 2, "both drivers are exercised: {} distinct files", seen.len());
 }
+
+const BENCH_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bench/report.json");
+
+/// `plan --example homelab --bench FILE --out DIR` with extra arguments.
+fn plan_cli(bench: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    run(bin()
+        .args(["plan", "--example", "homelab", "--bench"])
+        .arg(bench)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .env_remove("RUST_LOG"))
+}
+
+#[test]
+fn a_malformed_bench_report_names_file_and_line_and_writes_nothing() {
+    let dir = TempDir::new("bench-bad");
+    let good = std::fs::read_to_string(BENCH_FIXTURE).unwrap();
+    let cases: Vec<(&str, String, &str, usize)> = vec![
+        ("not-json.json", "{\n  \"schema\": 1,\n  \"taken_at\": \n}\n".into(), "not JSON", 4),
+        ("newer.json", good.replacen("\"schema\": 1", "\"schema\": 7", 1), "newer than this build reads", 2),
+        ("no-schema.json", "{\n  \"host\": {}\n}\n".into(), "no \"schema\" field", 1),
+        (
+            "missing-field.json",
+            good.replacen("\"taken_at\": \"20261130T081500Z\",", "", 1),
+            "missing field `taken_at`",
+            0,
+        ),
+        ("wrong-type.json", good.replacen("\"cpus\": 2", "\"cpus\": \"two\"", 1), "invalid type", 0),
+    ];
+    for (name, text, says, line) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, &text).unwrap();
+        let out_dir = dir.path().join(format!("out-{name}"));
+        let out = plan_cli(&file, &out_dir, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(says), "{name}: {stderr}");
+        // serde_json reports the line where it noticed: the end of the object or the value.
+        let line = if line > 0 {
+            line
+        } else {
+            let key = if says.starts_with("missing") { "\"host\"" } else { "\"cpus\"" };
+            let at = text.lines().position(|l| l.contains(key)).unwrap() + 1;
+            if says.starts_with("missing") { text.lines().count() } else { at }
+        };
+        assert!(stderr.contains(&format!("{}:{line}:", file.display())), "{name}: line {line}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(!out_dir.exists(), "{name}: nothing may be written");
+    }
+    let out = plan_cli(&dir.path().join("absent.json"), &dir.path().join("out"), &[]);
+    assert_eq!(out.status.code(), Some(3), "a file that cannot be read is an environment error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.json"));
+}
+
+#[test]
+fn plan_with_a_bench_report_writes_the_figures_into_plan_md_and_plan_json() {
+    let dir = TempDir::new("bench-plan");
+    let out = plan_cli(std::path::Path::new(BENCH_FIXTURE), &dir.path().join("plan"), &["--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["plan"]["bench"]["host"]["device"], "/dev/nvme0n1p2");
+    let md = std::fs::read_to_string(dir.path().join("plan").join(render::REPORT)).unwrap();
+    assert!(md.contains("## Measured on this disk"), "{md}");
+    assert!(md.contains("| database | cow-zstd | IOPS | 1,443 | 1,402–1,479 |"), "{md}");
+    assert!(md.contains(&format!("--bench {BENCH_FIXTURE}")), "the header regenerates with the report");
+    let plan_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan").join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(plan_json["plan"]["bench"]["file"], BENCH_FIXTURE);
+
+    // A report taken on another filesystem is used, with a note.
+    let ext4 = dir.path().join("ext4.json");
+    let text = std::fs::read_to_string(BENCH_FIXTURE).unwrap();
+    std::fs::write(
+        &ext4,
+        text.replacen(
+            "\"filesystem\": \"btrfs\",\n    \"device\"",
+            "\"filesystem\": \"ext4\",\n    \"device\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = plan_cli(&ext4, &dir.path().join("plan-ext4"), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("note: these figures were measured on ext4"), "{stderr}");
+    let md = std::fs::read_to_string(dir.path().join("plan-ext4").join(render::REPORT)).unwrap();
+    assert!(md.contains("Note: these figures were measured on ext4"), "{md}");
+}
+
+#[test]
+fn database_fs_is_refused_outside_the_performance_strategy() {
+    let dir = TempDir::new("dbfs-refused");
+    for extra in [&["--database-fs", "xfs"][..], &["--database-fs", "ext4", "--strategy", "reliability"][..]]
+    {
+        let out = plan_cli(std::path::Path::new(BENCH_FIXTURE), &dir.path().join("out"), extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains("performance strategy only"), "{stderr}");
+        assert!(!dir.path().join("out").exists());
+    }
+    // ci-runner has no database data: nothing to put on a partition.
+    let out = run(bin()
+        .args([
+            "plan",
+            "--example",
+            "ci-runner",
+            "--strategy",
+            "performance",
+            "--database-fs",
+            "xfs",
+            "--out",
+        ])
+        .arg(dir.path().join("ci")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database-class data"));
+    assert!(!dir.path().join("ci").exists());
+}
+
+#[test]
+fn database_fs_disko_evaluates_with_nix_and_passes_check() {
+    if !can_run("--database-fs with nix", &["nix-instantiate"], false) {
+        return;
+    }
+    let dir = TempDir::new("dbfs");
+    for fs in ["xfs", "ext4"] {
+        let out_dir = dir.path().join(fs);
+        let out = run(bin()
+            .args(["plan", "--example", "database-host", "--strategy", "performance", "--database-fs", fs])
+            .args(["--bench", BENCH_FIXTURE, "--out"])
+            .arg(&out_dir));
+        assert!(out.status.success(), "{fs}: {}", String::from_utf8_lossy(&out.stderr));
+        let disko = nix_eval_file(&out_dir.join(render::DISKO));
+        let (_, disk) = disko["disko"]["devices"]["disk"].as_object().unwrap().iter().next().unwrap();
+        let parts = &disk["content"]["partitions"];
+        let db = &parts["database"];
+        assert_eq!(db["content"]["type"], "filesystem", "{fs}: {db}");
+        assert_eq!(db["content"]["format"], fs);
+        assert_eq!(db["content"]["mountpoint"], "/var/lib/containers/podfs/database");
+        assert!(db["size"].as_str().unwrap().ends_with('G'), "{db}");
+        let btrfs = btrfs_contents(&disko);
+        assert_eq!(btrfs.len(), 1);
+        let subvolumes = btrfs[0].2["subvolumes"].as_object().unwrap();
+        assert!(subvolumes.keys().all(|k| !k.starts_with("@podfs-database")), "{fs}: {subvolumes:?}");
+        assert!(!btrfs[0].2["postCreateHook"].as_str().unwrap_or_default().contains("podfs-database"));
+
+        // The real check, evaluating with nix-instantiate, accepts the files as written.
+        let check = run(bin()
+            .args(["check", "--disko"])
+            .arg(out_dir.join(render::DISKO))
+            .arg("--storage-conf")
+            .arg(out_dir.join(render::STORAGE_CONF)));
+        let said =
+            format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+        assert_eq!(check.status.code(), Some(0), "{fs}: {said}");
+        assert!(
+            said.contains("1 btrfs filesystem") && said.contains("0 error(s), 0 warning(s)"),
+            "{fs}: {said}"
+        );
+
+        // The NixOS module evaluates; it sets no +C on the partition and no btrbk for it.
+        let nixos = nix_eval_expr(&format!("import {} {{}}", out_dir.join(render::NIXOS).display()));
+        let rules = nixos["systemd"]["tmpfiles"]["rules"].to_string();
+        assert!(!rules.contains("h /var/lib/containers/podfs/database "), "{fs}: {rules}");
+        assert!(rules.contains("d /var/lib/containers/podfs/database/postgres"), "{fs}: {rules}");
+        let btrbk = nixos["services"]["btrbk"]["instances"]["podfs"]["settings"]["subvolume"].to_string();
+        assert!(!btrbk.contains("podfs/database"), "{fs}: {btrbk}");
+    }
+}

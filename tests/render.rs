@@ -56,6 +56,165 @@ fn the_alejandra_check_can_fail() {
     assert_ne!(formatted, "{a=[\"x\" \"y\"];}\n");
 }
 
+/// The hand-made bench report (schema 1) the plans below are made with.
+fn fixture_report() -> (String, podfs::bench::report::BenchReport) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bench/report.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let report = podfs::bench::report::BenchReport::parse(&text, path).unwrap();
+    (path.to_string(), report)
+}
+
+fn plan_with(
+    example: &str,
+    strategy: Strategy,
+    file: &str,
+    report: &podfs::bench::report::BenchReport,
+    database_fs: Option<podfs::decide::DatabaseFs>,
+) -> podfs::decide::Plan {
+    let profile = podfs::classify::classify(&examples::load(example).unwrap());
+    let inputs = podfs::decide::Inputs { bench: Some(podfs::decide::Measured { file, report }), database_fs };
+    podfs::decide::decide_with(&profile, strategy, &inputs)
+}
+
+#[test]
+fn plans_with_a_bench_report_cite_it_and_tabulate_it() {
+    let (file, report) = fixture_report();
+    let origin = "measured on this disk (/dev/nvme0n1p2, 20261130T081500Z)";
+    for e in EXAMPLES {
+        for s in Strategy::ALL {
+            let ctx = format!("{} / {s}", e.name);
+            let plan = plan_with(e.name, s, &file, &report, None);
+            let without = decide(&podfs::classify::classify(&examples::load(e.name).unwrap()), s);
+            // The fixture separates the drivers for builds only, where the mix already chose btrfs.
+            assert_eq!(plan.storage.driver, without.storage.driver, "{ctx}");
+            assert_eq!(plan.layout, without.layout, "{ctx}: figures change no subvolume");
+            let bench = plan.bench.as_ref().unwrap();
+            assert!(bench.changed.is_empty(), "{ctx}: {:?}", bench.changed);
+            for topic in &bench.cited {
+                let d = plan.decisions.iter().find(|d| &d.topic == topic).unwrap();
+                assert!(d.why.iter().any(|w| w.starts_with(origin)), "{ctx}: {topic} cites nothing");
+            }
+            let driver = &plan.decisions[0];
+            assert!(bench.cited.contains(&driver.topic), "{ctx}: the driver decision cites the operations");
+            assert!(bench.cited.iter().any(|t| t == "filesystem-wide mount options"), "{ctx}");
+            for d in plan.decisions.iter().filter(|d| d.choice.ends_with(", NOCOW")) {
+                let cited = d
+                    .why
+                    .iter()
+                    .find(|w| w.starts_with(origin))
+                    .unwrap_or_else(|| panic!("{ctx}: {}", d.topic));
+                assert!(
+                    cited.contains(
+                        "NOCOW 2,216 IOPS p99 1.9 ms, CoW+zstd 1,443 IOPS p99 4.0 ms (NOCOW 1.54×)"
+                    ),
+                    "{ctx}: {cited}"
+                );
+                assert!(cited.contains("extents after the run 242 vs 47,915"), "{ctx}: {cited}");
+            }
+            let files = render::render_all(&plan, "podman-btrfs-advise plan --example x --bench b.json");
+            let md = &files.iter().find(|f| f.name == render::REPORT).unwrap().contents;
+            assert!(md.contains("## Measured on this disk"), "{ctx}");
+            assert!(md.contains("| database | nocow | IOPS | 2,216 | 2,170–2,251 |"), "{ctx}");
+            assert!(md.contains("| containers | btrfs import | ms | 2,100 | 2,010–2,230 |"), "{ctx}");
+            let json = serde_json::to_value(&plan).unwrap();
+            assert_eq!(json["bench"]["figures"].as_array().unwrap().len(), 38, "{ctx}");
+            assert_eq!(json["bench"]["taken_at"], "20261130T081500Z", "{ctx}");
+            assert_eq!(json["database_fs"], serde_json::Value::Null, "{ctx}");
+        }
+    }
+}
+
+#[test]
+fn database_partition_plans_pass_check_and_leave_snapshots_out() {
+    use podfs::decide::DatabaseFs;
+    let (file, report) = fixture_report();
+    let mut planned = 0;
+    for e in EXAMPLES {
+        let profile = podfs::classify::classify(&examples::load(e.name).unwrap());
+        if podfs::decide::database_fs::refusal(&profile, Strategy::Performance).is_some() {
+            continue;
+        }
+        for fs in [DatabaseFs::Xfs, DatabaseFs::Ext4] {
+            let ctx = format!("{} / {fs}", e.name);
+            planned += 1;
+            let plan = plan_with(e.name, Strategy::Performance, &file, &report, Some(fs));
+            assert_eq!(plan.database_fs, Some(fs), "{ctx}");
+            let mount = "/var/lib/containers/podfs/database";
+            let part = plan.layout.disks[0].partitions.iter().find(|p| p.name == "database").unwrap();
+            match &part.content {
+                podfs::layout::Content::Filesystem(f) => {
+                    assert_eq!(
+                        (f.format.as_str(), f.mountpoint.as_deref()),
+                        (fs.as_str(), Some(mount)),
+                        "{ctx}"
+                    )
+                }
+                other => panic!("{ctx}: {other:?}"),
+            }
+            let size: u64 = part.size.trim_end_matches('G').parse().unwrap();
+            let data = podfs::decide::database_fs::database_bytes(&profile);
+            assert!(size << 30 >= data + data / 2, "{ctx}: {size}G for {data} bytes");
+            assert!(plan.layout.subvolumes().all(|s| !s.name.starts_with("@podfs-database")), "{ctx}");
+            for p in plan.placements.iter().filter(|p| p.class.as_str() == "database") {
+                assert_eq!(p.partition.as_deref(), Some("database"), "{ctx}");
+                assert!(p.path.starts_with(mount), "{ctx}: {}", p.path);
+            }
+
+            let files = render::render_all(&plan, "podman-btrfs-advise plan --example x --database-fs x");
+            let text = |name: &str| files.iter().find(|f| f.name == name).unwrap().contents.clone();
+            let disko = podfs::validate::disko::load_text(
+                &text("disko.nix"),
+                "disko.nix",
+                podfs::validate::disko::NixMode::Static,
+            )
+            .unwrap();
+            assert_eq!(
+                disko.layout.disks[0].partitions.len(),
+                plan.layout.disks[0].partitions.len(),
+                "{ctx}"
+            );
+            let inputs = podfs::validate::Inputs {
+                disko: Some(disko),
+                storage: Some(
+                    podfs::validate::storage_conf::load_text(&text("storage.conf"), "storage.conf").unwrap(),
+                ),
+                containers: None,
+                live: None,
+            };
+            let found = podfs::validate::check(&inputs);
+            assert!(found.is_empty(), "{ctx}: check of the generated plan: {found:#?}");
+            let btrbk = text("btrbk.conf");
+            assert!(
+                !btrbk.contains(&format!("subvolume {mount}")),
+                "{ctx}: btrbk must leave the partition out"
+            );
+            assert!(btrbk.contains(&format!("#   partition database (database, {fs})")), "{ctx}:\n{btrbk}");
+            let nixos = text("podfs-storage.nix");
+            assert!(!nixos.contains(&format!("h {mount} - - - - +C")), "{ctx}: no +C on {fs}");
+            assert!(!nixos.contains(&format!("\"{mount}\" = {{")), "{ctx}: no btrbk subvolume for it");
+            let md = text("PLAN.md");
+            for said in [
+                "**Choice:** a ",
+                &format!("{fs} partition `database` at {mount}"),
+                "snapshots of database data",
+                "`btrfs send`/`receive`",
+                "one pool of free space",
+                "never file data",
+                "ext4 3,726 IOPS p99 1.1 ms, NOCOW on btrfs 2,216 IOPS p99 1.9 ms (ext4 1.68× NOCOW)",
+                &format!("| Database data | {fs} partition `database`"),
+            ] {
+                assert!(md.contains(said), "{ctx}: PLAN.md lacks {said:?}");
+            }
+            for f in files.iter().filter(|f| f.name.ends_with(".nix")) {
+                let (status, formatted) = alejandra::format::in_memory(f.name.into(), f.contents.clone());
+                assert!(matches!(status, alejandra::format::Status::Changed(false)), "{ctx}: {}", f.name);
+                assert_eq!(formatted, f.contents, "{ctx}: {}", f.name);
+            }
+        }
+    }
+    assert!(planned >= 4, "examples with database data are exercised: {planned}");
+}
+
 mod properties {
     use podfs::class::Class;
     use podfs::decide::{Plan, Strategy as PlanStrategy, decide};

@@ -227,13 +227,18 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     match args.format {
         Format::Human => {
             println!(
-                "Planned {} ({} workloads, strategy {}): driver {}, {} subvolumes.",
+                "Planned {} ({} workloads, strategy {}): driver {}, {} subvolumes{}.",
                 plan.profile.host.name,
                 plan.profile.workloads.len(),
                 plan.strategy,
                 plan.storage.driver,
-                plan.layout.subvolumes().count()
+                plan.layout.subvolumes().count(),
+                plan.database_fs.map(|fs| format!(", database data on {fs}")).unwrap_or_default()
             );
+            if let Some(b) = &plan.bench {
+                let changed = if b.changed.is_empty() { "none".to_string() } else { b.changed.join(", ") };
+                println!("  measured figures from {} cited; decisions they changed: {changed}", b.file);
+            }
             for w in &written {
                 let note = match (&w.backup, w.unchanged) {
                     (_, true) => " (unchanged)".to_string(),
@@ -409,6 +414,13 @@ fn refuse_overfull(profile: &crate::classify::Profile, database_fs: Option<Datab
             format!(" (with {} for the system in whole-disk mode)", Human(decide::SYSTEM_RESERVE))
         }
         DiskMode::DataDisk => String::new(),
+    };
+    let reserve = match database_fs {
+        Some(fs) => format!(
+            "{reserve} (the {fs} partition for database data takes {} of it)",
+            Human(decide::database_fs::partition_bytes(profile))
+        ),
+        None => reserve,
     };
     Err(Error::Usage(format!(
         "the plan does not fit: the workloads need about {}{reserve} but {} holds {}; nothing was written\n  \

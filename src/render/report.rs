@@ -356,3 +356,78 @@ fn applying(out: &mut String, plan: &Plan) {
          `btrfs property get DIR compression` the compression.\n",
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::measured::tests::{even, report};
+    use crate::decide::{Inputs, Measured, Strategy, decide_with};
+    use crate::inventory::examples;
+
+    fn section(plan: &Plan) -> String {
+        let mut out = String::new();
+        measured(&mut out, plan);
+        out
+    }
+
+    fn plan_with(name: &str, bench: &crate::bench::report::BenchReport) -> Plan {
+        let profile = crate::classify::classify(&examples::load(name).unwrap());
+        let inputs = Inputs { bench: Some(Measured { file: "b.json", report: bench }), database_fs: None };
+        decide_with(&profile, Strategy::Balanced, &inputs)
+    }
+
+    #[test]
+    fn the_measured_section_tabulates_every_figure_and_its_origin() {
+        let bench = even();
+        let plan = plan_with("homelab", &bench);
+        let text = section(&plan);
+        assert!(text.starts_with("\n## Measured on this disk\n"), "{text}");
+        assert!(
+            text.contains(
+                "From `b.json`: `bench` 0.1.0 measured `/var/lib/containers` (btrfs on `/dev/nvme0n1p2`, \
+                 kernel 6.1.0-28-amd64, 2 CPUs) at 20261130T091500Z, 3 rounds per figure, a full run."
+            ),
+            "{text}"
+        );
+        let rows: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Part")).collect();
+        assert_eq!(rows.len(), plan.bench.as_ref().unwrap().figures.len());
+        assert!(rows.contains(&"| database | nocow | IOPS | 2,216 | 2,150–2,260 |"), "{rows:#?}");
+        assert!(rows.contains(&"| database | cow-zstd | extents | 47,915 | 47,915–47,915 |"), "{rows:#?}");
+        assert!(rows.contains(&"| containers | btrfs import | ms | 1,000 | 900–1,100 |"), "{rows:#?}");
+        assert!(text.contains("Not measured:\n\n- compare: example"), "{text}");
+        assert!(text.contains("Decisions the measurements changed: none"), "{text}");
+        assert!(text.contains("\"storage driver\", \"filesystem-wide mount options\""), "{text}");
+        assert!(text.contains("medians at least 1.5× apart"), "{text}");
+    }
+
+    #[test]
+    fn the_section_names_the_decisions_measurements_changed_and_notes() {
+        let slow: &[(&str, &[f64])] =
+            &[("create", &[300.0]), ("start", &[300.0]), ("stop", &[300.0]), ("rm", &[300.0])];
+        let fast: &[(&str, &[f64])] =
+            &[("create", &[100.0]), ("start", &[100.0]), ("stop", &[100.0]), ("rm", &[100.0])];
+        let mut bench = report(slow, fast);
+        bench.host.filesystem = "ext4".into();
+        bench.host.quick = true;
+        let plan = plan_with("homelab", &bench);
+        assert_eq!(plan.storage.driver, crate::decide::Driver::Btrfs);
+        let text = section(&plan);
+        assert!(text.contains("Decisions the measurements changed: \"storage driver\"."), "{text}");
+        assert!(text.contains("a quick run (`--quick`)"), "{text}");
+        assert!(text.contains("Note: these figures were measured on ext4"), "{text}");
+        // The whole PLAN.md: the summary points at the section, which comes before the decisions.
+        let md = render(&plan, &[]);
+        let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("{s} missing"));
+        assert!(at("| Measured | `b.json`") < at("## Measured on this disk"));
+        assert!(at("## Measured on this disk") < at("## Decisions"));
+    }
+
+    #[test]
+    fn no_section_without_a_report() {
+        let profile = crate::classify::classify(&examples::load("homelab").unwrap());
+        let plan = crate::decide::decide(&profile, Strategy::Balanced);
+        assert_eq!(section(&plan), "");
+        assert!(!render(&plan, &[]).contains("Measured"));
+    }
+}
