@@ -391,6 +391,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// The plan of an embedded example with `report` read from `b.json`.
+    pub fn plan_of(
+        example: &str,
+        strategy: crate::decide::Strategy,
+        report: &BenchReport,
+    ) -> crate::decide::Plan {
+        let profile = crate::classify::classify(&crate::inventory::examples::load(example).unwrap());
+        let inputs = crate::decide::Inputs {
+            bench: Some(crate::decide::Measured { file: "b.json", report }),
+            database_fs: None,
+        };
+        crate::decide::decide_with(&profile, strategy, &inputs)
+    }
+
     /// The same container times on both drivers: the measurements separate nothing.
     pub fn even() -> BenchReport {
         let ops: &[(&str, &[f64])] = &[

@@ -360,9 +360,8 @@ fn applying(out: &mut String, plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::measured::tests::{even, report};
-    use crate::decide::{Inputs, Measured, Strategy, decide_with};
-    use crate::inventory::examples;
+    use crate::decide::Strategy;
+    use crate::decide::measured::tests::{even, plan_of, report};
 
     fn section(plan: &Plan) -> String {
         let mut out = String::new();
@@ -370,16 +369,10 @@ mod tests {
         out
     }
 
-    fn plan_with(name: &str, bench: &crate::bench::report::BenchReport) -> Plan {
-        let profile = crate::classify::classify(&examples::load(name).unwrap());
-        let inputs = Inputs { bench: Some(Measured { file: "b.json", report: bench }), database_fs: None };
-        decide_with(&profile, Strategy::Balanced, &inputs)
-    }
-
     #[test]
     fn the_measured_section_tabulates_every_figure_and_its_origin() {
         let bench = even();
-        let plan = plan_with("homelab", &bench);
+        let plan = plan_of("homelab", Strategy::Balanced, &bench);
         let text = section(&plan);
         assert!(text.starts_with("\n## Measured on this disk\n"), "{text}");
         assert!(
@@ -410,7 +403,7 @@ mod tests {
         let mut bench = report(slow, fast);
         bench.host.filesystem = "ext4".into();
         bench.host.quick = true;
-        let plan = plan_with("homelab", &bench);
+        let plan = plan_of("homelab", Strategy::Balanced, &bench);
         assert_eq!(plan.storage.driver, crate::decide::Driver::Btrfs);
         let text = section(&plan);
         assert!(text.contains("Decisions the measurements changed: \"storage driver\"."), "{text}");
@@ -425,8 +418,8 @@ mod tests {
 
     #[test]
     fn no_section_without_a_report() {
-        let profile = crate::classify::classify(&examples::load("homelab").unwrap());
-        let plan = crate::decide::decide(&profile, Strategy::Balanced);
+        let mut plan = plan_of("homelab", Strategy::Balanced, &even());
+        plan.bench = None;
         assert_eq!(section(&plan), "");
         assert!(!render(&plan, &[]).contains("Measured"));
     }
