@@ -111,6 +111,17 @@ fn plans_with_a_bench_report_cite_it_and_tabulate_it() {
                 );
                 assert!(cited.contains("extents after the run 242 vs 47,915"), "{ctx}: {cited}");
             }
+            let database =
+                plan.decisions.iter().find(|d| d.topic == "database data" && d.choice.ends_with(", NOCOW"));
+            if let Some(d) = database {
+                let offers =
+                    d.why.iter().any(|w| w.contains("(ext4 1.68× NOCOW)") && w.contains("--database-fs"));
+                assert_eq!(
+                    offers,
+                    s == Strategy::Performance,
+                    "{ctx}: the measured gain of a partition of its own"
+                );
+            }
             let files = render::render_all(&plan, "podman-btrfs-advise plan --example x --bench b.json");
             let md = &files.iter().find(|f| f.name == render::REPORT).unwrap().contents;
             assert!(md.contains("## Measured on this disk"), "{ctx}");
@@ -355,6 +366,40 @@ mod properties {
                     prop_assert_eq!(doc["storage"]["driver"].as_str(), Some(plan.storage.driver.as_str()));
                 }
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        #[test]
+        fn every_database_partition_plan_passes_check(inv in inventory(), xfs in any::<bool>()) {
+            let profile = podfs::classify::classify(&inv);
+            prop_assume!(podfs::decide::database_fs::refusal(&profile, PlanStrategy::Performance).is_none());
+            let fs = if xfs { podfs::decide::DatabaseFs::Xfs } else { podfs::decide::DatabaseFs::Ext4 };
+            let inputs = podfs::decide::Inputs { bench: None, database_fs: Some(fs) };
+            let plan = podfs::decide::decide_with(&profile, PlanStrategy::Performance, &inputs);
+            prop_assert_eq!(plan.database_fs, Some(fs));
+            for p in &plan.placements {
+                let holder = plan.layout.holder_of(&p.path.replace("$USER", "u"));
+                match (&p.partition, holder) {
+                    (Some(_), Some(podfs::layout::Holder::Other(f))) => prop_assert_eq!(f.format.as_str(), fs.as_str()),
+                    (None, Some(podfs::layout::Holder::Btrfs { subvolume: Some(s), .. })) => prop_assert_eq!(&s.name, &p.subvolume),
+                    (part, _) => prop_assert!(false, "{} ({:?}) lands on the wrong filesystem", &p.path, part),
+                }
+            }
+            let files = podfs::render::render_all(&plan, "prop");
+            let text = |name: &str| files.iter().find(|f| f.name == name).unwrap().contents.clone();
+            let disko = podfs::validate::disko::load_text(&text("disko.nix"), "disko.nix", podfs::validate::disko::NixMode::Static)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let inputs = podfs::validate::Inputs {
+                disko: Some(disko),
+                storage: Some(podfs::validate::storage_conf::load_text(&text("storage.conf"), "storage.conf").unwrap()),
+                containers: None,
+                live: None,
+            };
+            let found = podfs::validate::check(&inputs);
+            prop_assert!(found.is_empty(), "check of a generated plan: {:#?}", found);
         }
     }
 }

@@ -327,6 +327,16 @@ fn group_decision(
             crate::class::nocow_data()
         ));
         why.extend(nocow_measured.as_ref().map(|m| m.cited.clone()));
+        // The performance strategy can go further; say so where the bench measured it.
+        if strategy == Strategy::Performance
+            && database_fs::is_database(g.class)
+            && let Some(gain) = bench.and_then(measured::compare_gain)
+        {
+            why.push(format!(
+                "{gain}; `--database-fs xfs|ext4` puts database data on a partition of its own \
+                 (see `plan --help` for what that gives up)"
+            ));
+        }
         gives_up.push("no data checksums: scrub detects nothing and cannot repair this data".into());
         gives_up.push("no compression".into());
         gives_up.push("a snapshot makes every extent copy-on-write once more, until it is rewritten".into());
