@@ -56,6 +56,25 @@ fn the_alejandra_check_can_fail() {
     assert_ne!(formatted, "{a=[\"x\" \"y\"];}\n");
 }
 
+/// `check` over generated disko.nix and storage.conf, read statically: the layout read
+/// back, and the findings (none for a plan the tool made).
+fn check_rendered(files: &[render::RenderedFile]) -> Result<(podfs::layout::Layout, Vec<String>), String> {
+    let text = |name: &str| files.iter().find(|f| f.name == name).unwrap().contents.clone();
+    let disko = podfs::validate::disko::load_text(
+        &text("disko.nix"),
+        "disko.nix",
+        podfs::validate::disko::NixMode::Static,
+    )
+    .map_err(|e| e.to_string())?;
+    let layout = disko.layout.clone();
+    let storage = podfs::validate::storage_conf::load_text(&text("storage.conf"), "storage.conf")
+        .map_err(|e| e.to_string())?;
+    let inputs =
+        podfs::validate::Inputs { disko: Some(disko), storage: Some(storage), containers: None, live: None };
+    let found = podfs::validate::check(&inputs).iter().map(|d| format!("{d:?}")).collect();
+    Ok((layout, found))
+}
+
 /// The hand-made bench report (schema 1) the plans below are made with.
 fn fixture_report() -> (String, podfs::bench::report::BenchReport) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bench/report.json");
@@ -173,26 +192,8 @@ fn database_partition_plans_pass_check_and_leave_snapshots_out() {
 
             let files = render::render_all(&plan, "podman-btrfs-advise plan --example x --database-fs x");
             let text = |name: &str| files.iter().find(|f| f.name == name).unwrap().contents.clone();
-            let disko = podfs::validate::disko::load_text(
-                &text("disko.nix"),
-                "disko.nix",
-                podfs::validate::disko::NixMode::Static,
-            )
-            .unwrap();
-            assert_eq!(
-                disko.layout.disks[0].partitions.len(),
-                plan.layout.disks[0].partitions.len(),
-                "{ctx}"
-            );
-            let inputs = podfs::validate::Inputs {
-                disko: Some(disko),
-                storage: Some(
-                    podfs::validate::storage_conf::load_text(&text("storage.conf"), "storage.conf").unwrap(),
-                ),
-                containers: None,
-                live: None,
-            };
-            let found = podfs::validate::check(&inputs);
+            let (layout, found) = check_rendered(&files).unwrap();
+            assert_eq!(layout.disks[0].partitions.len(), plan.layout.disks[0].partitions.len(), "{ctx}");
             assert!(found.is_empty(), "{ctx}: check of the generated plan: {found:#?}");
             let btrbk = text("btrbk.conf");
             assert!(
@@ -343,17 +344,8 @@ mod properties {
             check_invariants(&plan)?;
             let files = podfs::render::render_all(&plan, "prop");
             // check(render(plan)) reports nothing, for every plan the tool can make.
-            let text = |name: &str| files.iter().find(|f| f.name == name).unwrap().contents.clone();
-            let disko = podfs::validate::disko::load_text(&text("disko.nix"), "disko.nix", podfs::validate::disko::NixMode::Static)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(disko.layout.subvolumes().count(), plan.layout.subvolumes().count());
-            let inputs = podfs::validate::Inputs {
-                disko: Some(disko),
-                storage: Some(podfs::validate::storage_conf::load_text(&text("storage.conf"), "storage.conf").unwrap()),
-                containers: None,
-                live: None,
-            };
-            let found = podfs::validate::check(&inputs);
+            let (layout, found) = super::check_rendered(&files).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(layout.subvolumes().count(), plan.layout.subvolumes().count());
             prop_assert!(found.is_empty(), "check of a generated plan: {:#?}", found);
             for f in files {
                 if f.name.ends_with(".nix") {
@@ -389,16 +381,8 @@ mod properties {
                 }
             }
             let files = podfs::render::render_all(&plan, "prop");
-            let text = |name: &str| files.iter().find(|f| f.name == name).unwrap().contents.clone();
-            let disko = podfs::validate::disko::load_text(&text("disko.nix"), "disko.nix", podfs::validate::disko::NixMode::Static)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let inputs = podfs::validate::Inputs {
-                disko: Some(disko),
-                storage: Some(podfs::validate::storage_conf::load_text(&text("storage.conf"), "storage.conf").unwrap()),
-                containers: None,
-                live: None,
-            };
-            let found = podfs::validate::check(&inputs);
+            let (layout, found) = super::check_rendered(&files).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(layout.disks[0].partitions.len(), plan.layout.disks[0].partitions.len());
             prop_assert!(found.is_empty(), "check of a generated plan: {:#?}", found);
         }
     }
