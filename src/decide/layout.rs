@@ -326,7 +326,7 @@ fn group_decision(
              {} rewrite blocks in place, which copy-on-write fragments into thousands of extents",
             crate::class::nocow_data()
         ));
-        why.extend(nocow_measured.as_ref().map(|m| m.cited.clone()));
+        why.extend(nocow_measured.as_ref().map(|m| m.cited(true)));
         // The performance strategy can go further; say so where the bench measured it.
         if strategy == Strategy::Performance
             && database_fs::is_database(g.class)
@@ -347,9 +347,7 @@ fn group_decision(
              declared explicitly; declare `class = \"{}\"` to move it to NOCOW storage",
             g.class, g.class
         ));
-        why.extend(nocow_measured.as_ref().map(|m| {
-            m.cited.replace("NOCOW stays for this class because", "NOCOW would still be advised, because")
-        }));
+        why.extend(nocow_measured.as_ref().map(|m| m.cited(false)));
         gives_up.push(
             "random in-place writes fragment files; run `btrfs filesystem defragment` on quiet hours".into(),
         );

@@ -98,10 +98,31 @@ pub fn origin(host: &BenchHost, taken_at: &str) -> String {
 /// What a bench says about NOCOW for data rewritten in place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NocowMeasurement {
-    /// The sentence that cites the figures.
-    pub cited: String,
+    /// Where and when, and the figures of both layouts.
+    pub figures: String,
     /// NOCOW's IOPS over copy-on-write's.
     pub separation: Separation,
+}
+
+impl NocowMeasurement {
+    /// The figures and what they show, for a decision that plans NOCOW (`planned`) or
+    /// keeps copy-on-write.
+    pub fn cited(&self, planned: bool) -> String {
+        let threshold = threshold_text();
+        match (self.separation.clear, planned) {
+            (true, _) => format!("{}: NOCOW is clearly faster here ({threshold})", self.figures),
+            (false, true) => format!(
+                "{}: the measurements do not show NOCOW clearly faster here (the threshold is \
+                 {threshold}); NOCOW stays for this class because copy-on-write fragments files \
+                 rewritten in place, which slows reads and grows metadata over time",
+                self.figures
+            ),
+            (false, false) => format!(
+                "{}: the measurements do not show NOCOW clearly faster here (the threshold is {threshold})",
+                self.figures
+            ),
+        }
+    }
 }
 
 /// NOCOW against the copy-on-write layout it replaces: with the zstd property (the
@@ -117,7 +138,7 @@ pub fn nocow(report: &BenchReport) -> Option<NocowMeasurement> {
         format!("{} IOPS p99 {} ms", number(d.iops.median), number(d.p99_us.median / 1000.0))
     };
     let ratio = separation.ratio.map(|r| format!(" (NOCOW {r:.2}×)")).unwrap_or_default();
-    let mut cited = format!(
+    let figures = format!(
         "measured on this disk ({}): NOCOW {}, {cow_name} {}{ratio}; extents after the run {} vs {}",
         origin(&report.host, &report.taken_at),
         io(nocow),
@@ -125,17 +146,7 @@ pub fn nocow(report: &BenchReport) -> Option<NocowMeasurement> {
         count(nocow.extents.median),
         count(cow.extents.median),
     );
-    if separation.clear {
-        cited.push_str(&format!(": NOCOW is clearly faster here ({})", threshold_text()));
-    } else {
-        cited.push_str(&format!(
-            ": the measurements do not show NOCOW clearly faster here (the threshold is {}); \
-             NOCOW stays for this class because copy-on-write fragments files rewritten in \
-             place, which slows reads and grows metadata over time",
-            threshold_text()
-        ));
-    }
-    Some(NocowMeasurement { cited, separation })
+    Some(NocowMeasurement { figures, separation })
 }
 
 /// The `--compare-dir` filesystem (ext4, xfs) against NOCOW on btrfs, for `--database-fs`.
@@ -452,23 +463,26 @@ pub(crate) mod tests {
         let m = nocow(&even()).unwrap();
         assert!(m.separation.clear);
         assert!(
-            m.cited.starts_with(
+            m.cited(true).starts_with(
                 "measured on this disk (/dev/nvme0n1p2, 20261130T091500Z): NOCOW 2,216 IOPS p99 1.9 ms, \
                  CoW+zstd 1,443 IOPS p99 4.0 ms (NOCOW 1.54×); extents after the run 242 vs 47,915: \
                  NOCOW is clearly faster"
             ),
             "{}",
-            m.cited
+            m.cited(true)
         );
+        assert_eq!(m.cited(true), m.cited(false), "a clear result reads the same either way");
         // A disk where NOCOW gained little: said honestly.
         let mut flat = even();
         flat.database[2].iops = stat(&[1450.0, 1500.0, 1520.0]);
         let m = nocow(&flat).unwrap();
         assert!(!m.separation.clear);
-        assert!(m.cited.contains("do not show NOCOW clearly faster"), "{}", m.cited);
+        assert!(m.cited(true).contains("do not show NOCOW clearly faster"), "{}", m.cited(true));
+        assert!(m.cited(true).contains("NOCOW stays for this class because copy-on-write fragments"));
+        assert!(!m.cited(false).contains("NOCOW stays"), "{}", m.cited(false));
         // Without the zstd layout, plain CoW is the comparison; without NOCOW, nothing.
         flat.database.retain(|d| d.layout != DatabaseLayout::CowZstd);
-        assert!(nocow(&flat).unwrap().cited.contains(", CoW 1,390 IOPS"));
+        assert!(nocow(&flat).unwrap().figures.contains(", CoW 1,390 IOPS"));
         flat.database.retain(|d| d.layout != DatabaseLayout::Nocow);
         assert_eq!(nocow(&flat), None);
     }
