@@ -448,3 +448,33 @@ fn database_fs_disko_evaluates_with_nix_and_passes_check() {
         assert!(!btrbk.contains("podfs/database"), "{fs}: {btrbk}");
     }
 }
+
+#[test]
+fn database_fs_plans_post_create_hook_runs_on_real_btrfs() {
+    if !can_run(
+        "--database-fs postCreateHook on btrfs",
+        &["nix-instantiate", "mkfs.btrfs", "losetup", "lsattr", "chattr"],
+        true,
+    ) {
+        return;
+    }
+    let profile = podfs::classify::classify(&examples::load("homelab").unwrap());
+    let inputs = podfs::decide::Inputs { bench: None, database_fs: Some(podfs::decide::DatabaseFs::Ext4) };
+    let plan = podfs::decide::decide_with(&profile, Strategy::Performance, &inputs);
+    let dir = TempDir::new("dbfs-hook");
+    let files = render::render_all(&plan, "test");
+    std::fs::write(dir.path().join(render::DISKO), contents(&files, render::DISKO)).unwrap();
+    let (hook, names) = hook_and_subvolumes(&nix_eval_file(&dir.path().join(render::DISKO)));
+    assert!(names.iter().all(|n| !n.starts_with("@podfs-database")), "{names:?}");
+
+    let mut fs = LoopBtrfs::new("512M");
+    let out = run_hook(&mut fs, &hook, &names);
+    assert!(out.status.success(), "hook failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(fs.live_mounts().is_empty(), "the hook left a mount behind");
+    let top = fs.mount("/", "");
+    for sv in plan.layout.subvolumes() {
+        assert_eq!(lsattr(&top.join(&sv.name)).contains('C'), sv.nocow, "{}", sv.name);
+    }
+    // The other NOCOW data keeps its subvolume: only database data moved.
+    assert!(plan.layout.subvolumes().any(|s| s.name == "@podfs-cache" && s.nocow));
+}
