@@ -51,12 +51,12 @@ Measurements (--bench FILE, a report of `bench --out FILE`):
   NOCOW subvolumes the database-like I/O (IOPS, p99 latency, extents of NOCOW against
   copy-on-write with zstd), compression the MB/s and CPU s/GB of zstd and none. Two
   options differ clearly when the slower median is at least 1.5x the faster one and their
-  min-max ranges do not overlap. The storage driver follows the measurements past that
-  threshold: compared are the summed medians of import, commit and rmi where builds are
-  at least as many containers as short-lived jobs, else of create, start, stop and rm
-  (the reliability strategy keeps overlay). Below it, or for NOCOW (which also keeps
-  files from fragmenting), the general reasons decide and the decision says what was
-  measured. PLAN.md gets a \"Measured on this disk\" section with every figure and the
+  min-max ranges over at least 2 rounds do not overlap. The storage driver follows the
+  measurements past that threshold: compared are the summed medians of import, commit
+  and rmi where builds are at least as many containers as short-lived jobs, else of
+  create, start, stop and rm (the reliability strategy keeps overlay). Below it, or for
+  NOCOW (which also keeps files from fragmenting), the general reasons decide and the
+  decision says what was measured. PLAN.md gets a \"Measured on this disk\" section with every figure and the
   decisions they changed. A report taken on another filesystem than btrfs is used with a
   note.
 

@@ -1,8 +1,8 @@
 //! Figures measured by `bench` on the planned disk, and the one rule that lets them change
 //! a decision (docs/ARCHITECTURE.md, "Measurements"): two options differ clearly when the
 //! slower one's median is at least [`CLEAR_RATIO`] times the faster one's and their
-//! min–max ranges do not overlap. Below that, rounds on one disk vary too much to
-//! overrule the general reasons, and the decision says so.
+//! min–max ranges over at least [`MIN_ROUNDS`] rounds do not overlap. Below that, rounds
+//! on one disk vary too much to overrule the general reasons, and the decision says so.
 
 use super::Driver;
 use crate::bench::report::{BenchHost, BenchReport, DataKind, DatabaseLayout, DatabaseResult, Stat};
@@ -10,6 +10,8 @@ use serde::Serialize;
 
 /// How far apart two medians must be for a measurement to decide.
 pub const CLEAR_RATIO: f64 = 1.5;
+/// Rounds a figure needs before its spread means anything: one round has none.
+pub const MIN_ROUNDS: usize = 2;
 
 /// The operations that make up a build: image layers made and dropped.
 pub const BUILD_OPERATIONS: &[&str] = &["import", "commit", "rmi"];
@@ -18,7 +20,10 @@ pub const CONTAINER_OPERATIONS: &[&str] = &["create", "start", "stop", "rm"];
 
 /// The threshold in words, for decisions, PLAN.md and `plan --help`.
 pub fn threshold_text() -> String {
-    format!("medians at least {CLEAR_RATIO}× apart and min–max ranges that do not overlap")
+    format!(
+        "medians at least {CLEAR_RATIO}× apart and min–max ranges that do not overlap, over at \
+         least {MIN_ROUNDS} rounds"
+    )
 }
 
 /// A median with the spread of its rounds; for a sum of operations, the sums.
@@ -27,11 +32,13 @@ pub struct Range {
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    /// Rounds behind it; for a sum, the fewest of its parts.
+    pub rounds: usize,
 }
 
 impl From<&Stat> for Range {
     fn from(s: &Stat) -> Self {
-        Range { median: s.median, min: s.min, max: s.max }
+        Range { median: s.median, min: s.min, max: s.max, rounds: s.samples.len() }
     }
 }
 
@@ -46,20 +53,20 @@ pub struct Separation {
 
 /// Compares `better` with `worse` where a higher figure is better (IOPS, MB/s).
 pub fn higher_is_better(better: Range, worse: Range) -> Separation {
-    separation(better.median, worse.median, better.min > worse.max)
+    separation(better.median, worse.median, better.min > worse.max, better.rounds.min(worse.rounds))
 }
 
 /// Compares `better` with `worse` where a lower figure is better (milliseconds).
 pub fn lower_is_better(better: Range, worse: Range) -> Separation {
-    separation(worse.median, better.median, better.max < worse.min)
+    separation(worse.median, better.median, better.max < worse.min, better.rounds.min(worse.rounds))
 }
 
-fn separation(high: f64, low: f64, ranges_apart: bool) -> Separation {
+fn separation(high: f64, low: f64, ranges_apart: bool, rounds: usize) -> Separation {
     if !(high > 0.0 && low > 0.0) {
         return Separation { ratio: None, clear: false };
     }
     let ratio = high / low;
-    Separation { ratio: Some(ratio), clear: ratio >= CLEAR_RATIO && ranges_apart }
+    Separation { ratio: Some(ratio), clear: ratio >= CLEAR_RATIO && ranges_apart && rounds >= MIN_ROUNDS }
 }
 
 /// A figure as people read it: integers with thousands separators from 100 up, one
@@ -217,10 +224,15 @@ pub struct DriverMeasurement {
 pub fn drivers(report: &BenchReport, operations: &'static [&'static str]) -> Option<DriverMeasurement> {
     let sum = |driver: &str| -> Option<Range> {
         let d = report.driver(driver)?;
-        let mut r = Range { median: 0.0, min: 0.0, max: 0.0 };
+        let mut r = Range { median: 0.0, min: 0.0, max: 0.0, rounds: usize::MAX };
         for op in operations {
             let s = &d.operations.iter().find(|o| o.operation == *op)?.ms;
-            r = Range { median: r.median + s.median, min: r.min + s.min, max: r.max + s.max };
+            r = Range {
+                median: r.median + s.median,
+                min: r.min + s.min,
+                max: r.max + s.max,
+                rounds: r.rounds.min(s.samples.len()),
+            };
         }
         Some(r)
     };
@@ -445,7 +457,7 @@ pub(crate) mod tests {
 
     #[test]
     fn separation_needs_the_ratio_and_ranges_apart() {
-        let r = |median, min, max| Range { median, min, max };
+        let r = |median, min, max| Range { median, min, max, rounds: 3 };
         let s = higher_is_better(r(2216.0, 2150.0, 2260.0), r(1443.0, 1400.0, 1480.0));
         assert!(s.clear && (s.ratio.unwrap() - 1.5357).abs() < 1e-3, "{s:?}");
         // Far enough apart by medians, but one round of the slower one reached the faster.
@@ -456,6 +468,13 @@ pub(crate) mod tests {
         assert!(s.clear && s.ratio == Some(1.5), "exactly the threshold counts: {s:?}");
         assert!(!lower_is_better(r(100.0, 90.0, 145.0), r(150.0, 140.0, 160.0)).clear);
         assert_eq!(higher_is_better(r(0.0, 0.0, 0.0), r(1.0, 1.0, 1.0)).ratio, None);
+        // One round has no spread: far apart, but it decides nothing.
+        let once = |median| Range { median, min: median, max: median, rounds: 1 };
+        let s = higher_is_better(once(3000.0), once(1000.0));
+        assert!(!s.clear && s.ratio == Some(3.0), "{s:?}");
+        assert!(
+            higher_is_better(Range { rounds: 2, ..once(3000.0) }, Range { rounds: 2, ..once(1000.0) }).clear
+        );
     }
 
     #[test]

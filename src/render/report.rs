@@ -396,10 +396,9 @@ mod tests {
 
     #[test]
     fn the_section_names_the_decisions_measurements_changed_and_notes() {
-        let slow: &[(&str, &[f64])] =
-            &[("create", &[300.0]), ("start", &[300.0]), ("stop", &[300.0]), ("rm", &[300.0])];
-        let fast: &[(&str, &[f64])] =
-            &[("create", &[100.0]), ("start", &[100.0]), ("stop", &[100.0]), ("rm", &[100.0])];
+        let (s, f) = ([290.0, 300.0, 310.0], [90.0, 100.0, 110.0]);
+        let slow: &[(&str, &[f64])] = &[("create", &s), ("start", &s), ("stop", &s), ("rm", &s)];
+        let fast: &[(&str, &[f64])] = &[("create", &f), ("start", &f), ("stop", &f), ("rm", &f)];
         let mut bench = report(slow, fast);
         bench.host.filesystem = "ext4".into();
         bench.host.quick = true;
