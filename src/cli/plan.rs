@@ -56,9 +56,9 @@ Measurements (--bench FILE, a report of `bench --out FILE`):
   and rmi where builds are at least as many containers as short-lived jobs, else of
   create, start, stop and rm (the reliability strategy keeps overlay). Below it, or for
   NOCOW (which also keeps files from fragmenting), the general reasons decide and the
-  decision says what was measured. PLAN.md gets a \"Measured on this disk\" section with every figure and the
-  decisions they changed. A report taken on another filesystem than btrfs is used with a
-  note.
+  decision says what was measured. PLAN.md gets a \"Measured on this disk\" section
+  with every figure and the decisions they changed. A report taken on another
+  filesystem than btrfs is used with a note.
 
 Database data on a partition of its own (--database-fs xfs|ext4, performance only):
   database-class data goes to a partition of that filesystem beside the btrfs one, sized

@@ -91,8 +91,8 @@ pub fn decision(
     let mut why = vec![
         format!(
             "performance: database files are rewritten in place with synced random writes; \
-             {fs} writes them in place with no copy-on-write, checksum or compression work, \
-             the fastest of the options on one disk"
+             {fs} rewrites them in place without copy-on-write, data checksums or compression, \
+             the case database engines are tuned for"
         ),
         format!(
             "the partition holds the database workloads' {} with {HEADROOM_PERCENT}% headroom, \
