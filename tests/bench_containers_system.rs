@@ -24,6 +24,8 @@ const NEEDS: &[&str] = &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter"
 const SCRATCH_ENV: &str = "PODFS_TEST_BENCH_SCRATCH";
 const OUT_ENV: &str = "PODFS_TEST_BENCH_OUT";
 const ROUNDS_ENV: &str = "PODFS_TEST_BENCH_ROUNDS";
+/// `0` for a default-sized run (the tests run `--quick` ones).
+const QUICK_ENV: &str = "PODFS_TEST_BENCH_QUICK";
 /// Cancel when a progress line contains this.
 const CANCEL_AT_ENV: &str = "PODFS_TEST_BENCH_CANCEL_AT";
 /// The btrfs driver's layers, below the store `measure` makes in the scratch directory.
@@ -41,6 +43,7 @@ fn measure_in_namespace() {
     let scratch = PathBuf::from(scratch);
     let rounds: u32 = std::env::var(ROUNDS_ENV).unwrap().parse().unwrap();
     let cancel_at = std::env::var(CANCEL_AT_ENV).ok();
+    let quick = std::env::var(QUICK_ENV).map_or(true, |q| q != "0");
     let cancel = AtomicBool::new(false);
     let steps = Mutex::new(Vec::<String>::new());
     let subvolumes = Mutex::new(Vec::<String>::new());
@@ -53,8 +56,7 @@ fn measure_in_namespace() {
         }
         steps.lock().unwrap().push(line.to_string());
     };
-    let input =
-        ContainerBench { scratch: &scratch, rounds, quick: true, cancel: &cancel, progress: &progress };
+    let input = ContainerBench { scratch: &scratch, rounds, quick, cancel: &cancel, progress: &progress };
     let (results, skipped) = measure(&input);
     let report = json!({
         "results": results,

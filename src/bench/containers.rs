@@ -992,24 +992,47 @@ mod tests {
     /// The program of this machine runs, waits, and ends only when killed.
     #[test]
     fn the_program_waits_until_killed() {
-        let Some(elf) = pause_program(std::env::consts::ARCH) else { return };
         let dir = temp("pause");
-        let exe = dir.join("pause");
-        std::fs::write(&exe, &elf).unwrap();
-        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let mut child = Command::new(&exe).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(child.try_wait().unwrap().is_none(), "the program exited on its own");
-        let _ = rustix::process::kill_process(
-            Pid::from_raw(child.id() as i32).unwrap(),
-            rustix::process::Signal::CHILD,
-        );
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(child.try_wait().unwrap().is_none(), "a signal ignored by default leaves it waiting");
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+        for arch in ["x86_64", "aarch64"] {
+            let exe = dir.join(arch);
+            std::fs::write(&exe, pause_program(arch).unwrap()).unwrap();
+            std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            // The other machine's program runs under qemu's user emulation, where installed.
+            let mut cmd = if arch == std::env::consts::ARCH {
+                Command::new(&exe)
+            } else if let Some(qemu) = find_on_path(&format!("qemu-{arch}")) {
+                let mut c = Command::new(qemu);
+                c.arg(&exe);
+                c
+            } else {
+                eprintln!("{arch}: not run, needs qemu-{arch} (package qemu-user)");
+                continue;
+            };
+            let mut child = cmd.spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(child.try_wait().unwrap().is_none(), "{arch}: the program exited on its own");
+            let pid = Pid::from_raw(child.id() as i32).unwrap();
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CHILD);
+            let busy = cpu_ticks(child.id());
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{arch}: a signal ignored by default leaves it waiting"
+            );
+            // Waiting, not spinning on a failing system call.
+            assert!(cpu_ticks(child.id()) - busy <= 2, "{arch}: the program uses CPU while it waits");
+            child.kill().unwrap();
+            let status = child.wait().unwrap();
+            assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{arch}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// utime + stime of a process, clock ticks.
+    fn cpu_ticks(pid: u32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
     /// The tar is one `tar` reads back: every file, its size and mode.
