@@ -63,6 +63,7 @@ fn measure_in_namespace() {
         "skipped": skipped,
         "steps": *steps.lock().unwrap(),
         "subvolumes": *subvolumes.lock().unwrap(),
+        "pid": std::process::id(),
     });
     std::fs::write(out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
 }
@@ -124,7 +125,25 @@ impl Setup {
 
     /// Nothing of the bench is left: no file in scratch, no subvolume on the filesystem,
     /// no mount below scratch in the namespace or here, no process.
-    fn assert_nothing_left(&self) {
+    fn assert_nothing_left(&self, report: &Value) {
+        // The cgroups the containers ran in, named after the process that measured.
+        let cgroups = format!("podfs-bench-{}-", report["pid"]);
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let hierarchies: Vec<&str> = info
+            .lines()
+            .filter(|l| l.split(" - ").nth(1).is_some_and(|r| r.starts_with("cgroup")))
+            .filter_map(|l| l.split(' ').nth(4))
+            .collect();
+        assert!(!hierarchies.is_empty(), "no cgroup hierarchy in\n{info}");
+        for h in hierarchies {
+            let left: Vec<_> = std::fs::read_dir(h)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&cgroups))
+                .map(|e| e.path())
+                .collect();
+            assert!(left.is_empty(), "cgroups left: {left:?}");
+        }
         let left: Vec<_> = std::fs::read_dir(&self.scratch).unwrap().flatten().map(|e| e.path()).collect();
         assert!(left.is_empty(), "left in scratch: {left:?}");
         let top = self.scratch.parent().unwrap();
@@ -224,7 +243,7 @@ fn measures_both_drivers(podman: Podman) {
     let subvolumes = report["subvolumes"].as_array().unwrap();
     assert!(subvolumes.len() >= 2, "btrfs-driver subvolumes while a container existed: {subvolumes:?}");
 
-    setup.assert_nothing_left();
+    setup.assert_nothing_left(&report);
     assert_eq!(setup.podman_state(), state_before, "Podman wrote outside its store");
     assert_eq!(machine_changes_since(&marker), "", "the machine's Podman state changed");
 }
@@ -244,7 +263,7 @@ fn cleans_up_when_cancelled(podman: Podman) {
     assert_eq!(report["skipped"], json!([{"what": "containers", "why": "cancelled"}]), "{report:#}");
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.last().unwrap(), "containers btrfs: round 1/1: chmod", "{steps:?}");
-    setup.assert_nothing_left();
+    setup.assert_nothing_left(&report);
 }
 
 on_each_podman!(cleans_up_when_cancelled);

@@ -10,7 +10,8 @@
 //! command runs in a mount namespace of the bench's own (held by a shell that waits on a
 //! pipe) in which /run and /var/lib/containers are empty tmpfs; the signature policy comes
 //! from a HOME inside the scratch directory. Container mounts also stay in that namespace
-//! and end with it.
+//! and end with it. The containers' cgroups (Podman's cgroupfs manager makes them in the
+//! host's hierarchy) lie below a cgroup parent of the bench's own, removed at the end.
 //!
 //! The image is a tar written here: a tree of small files and a tiny static program of our
 //! own (bytes below) that waits in `pause()` until killed, so nothing comes from a
@@ -27,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -223,16 +224,24 @@ struct Session {
     namespace: Option<PathBuf>,
     /// Entries made directly in `scratch`, removed by [`finish`](Session::finish).
     made: Vec<PathBuf>,
+    /// The cgroup (in every hierarchy) under which the containers and their conmon run:
+    /// Podman's cgroupfs manager makes a cgroup per container and leaves it behind when
+    /// its container is killed rather than removed; these are the bench's to remove.
+    cgroup_parent: String,
     finished: bool,
 }
 
 impl Session {
     fn new(scratch: &Path) -> Session {
+        static SESSIONS: AtomicU32 = AtomicU32::new(0);
+        let cgroup_parent =
+            format!("/podfs-bench-{}-{}", std::process::id(), SESSIONS.fetch_add(1, Ordering::Relaxed));
         Session {
             scratch: scratch.to_path_buf(),
             holder: None,
             namespace: None,
             made: Vec::new(),
+            cgroup_parent,
             finished: false,
         }
     }
@@ -379,6 +388,8 @@ impl Session {
                 "KILL",
                 "--stop-timeout",
                 "0",
+                "--cgroup-parent",
+                &self.cgroup_parent,
                 IMAGE,
                 &pause,
             ],
@@ -430,6 +441,11 @@ impl Session {
         if let Some(mut holder) = self.holder.take() {
             let _ = holder.kill();
             let _ = holder.wait();
+        }
+        for cgroup in cgroups_below(&self.cgroup_parent) {
+            if let Err(e) = std::fs::remove_dir(&cgroup) {
+                problems.push(format!("cannot remove cgroup {}: {e}", cgroup.display()));
+            }
         }
         // None are expected: Podman's mounts stayed in the namespace, which has ended.
         for point in mounts_below(&self.scratch) {
@@ -879,6 +895,32 @@ fn delete_subvolume(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
             Err(e) => return Err(io::Error::other(format!("{name}: {e}"))),
         }
     }
+}
+
+/// The cgroup `parent` (`/name`) and the cgroups below it, in every cgroup hierarchy
+/// mounted here, deepest first.
+fn cgroups_below(parent: &str) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found = Vec::new();
+    for mount in crate::inspect::mountinfo::parse(&info) {
+        if mount.fs_type != "cgroup" && mount.fs_type != "cgroup2" {
+            continue;
+        }
+        let mut stack = vec![Path::new(&mount.mountpoint).join(parent.trim_start_matches('/'))];
+        while let Some(dir) = stack.pop() {
+            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(entry.path());
+                }
+            }
+            found.push(dir);
+        }
+    }
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found
 }
 
 /// Mount points at or below `dir` in this process's namespace, deepest first.
