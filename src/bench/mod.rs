@@ -3,4 +3,5 @@
 //! operations on the overlay and btrfs drivers; the figures go into a [`report::BenchReport`]
 //! that `plan --bench` reads.
 
+pub mod containers;
 pub mod report;

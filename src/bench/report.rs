@@ -151,7 +151,8 @@ pub struct CompressionResult {
 /// One Podman operation's time with one storage driver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationResult {
-    /// `import`, `create`, `start`, `stop`, `rm`, `commit`, `rmi`.
+    /// `import`, `create`, `start`, `chmod`, `stop`, `commit`, `rm`, `rmi`, in that order
+    /// (`containers::OPERATIONS` says what each times).
     pub operation: String,
     pub ms: Stat,
 }
