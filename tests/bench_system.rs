@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NEEDS: &[&str] = &["mkfs.btrfs", "mkfs.ext4", "losetup", "btrfs", "compsize"];
+const NEEDS: &[&str] = &["mkfs.btrfs", "mkfs.ext4", "losetup", "btrfs", "compsize", "chattr"];
 
 /// The binary with an environment of its own: no file of the machine's is read.
 fn bench(home: &Path) -> Command {
@@ -60,19 +60,24 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
     let ext4 = LoopExt4::new("512M");
     let home = TempDir::new("bench-home");
     let out = TempDir::new("bench-out");
+    // DIR is NOCOW, as a database volume's directory is: the copy-on-write layouts must
+    // still be copy-on-write.
+    let dir = mnt.join("data");
+    std::fs::create_dir(&dir).unwrap();
+    ok(Command::new("chattr").arg("+C").arg(&dir));
     // What is not the tool's, and what a killed run left (a layer subvolume nested in it).
-    std::fs::write(mnt.join("keep-me"), "user data").unwrap();
-    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(mnt.join(".podfs-bench-20200101T000000Z")));
+    std::fs::write(dir.join("keep-me"), "user data").unwrap();
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(dir.join(".podfs-bench-20200101T000000Z")));
     ok(Command::new("btrfs")
         .args(["subvolume", "create"])
-        .arg(mnt.join(".podfs-bench-20200101T000000Z/layer")));
-    let before = (names(&mnt), names(&ext4.mnt));
+        .arg(dir.join(".podfs-bench-20200101T000000Z/layer")));
+    let before = (names(&dir), names(&ext4.mnt));
 
     let (report, svg) = (out.path().join("bench.json"), out.path().join("bench.svg"));
     let began = Instant::now();
     let measured = run(bench(home.path())
         .args(["--quick", "--format", "json", "--dir"])
-        .arg(&mnt)
+        .arg(&dir)
         .arg("--compare-dir")
         .arg(&ext4.mnt)
         .arg("--out")
@@ -170,18 +175,18 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
     assert_eq!(bars, 3 * 4 + 4);
 
     // Nothing of the run is left: no file, no directory, no subvolume, in either place.
-    assert_eq!((names(&mnt), names(&ext4.mnt)), before);
+    assert_eq!((names(&dir), names(&ext4.mnt)), before);
     assert_eq!(
         subvolumes(&mnt),
-        [".podfs-bench-20200101T000000Z", ".podfs-bench-20200101T000000Z/layer"],
+        ["data/.podfs-bench-20200101T000000Z", "data/.podfs-bench-20200101T000000Z/layer"],
         "only the leftover of the killed run"
     );
     // --clean removes the leftover, nested subvolume included, and nothing else.
-    let clean = run(bench(home.path()).arg("--clean").arg("--dir").arg(&mnt));
+    let clean = run(bench(home.path()).arg("--clean").arg("--dir").arg(&dir));
     assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
     assert!(String::from_utf8_lossy(&clean.stdout).contains(".podfs-bench-20200101T000000Z"));
     assert!(subvolumes(&mnt).is_empty(), "{:?}", subvolumes(&mnt));
-    assert_eq!(names(&mnt), ["keep-me"]);
+    assert_eq!(names(&dir), ["keep-me"]);
 }
 
 #[test]

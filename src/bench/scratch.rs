@@ -9,7 +9,7 @@
 use crate::btrfs;
 use crate::error::Error;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, FlockOperation, IFlags, Mode, OFlags};
 use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 
@@ -160,15 +160,42 @@ pub enum Attributes {
     Compression(&'static str),
 }
 
-/// Makes directory `path` on btrfs with `attrs`.
+/// Makes directory `path` on btrfs with `attrs`, and checks with a probe file that new
+/// files get them: a directory inherits NOCOW from its parent (cleared here for the
+/// copy-on-write ones), and a filesystem mounted `nodatacow` makes every new file NOCOW
+/// whatever its directory says.
 pub fn make_dir(path: &Path, attrs: Attributes) -> Result<(), Error> {
+    let refused = |e: btrfs::BtrfsError| Error::Environment(format!("{}: {e}", path.display()));
     std::fs::create_dir(path).map_err(|e| Error::io(path, "create directory", e))?;
     let fd = open_dir(path)?;
-    let set = match attrs {
-        Attributes::Nocow => btrfs::set_nocow(fd.as_fd()),
-        Attributes::Compression(value) => btrfs::set_compression(fd.as_fd(), value),
-    };
-    set.map_err(|e| Error::Environment(format!("{}: {e}", path.display())))
+    match attrs {
+        Attributes::Nocow => btrfs::set_nocow(fd.as_fd()).map_err(refused)?,
+        Attributes::Compression(value) => {
+            let flags = rustix::fs::ioctl_getflags(&fd)
+                .map_err(|e| Error::io(path, "read the flags of", e.into()))?;
+            if flags.contains(IFlags::NOCOW) {
+                rustix::fs::ioctl_setflags(&fd, flags - IFlags::NOCOW)
+                    .map_err(|e| Error::io(path, "clear NOCOW on", e.into()))?;
+            }
+            btrfs::set_compression(fd.as_fd(), value).map_err(refused)?;
+        }
+    }
+    let probe = path.join(".probe");
+    let file = std::fs::File::create(&probe).map_err(|e| Error::io(&probe, "create", e))?;
+    let nocow = btrfs::nocow(rustix::fd::AsFd::as_fd(&file));
+    drop(file);
+    std::fs::remove_file(&probe).map_err(|e| Error::io(&probe, "remove", e))?;
+    let want = attrs == Attributes::Nocow;
+    match nocow {
+        Ok(got) if got == want => Ok(()),
+        Ok(got) => Err(Error::Environment(format!(
+            "new files in {} are {}, not {}: is the filesystem mounted with nodatacow?",
+            path.display(),
+            if got { "NOCOW" } else { "copy-on-write" },
+            if want { "NOCOW" } else { "copy-on-write" }
+        ))),
+        Err(e) => Err(Error::io(&probe, "read the flags of", e.into())),
+    }
 }
 
 /// Scratch directories in `dir` left by a run that was killed: named `PREFIX…` and

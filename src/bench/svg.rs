@@ -62,13 +62,18 @@ pub fn number(v: f64) -> String {
     }
 }
 
-/// The smallest of 1, 2, 5 × 10^n at or above `v`: the top of an axis.
+/// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^n) at or above
+/// `v`: the top of an axis, close enough above the tallest bar to leave the bars readable.
 fn axis_top(v: f64) -> f64 {
     if v.is_nan() || v <= 0.0 || v.is_infinite() {
         return 1.0;
     }
     let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|t| *t >= v * (1.0 - 1e-12)).unwrap_or(10.0 * p)
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|t| *t >= v * (1.0 - 1e-12))
+        .unwrap_or(10.0 * p)
 }
 
 fn panels(report: &BenchReport) -> Vec<Panel<'_>> {
@@ -421,8 +426,8 @@ mod tests {
         assert!(bars(&doc).is_empty());
         assert!(texts(&doc).iter().any(|t| t.contains("No figures")));
         assert_eq!(
-            [axis_top(0.0), axis_top(7.0), axis_top(1500.0), axis_top(2000.0), axis_top(0.03)],
-            [1.0, 10.0, 2000.0, 2000.0, 0.05]
+            [axis_top(0.0), axis_top(7.0), axis_top(1501.0), axis_top(2040.0)],
+            [1.0, 8.0, 2000.0, 2500.0]
         );
         assert_eq!(
             (number(1234.4), number(12.34), number(0.5)),

@@ -119,11 +119,18 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<u8, Error> {
-    let dir = existing_dir(&match &args.dir {
-        Some(d) => d.clone(),
-        None => graphroot()?,
-    })?;
-    let compare = args.compare_dir.as_deref().map(existing_dir).transpose()?;
+    let dir = existing_dir(
+        &match &args.dir {
+            Some(d) => d.clone(),
+            None => graphroot()?,
+        },
+        "--dir DIR, a directory on the btrfs filesystem to measure",
+    )?;
+    let compare = args
+        .compare_dir
+        .as_deref()
+        .map(|c| existing_dir(c, "--compare-dir DIR, a directory on ext4 or xfs to compare with"))
+        .transpose()?;
     if args.clean {
         return clean(&args, &dir, compare.as_deref());
     }
@@ -138,6 +145,13 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
             dir.display(),
             here.filesystem
         )));
+    }
+    if here.filesystem_options.iter().any(|o| o.starts_with("compress-force")) {
+        eprintln!(
+            "warning: {} is mounted with compress-force, under which btrfs compresses also where the property \
+             says none: the cow layout and the property none are measured compressed",
+            here.mountpoint
+        );
     }
     let plan = Plan::new(args.quick);
     enough_space(&dir, plan.space_needed())?;
@@ -261,14 +275,12 @@ fn graphroot() -> Result<PathBuf, Error> {
     })
 }
 
-fn existing_dir(dir: &Path) -> Result<PathBuf, Error> {
+/// `dir` made absolute, when it is a directory; `pass` says what to pass instead.
+fn existing_dir(dir: &Path, pass: &str) -> Result<PathBuf, Error> {
     match std::fs::canonicalize(dir) {
         Ok(d) if d.is_dir() => Ok(d),
-        Ok(_) => Err(Error::Usage(format!("{} is not a directory", dir.display()))),
-        Err(e) => Err(Error::Usage(format!(
-            "{} does not exist ({e})\n  = help: pass --dir DIR, a directory on the btrfs filesystem to measure",
-            dir.display()
-        ))),
+        Ok(_) => Err(Error::Usage(format!("{} is not a directory\n  = help: pass {pass}", dir.display()))),
+        Err(e) => Err(Error::Usage(format!("{} does not exist ({e})\n  = help: pass {pass}", dir.display()))),
     }
 }
 
@@ -394,7 +406,7 @@ impl Progress {
 
     fn show(&self, step: &Step) {
         let line = progress_line(step, self.started.elapsed());
-        tracing::info!(phase = %step.phase, round = step.round, "{line}");
+        tracing::debug!(phase = %step.phase, round = step.round, "{line}");
         if self.terminal {
             eprint!("\r\x1b[K{line}");
             if let Ok(mut shown) = self.shown.lock() {
@@ -534,7 +546,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_directory_and_what_to_do() {
-        let e = existing_dir(Path::new("/nonexistent/podfs")).unwrap_err();
+        let e = existing_dir(Path::new("/nonexistent/podfs"), "--dir DIR").unwrap_err();
         assert_eq!(e.exit_code(), exit::USAGE);
         assert!(e.to_string().contains("/nonexistent/podfs") && e.to_string().contains("--dir"), "{e}");
         let e = enough_space(Path::new("/"), u64::MAX).unwrap_err();
