@@ -69,6 +69,7 @@ ever added, and a report whose schema is newer than the reader's is refused:
      operations [{operation, ms STAT}]}],
    skipped [{what, why}]}
   STAT: {median, min, max, samples [one per round]}
+--clean --format json prints {removed: [PATH]}.
 
 Exit codes: 0 measured; 2 usage (DIR does not exist, no graphroot found
 without --dir); 3 refused or stopped: DIR is not on btrfs, --compare-dir is
