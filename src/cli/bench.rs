@@ -546,6 +546,57 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_has_a_row_per_layout_and_combination_and_says_what_was_skipped() {
+        use crate::bench::report::{BenchHost, DataKind, DatabaseLayout};
+        let stat = |s: &[f64]| Stat::of(s).unwrap();
+        let report = BenchReport {
+            schema: SCHEMA,
+            tool_version: "0.1.0".into(),
+            taken_at: "20261130T000000Z".into(),
+            host: BenchHost {
+                dir: "/srv".into(),
+                filesystem: "btrfs".into(),
+                device: Some("/dev/vdb".into()),
+                kernel: "6.1.0".into(),
+                cpus: 2,
+                quick: true,
+                rounds: 3,
+            },
+            database: vec![DatabaseResult {
+                layout: DatabaseLayout::CowZstd,
+                filesystem: "btrfs".into(),
+                file_bytes: 64 << 20,
+                writes: 619,
+                iops: stat(&[152.4, 149.0, 229.0]),
+                p50_us: stat(&[3999.0]),
+                p99_us: stat(&[27991.0]),
+                extents: stat(&[1576.0, 1556.0, 2020.0]),
+            }],
+            compression: vec![CompressionResult {
+                property: "zstd".into(),
+                data: DataKind::Compressible,
+                bytes: 64 << 20,
+                mb_per_s: stat(&[205.0]),
+                cpu_s_per_gb: stat(&[9.83]),
+                disk_bytes: stat(&[16.0 * 1024.0 * 1024.0]),
+            }],
+            containers: vec![],
+            skipped: skipped(false),
+        };
+        let text = summary(&report, Duration::from_secs(57));
+        assert!(
+            text.starts_with("Measured in /srv (btrfs on /dev/vdb), 3 rounds (--quick), in 0:57"),
+            "{text}"
+        );
+        assert!(text.contains("64M file (619 writes a round)"), "{text}");
+        let row = text.lines().find(|l| l.trim_start().starts_with("cow-zstd")).expect("a cow-zstd row");
+        assert!(row.contains("152 (149–229)") && row.contains("1576 (1556–2020)"), "{row}");
+        let row = text.lines().find(|l| l.contains("compressible")).expect("a compression row");
+        assert!(row.contains("zstd") && row.contains("9.83") && row.ends_with("= 25%"), "{row}");
+        assert!(text.contains("containers: ") && text.contains("compare: no --compare-dir"), "{text}");
+    }
+
+    #[test]
     fn refusals_name_the_directory_and_what_to_do() {
         let e = existing_dir(Path::new("/nonexistent/podfs"), "--dir DIR").unwrap_err();
         assert_eq!(e.exit_code(), exit::USAGE);
