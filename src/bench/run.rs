@@ -33,7 +33,7 @@ impl Plan {
                 rounds: 3,
                 database: DatabaseSize {
                     file_bytes: 64 << 20,
-                    writes: 1000,
+                    writes: 2000,
                     time_cap: Duration::from_secs(3),
                 },
                 compression_bytes: 64 << 20,
@@ -44,8 +44,8 @@ impl Plan {
                 rounds: 5,
                 database: DatabaseSize {
                     file_bytes: 256 << 20,
-                    writes: 4000,
-                    time_cap: Duration::from_secs(12),
+                    writes: 20_000,
+                    time_cap: Duration::from_secs(15),
                 },
                 compression_bytes: 256 << 20,
             }

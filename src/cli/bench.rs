@@ -28,12 +28,12 @@ nocow, compare, cow, …) so that a disk's slow moments fall on all alike:
 
 database: a file written in full (64 MiB with --quick, else 256 MiB), then
 8 KiB pages rewritten at random 8 KiB-aligned offsets, each write followed
-by fdatasync (1000 writes, else 4000), in a copy-on-write directory
+by fdatasync (2000 writes, else 20000), in a copy-on-write directory
 (property `none`), a copy-on-write directory with the property `zstd`, a
 NOCOW directory (chattr +C on the empty directory) and --compare-dir:
 synced writes per second, p50 and p99 latency, and the file's extents
 afterwards (FIEMAP). A round stops early on a slow disk (after 3 s, else
-12 s); `writes` says how many the shortest round made.
+15 s); `writes` says how many the shortest round made.
 
 compression: log lines (compressible) and random bytes (incompressible)
 written and fsynced (64 MiB, else 256 MiB) with the property `zstd` and
