@@ -634,40 +634,6 @@ fn a_directory_swapped_for_a_symlink_mid_copy_is_never_followed() {
     assert!(!copied.keys().any(|k| k.ends_with("secret")), "a file from outside was copied: {copied:?}");
 }
 
-/// An ext4 filesystem on a loop device, for the source of a copy onto a new disk;
-/// unmounted and detached on drop.
-struct LoopExt4 {
-    /// Holds the image; removed after Drop::drop has unmounted and detached it.
-    _dir: TempDir,
-    device: String,
-    mnt: PathBuf,
-}
-
-impl LoopExt4 {
-    fn new(size: &str) -> Self {
-        let dir = TempDir::new("ext4");
-        let img = dir.path().join("fs.img");
-        ok(Command::new("truncate").arg("-s").arg(size).arg(&img));
-        ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img));
-        let device = ok(Command::new("losetup").arg("--find").arg("--show").arg(&img)).trim().to_string();
-        let mnt = dir.path().join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        let mut fs_ = LoopExt4 { _dir: dir, device, mnt: PathBuf::new() };
-        ok(Command::new("mount").arg(&fs_.device).arg(&mnt));
-        fs_.mnt = mnt;
-        fs_
-    }
-}
-
-impl Drop for LoopExt4 {
-    fn drop(&mut self) {
-        if !self.mnt.as_os_str().is_empty() {
-            let _ = Command::new("umount").arg(&self.mnt).status();
-        }
-        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
-    }
-}
-
 #[test]
 fn a_tree_on_ext4_moves_onto_a_new_btrfs_disk_keeping_everything() {
     if !can_run("a_tree_on_ext4_moves_onto_a_new_btrfs_disk", &["mkfs.btrfs", "mkfs.ext4", "losetup"], true) {
@@ -687,16 +653,6 @@ fn a_tree_on_ext4_moves_onto_a_new_btrfs_disk_keeping_everything() {
     assert_copy_matches(&src, &dst, &stats);
     assert!(flags_all_nocow(&dst));
     assert_eq!(before, snapshot(&src.root), "the source is untouched");
-}
-
-/// Ends a child process on drop, also when the test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 const KILL_SRC: &str = "PODFS_TEST_COPY_SRC";

@@ -16,6 +16,9 @@ _podman_btrfs_advise() {
             ",$1")
                 cmd="podman_btrfs_advise"
                 ;;
+            podman_btrfs_advise,bench)
+                cmd="podman_btrfs_advise__subcmd__bench"
+                ;;
             podman_btrfs_advise,check)
                 cmd="podman_btrfs_advise__subcmd__check"
                 ;;
@@ -45,6 +48,9 @@ _podman_btrfs_advise() {
                 ;;
             podman_btrfs_advise,storage-conf)
                 cmd="podman_btrfs_advise__subcmd__storage__subcmd__conf"
+                ;;
+            podman_btrfs_advise__subcmd__help,bench)
+                cmd="podman_btrfs_advise__subcmd__help__subcmd__bench"
                 ;;
             podman_btrfs_advise__subcmd__help,check)
                 cmd="podman_btrfs_advise__subcmd__help__subcmd__check"
@@ -116,12 +122,50 @@ _podman_btrfs_advise() {
 
     case "${cmd}" in
         podman_btrfs_advise)
-            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve migrate snapshot restore help"
+            opts="-v -h -V --verbose --log-format --help --version plan scan check storage-conf explain serve migrate snapshot restore bench help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__bench)
+            opts="-v -h --dir --quick --out --svg --compare-dir --clean --format --verbose --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --svg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compare-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -214,8 +258,22 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__help)
-            opts="plan scan check storage-conf explain serve migrate snapshot restore help"
+            opts="plan scan check storage-conf explain serve migrate snapshot restore bench help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        podman_btrfs_advise__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

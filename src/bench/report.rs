@@ -110,7 +110,7 @@ pub struct DatabaseResult {
     pub filesystem: String,
     /// Size of the file written into, bytes.
     pub file_bytes: u64,
-    /// Writes per round.
+    /// Writes per round: the fewest any round made (a round stops early on a slow disk).
     pub writes: u64,
     /// Synced writes per second.
     pub iops: Stat,
@@ -141,10 +141,13 @@ pub struct CompressionResult {
     pub bytes: u64,
     /// Throughput of write + fsync, MB/s (10^6 bytes).
     pub mb_per_s: Stat,
-    /// CPU seconds (user + system, this process and the kernel's work done on its
-    /// behalf as far as the kernel accounts it) per GB written.
+    /// CPU seconds per GB written: the busy time of all CPUs (user, nice, system, irq,
+    /// softirq, steal from `/proc/stat`) over the round. System-wide, because btrfs
+    /// compresses in kernel worker threads that the writing process's own rusage misses;
+    /// so whatever else runs on the host meanwhile is counted too.
     pub cpu_s_per_gb: Stat,
-    /// Bytes the data occupies on disk after the round (extents, compressed size).
+    /// Bytes the data occupies on disk after the round (compressed size): the filesystem's
+    /// used space (statvfs) before and after, each read after syncfs.
     pub disk_bytes: Stat,
 }
 

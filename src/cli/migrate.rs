@@ -286,7 +286,7 @@ fn say(args: &MigrateArgs, line: &str) {
 }
 
 /// Sets the flag on Ctrl-C, so the run stops at the next safe point instead of dying.
-fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+pub(super) fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = flag.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();

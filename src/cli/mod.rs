@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+pub mod bench;
 pub mod check;
 pub mod completions;
 pub mod docs;
@@ -47,6 +48,7 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     Snapshot(snapshot::SnapshotArgs),
     Restore(restore::RestoreArgs),
+    Bench(bench::BenchArgs),
     /// Write the man pages generated from these definitions into a directory.
     #[command(hide = true)]
     GenerateMan(man::ManArgs),
@@ -88,6 +90,7 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::Migrate(args) => migrate::run(args),
         Command::Snapshot(args) => snapshot::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::GenerateMan(args) => man::run(args),
         Command::GenerateDocs(args) => docs::run(args),
     }
