@@ -179,18 +179,6 @@ impl Setup {
     }
 }
 
-/// Files the machine's Podman state holds that changed since `marker` was written.
-fn machine_changes_since(marker: &Path) -> String {
-    let dirs: Vec<&str> = ["/var/lib/containers", "/run/libpod", "/run/containers", "/etc/containers"]
-        .into_iter()
-        .filter(|d| Path::new(d).exists())
-        .collect();
-    if dirs.is_empty() {
-        return String::new();
-    }
-    ok(Command::new("find").args(&dirs).arg("-newer").arg(marker))
-}
-
 fn measures_both_drivers(podman: Podman) {
     let name = format!("measures_both_drivers::{podman:?}");
     if !can_run(&name, NEEDS, true) || !podman.available(&name) {

@@ -140,7 +140,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__bench)
-            opts="-v -h --dir --quick --out --svg --compare-dir --clean --format --verbose --log-format --help"
+            opts="-v -h --dir --quick --out --svg --compare-dir --no-containers --clean --format --verbose --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -103,7 +103,7 @@ pub fn measure(input: &ContainerBench) -> (Vec<DriverResult>, Vec<SkippedPart>) 
             std::env::consts::ARCH
         ));
     };
-    let podman_version = match podman_version() {
+    let podman_version = match podman_version(input.scratch) {
         Ok(v) => v,
         Err(why) => return skip_all(why),
     };
@@ -607,13 +607,28 @@ fn find_on_path(tool: &str) -> Option<PathBuf> {
 }
 
 /// `4.3.1` from `podman version 4.3.1`.
-fn podman_version() -> Result<String, String> {
+fn podman_version(scratch: &Path) -> Result<String, String> {
+    // Podman reads its storage configuration even for --version (and fails on a
+    // CONTAINERS_STORAGE_CONF naming a missing file): give it one of the bench's own that
+    // names paths it never creates for --version, and nothing of the caller's.
+    let conf = scratch.join("version-storage.conf");
+    let text = format!(
+        "[storage]\ndriver = \"overlay\"\nrunroot = \"{0}/version-run\"\ngraphroot = \"{0}/version-root\"\n",
+        scratch.display()
+    );
+    std::fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))?;
     let out = Command::new("podman")
         .arg("--version")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into()))
+        .env("LC_ALL", "C")
+        .env("CONTAINERS_CONF", "/dev/null")
+        .env("CONTAINERS_STORAGE_CONF", &conf)
         .env("PODMAN_IGNORE_CGROUPSV1_WARNING", "1")
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run `podman --version`: {e}"))?;
+        .output();
+    let _ = std::fs::remove_file(&conf);
+    let out = out.map_err(|e| format!("cannot run `podman --version`: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     parse_version(&text).ok_or_else(|| {
         format!(

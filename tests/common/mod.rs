@@ -247,3 +247,15 @@ impl Drop for KillOnDrop {
 }
 
 pub mod podman;
+
+/// Files the machine's Podman state holds that changed since `marker` was written.
+pub fn machine_changes_since(marker: &Path) -> String {
+    let dirs: Vec<&str> = ["/var/lib/containers", "/run/libpod", "/run/containers", "/etc/containers"]
+        .into_iter()
+        .filter(|d| Path::new(d).exists())
+        .collect();
+    if dirs.is_empty() {
+        return String::new();
+    }
+    ok(Command::new("find").args(&dirs).arg("-newer").arg(marker))
+}
