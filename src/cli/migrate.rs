@@ -4,7 +4,7 @@ use super::Format;
 use crate::decide::Strategy;
 use crate::error::{Error, exit};
 use crate::migrate::journal::{
-    self, DEFAULT_STATE_DIR, Journal, Phase, PodmanFacts, Service, StateDir, Step, Target, VERSION,
+    DEFAULT_STATE_DIR, Journal, Phase, PodmanFacts, Service, StateDir, Step, Target, VERSION,
 };
 use crate::migrate::podman_ops::{self, Podman};
 use crate::migrate::steps::{self, Run, Stop};
@@ -447,14 +447,6 @@ fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
 fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<String>, (u64, u64)), Error> {
     let mut checks =
         vec![format!("Podman {} at {}, storage driver {}", j.podman.version, j.podman.url, j.podman.driver)];
-    if j.podman.driver == "btrfs" && j.targets.iter().any(|t| t.role == journal::Role::Graphroot) {
-        return Err(Error::Environment(
-            "graphroot uses the btrfs storage driver, whose image layers are subvolumes nested in \
-             graphroot; a copy would turn them into plain directories the driver cannot delete\n  = help: \
-             make graphroot a subvolume with `--to-disk`, or switch to overlay first"
-                .into(),
-        ));
-    }
     for t in &j.targets {
         for p in [&t.staging, &t.old] {
             if std::fs::symlink_metadata(p).is_ok() {

@@ -117,6 +117,10 @@ pub struct Target {
     /// The copy was compared with the source, file by file.
     #[serde(default)]
     pub verified: bool,
+    /// Subvolumes of the old copy (it, or ones nested in it) that migrate made read-only
+    /// after the swap, where they lie then; `--rollback` makes them writable again.
+    #[serde(default)]
+    pub made_read_only: Vec<PathBuf>,
 }
 
 /// A running container as it was found, and how it is stopped and started again.

@@ -207,7 +207,7 @@ impl Run<'_> {
                 settled(j, t, &t.old).display()
             ));
         }
-        Ok(())
+        protect_old_copies(j, self).map_err(|e| Stop::Failed(Step::Swap, e))
     }
 
     fn start_services(&self, j: &mut Journal) -> Result<(), Stop> {
@@ -285,6 +285,28 @@ fn quiet(j: &Journal) -> Result<(), Error> {
              container's storage is normally unmounted; see what still uses it (`podman ps -a`, `podman mount`)",
             below.join(", ")
         )));
+    }
+    Ok(())
+}
+
+/// Makes the old copies' subvolumes read-only (a plain directory cannot be), listed in the
+/// journal before, so that a rollback after a crash makes them writable again.
+fn protect_old_copies(j: &mut Journal, run: &Run) -> Result<(), Error> {
+    for i in 0..j.targets.len() {
+        let old = settled(j, &j.targets[i], &j.targets[i].old);
+        if j.targets[i].made_read_only.is_empty() && exists(&old) {
+            j.targets[i].made_read_only = tree::writable_subvolumes(&old)?;
+            run.save(j)?;
+        }
+        let made = &j.targets[i].made_read_only;
+        if !made.is_empty() {
+            tree::set_read_only(made, true)?;
+            (run.say)(&format!(
+                "made {} subvolume(s) of the old copy {} read-only",
+                made.len(),
+                old.display()
+            ));
+        }
     }
     Ok(())
 }
@@ -433,8 +455,8 @@ fn delete_staging(t: &Target) -> Result<bool, Error> {
             t.staging.display()
         )));
     }
-    crate::btrfs::delete_subvolume(dir.as_fd(), &name)
-        .map_err(|e| Error::Environment(format!("{}: {e}", t.staging.display())))?;
+    // With the subvolumes nested in it (a copy of the btrfs storage driver's layers).
+    tree::delete(&t.staging)?;
     Ok(true)
 }
 
@@ -452,6 +474,11 @@ impl Run<'_> {
             self.stop_again(j)?;
             quiet(j)?;
         }
+        for t in &mut j.targets {
+            tree::set_read_only(&t.made_read_only, false)?;
+            t.made_read_only.clear();
+        }
+        self.save(j)?;
         for t in &j.targets {
             unswap_one(t)?;
         }
@@ -579,7 +606,7 @@ fn delete_old(old: &Path) -> Result<(), Error> {
             old.display()
         )));
     }
-    std::fs::remove_dir_all(old).map_err(|e| Error::io(old, "delete", e))
+    Ok(tree::delete(old)?)
 }
 
 /// Bytes available to unprivileged users on the filesystem of `path`, after the

@@ -1,10 +1,14 @@
-//! The tree operations the steps need: measure, copy and verify a directory tree
-//! ([`super::copy`], [`super::verify`]). One place that calls them, so the steps never
-//! depend on how they work inside.
+//! The tree operations the steps need: measure, copy, verify and delete a directory tree
+//! ([`super::copy`], [`super::verify`]), and make the nested subvolumes of an old copy
+//! read-only and writable again. One place that calls them, so the steps never depend on
+//! how they work inside.
 
-use super::copy::{self, CopyOptions, Reflink};
+use super::copy::{self, CopyOptions, Nesting, Reflink};
 use super::verify;
-use std::path::Path;
+use rustix::fd::AsFd;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub use super::copy::{CopyError, CopyStats, Progress, Totals};
@@ -64,4 +68,74 @@ pub fn verify_unchanged_since(
 ) -> Result<(), VerifyError> {
     let options = CopyOptions { cancel: Some(cancel), changed_since: Some(since), ..CopyOptions::default() };
     verify::verify_tree(src, dst, &options).map(drop)
+}
+
+/// The parent directory of `path`, opened, and `path`'s last component.
+fn parent_and_name(path: &Path) -> Result<(rustix::fd::OwnedFd, CString), CopyError> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or_else(|| CopyError::Io {
+        path: path.to_path_buf(),
+        op: "name",
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no last component"),
+    })?;
+    let fd = copy::open_root(parent).map_err(copy::io_err(parent.to_path_buf(), "open"))?;
+    let name = CString::new(name.as_bytes()).expect("a path holds no NUL");
+    Ok((fd, name))
+}
+
+/// Deletes the tree at `path`, which this tool made or kept (a staging copy, an old
+/// copy): nested subvolumes with the subvolume delete ioctl, read-only ones made writable
+/// first; never through a mount point.
+pub fn delete(path: &Path) -> Result<(), CopyError> {
+    let (parent, name) = parent_and_name(path)?;
+    copy::remove_tree(parent.as_fd(), &name).map_err(|e| match e {
+        rustix::io::Errno::XDEV => CopyError::CrossesFilesystem { path: path.to_path_buf() },
+        e => copy::io_err(path.to_path_buf(), "delete")(e),
+    })
+}
+
+/// The subvolumes at or below `path` that are writable: the root when it is a subvolume
+/// of its own, and every nested one. Mount points are not entered.
+#[allow(clippy::unnecessary_cast)]
+pub fn writable_subvolumes(path: &Path) -> Result<Vec<PathBuf>, CopyError> {
+    let err = |op| copy::io_err(path.to_path_buf(), op);
+    let (parent, name) = parent_and_name(path)?;
+    let st =
+        rustix::fs::statat(&parent, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map_err(err("stat"))?;
+    let parent_dev = rustix::fs::fstat(&parent).map_err(err("stat"))?.st_dev as u64;
+    let mut all = Vec::new();
+    if copy::nesting(parent.as_fd(), &name, &st, parent_dev).map_err(err("stat"))? == Nesting::Subvolume {
+        all.push(path.to_path_buf());
+    }
+    let root = copy::open_root(path).map_err(err("open"))?;
+    let below = copy::subvolumes_in(root.as_fd(), &[], st.st_dev as u64).map_err(err("read"))?;
+    all.extend(below.iter().map(|rel| copy::join(path, rel)));
+    let mut writable = Vec::new();
+    for p in all {
+        let fd = copy::open_root(&p).map_err(copy::io_err(p.clone(), "open"))?;
+        if !crate::btrfs::is_read_only(fd.as_fd()).map_err(copy::io_err(p.clone(), "read the flags of"))? {
+            writable.push(p);
+        }
+    }
+    Ok(writable)
+}
+
+/// Makes each subvolume read-only (`true`) or writable; a path that is gone is skipped.
+pub fn set_read_only(paths: &[PathBuf], read_only: bool) -> Result<(), CopyError> {
+    for p in paths {
+        let fd = match copy::open_root(p) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(copy::io_err(p.clone(), "open")(e)),
+        };
+        let done = if read_only {
+            crate::btrfs::set_read_only(fd.as_fd())
+        } else {
+            crate::btrfs::set_writable(fd.as_fd())
+        };
+        done.map_err(|e| {
+            copy::io_err(p.clone(), if read_only { "make read-only" } else { "make writable" })(e.errno)
+        })?;
+    }
+    Ok(())
 }
