@@ -5,6 +5,7 @@
 
 use super::copy::{self, CopyOptions, Nesting, Reflink};
 use super::verify;
+use crate::inspect::mountinfo::MountEntry;
 use rustix::fd::AsFd;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -15,21 +16,52 @@ pub use super::copy::{CopyError, CopyStats, Progress, Totals};
 pub use super::verify::VerifyError;
 
 /// Bytes and files below `path`, hard links counted once. What is mounted below it (the
-/// root filesystems of running containers) is not its data and is left out; a mount table
-/// that cannot be read is an error, not an empty one.
+/// root filesystems of running containers) is not its data and is left out, but for a
+/// directory bound onto itself (the btrfs storage driver does that to its own directory
+/// while Podman runs), which is counted as the plain directory it is. A mount table that
+/// cannot be read is an error, not an empty one.
 pub fn measure(path: &Path) -> Result<Totals, CopyError> {
     let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
         path: "/proc/self/mountinfo".into(),
         op: "read",
         source,
     })?;
-    let below: Vec<std::path::PathBuf> = mounts
+    measure_with(path, &mounts)
+}
+
+fn measure_with(path: &Path, mounts: &[MountEntry]) -> Result<Totals, CopyError> {
+    let below: Vec<&MountEntry> = mounts
+        .iter()
+        .filter(|m| Path::new(&m.mountpoint).strip_prefix(path).is_ok_and(|r| !r.as_os_str().is_empty()))
+        .collect();
+    let relative: Vec<PathBuf> = below
         .iter()
         .filter_map(|m| Path::new(&m.mountpoint).strip_prefix(path).ok())
-        .filter(|rel| !rel.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .collect();
-    copy::measure_excluding(path, &below)
+    let mut totals = copy::measure_excluding(path, &relative)?;
+    let outermost = |m: &&&MountEntry| {
+        !below
+            .iter()
+            .any(|o| o.mountpoint != m.mountpoint && Path::new(&m.mountpoint).starts_with(&o.mountpoint))
+    };
+    for bind in below.iter().filter(outermost).filter(|m| bound_onto_itself(m, mounts)) {
+        let inside = measure_with(Path::new(&bind.mountpoint), mounts)?;
+        totals.files += inside.files + 1;
+        totals.dirs += inside.dirs + 1;
+        totals.subvolumes += inside.subvolumes;
+        totals.bytes += inside.bytes;
+        totals.allocated += inside.allocated;
+    }
+    Ok(totals)
+}
+
+/// Whether mount `m` shows the same directory of the same filesystem as its parent mount
+/// shows at that place (`mount --bind DIR DIR`).
+fn bound_onto_itself(m: &MountEntry, mounts: &[MountEntry]) -> bool {
+    let Some(parent) = mounts.iter().find(|p| p.mount_id == m.parent_id) else { return false };
+    let Ok(rel) = Path::new(&m.mountpoint).strip_prefix(&parent.mountpoint) else { return false };
+    parent.device_number == m.device_number && Path::new(&m.root) == Path::new(&parent.root).join(rel)
 }
 
 /// Copies the contents of `src` and the metadata of its root into the existing, empty (or
@@ -138,4 +170,40 @@ pub fn set_read_only(paths: &[PathBuf], read_only: bool) -> Result<(), CopyError
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(id: u64, parent: u64, dev: &str, root: &str, at: &str) -> MountEntry {
+        MountEntry {
+            mount_id: id,
+            parent_id: parent,
+            device_number: dev.into(),
+            root: root.into(),
+            mountpoint: at.into(),
+            mount_options: vec![],
+            fs_type: "btrfs".into(),
+            source: "/dev/loop0".into(),
+            super_options: vec![],
+        }
+    }
+
+    #[test]
+    fn a_directory_bound_onto_itself_is_told_from_other_mounts() {
+        let mounts = [
+            mount(1, 0, "0:20", "/", "/"),
+            mount(2, 1, "0:30", "/", "/mnt"),
+            // The btrfs storage driver's own directory, bound onto itself.
+            mount(3, 2, "0:30", "/storage/btrfs", "/mnt/storage/btrfs"),
+            // Another directory of the same filesystem bound there, and a tmpfs.
+            mount(4, 2, "0:30", "/elsewhere", "/mnt/storage/volumes"),
+            mount(5, 3, "0:40", "/", "/mnt/storage/btrfs/containers/x/shm"),
+        ];
+        assert!(bound_onto_itself(&mounts[2], &mounts));
+        assert!(!bound_onto_itself(&mounts[3], &mounts));
+        assert!(!bound_onto_itself(&mounts[4], &mounts));
+        assert!(!bound_onto_itself(&mounts[1], &mounts), "another filesystem");
+    }
 }
