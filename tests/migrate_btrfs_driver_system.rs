@@ -59,6 +59,20 @@ impl Host {
         }
     }
 
+    /// `--rollback`, starting the service again when only it can start the container.
+    fn rollback_to_the_end(&mut self) {
+        let out = self.migrate(&["--rollback"]);
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("start the Podman API service again"), "{err}");
+            self.restart_service();
+            let out = self.migrate(&["--rollback"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        } else {
+            self.restart_service();
+        }
+    }
+
     fn restart_service(&mut self) {
         self.service.stop();
         self.service.start_again();
@@ -86,6 +100,36 @@ impl Host {
         }
         assert_eq!(self.service.ok(&["inspect", "--format", "{{.State.Status}}", "app"]), "running");
     }
+}
+
+/// A service on the btrfs driver with an imported image, a volume, and the container `app`
+/// running with it.
+fn host_with_app(podman: Podman) -> Host {
+    let service = PodmanService::start_in_directory_on(podman, "btrfs");
+    let host = Host { service, state: TempDir::new("migrate-state"), home: TempDir::new("migrate-home") };
+    let s = &host.service;
+    assert_eq!(s.ok(&["info", "--format", "{{.Store.GraphDriverName}}"]), "btrfs");
+    s.import_busybox(&["localhost/app:1"]);
+    s.ok(&["volume", "create", "data"]);
+    let volume = PathBuf::from(s.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "data"]));
+    std::fs::write(volume.join("hello"), "hello from the volume\n").unwrap();
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network=none",
+        "--stop-timeout",
+        "2",
+        "-v",
+        "data:/data",
+        "localhost/app:1",
+        "sh",
+        "-c",
+        "cat /data/hello; exec sleep 1000",
+    ]);
+    host.app_read_its_data(1);
+    host
 }
 
 fn stdout(out: &Output) -> String {
@@ -127,16 +171,9 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
     if !can_run(test, NEEDS, true) || !podman.available(test) {
         return;
     }
-    let service = PodmanService::start_in_directory_on(podman, "btrfs");
-    let mut host = Host { service, state: TempDir::new("migrate-state"), home: TempDir::new("migrate-home") };
-    let s = &host.service;
-    assert_eq!(s.ok(&["info", "--format", "{{.Store.GraphDriverName}}"]), "btrfs");
-    s.import_busybox(&["localhost/app:1"]);
-    s.ok(&["volume", "create", "data"]);
-    let volume = PathBuf::from(s.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "data"]));
-    std::fs::write(volume.join("hello"), "hello from the volume\n").unwrap();
+    let mut host = host_with_app(podman);
     // 64 MiB of random data in a container's own layer: what reflinks must not copy.
-    s.ok(&[
+    host.service.ok(&[
         "run",
         "--name",
         "filler",
@@ -148,22 +185,6 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
         "bs=1M",
         "count=64",
     ]);
-    s.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "app",
-        "--network=none",
-        "--stop-timeout",
-        "2",
-        "-v",
-        "data:/data",
-        "localhost/app:1",
-        "sh",
-        "-c",
-        "cat /data/hello; exec sleep 1000",
-    ]);
-    host.app_read_its_data(1);
     let graphroot = host.service.graphroot.clone();
     let top = host.service.top.clone();
     let before_view = host.view();
@@ -233,4 +254,99 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
     host.service.ok(&["rmi", "localhost/app:1"]);
     assert_eq!(layers(&graphroot), Vec::<(String, bool)>::new());
     assert_eq!(subvolumes(&top).iter().filter(|p| p.contains("/btrfs/subvolumes/")).count(), 0);
+}
+
+/// Ends a child process on drop, also when the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_dev_ino(p: &Path) -> (u64, u64) {
+    let m = std::fs::metadata(p).unwrap();
+    (m.dev(), m.ino())
+}
+
+on_each_podman!(a_btrfs_driver_migration_rolls_back_before_and_after_the_swap);
+fn a_btrfs_driver_migration_rolls_back_before_and_after_the_swap(podman: Podman) {
+    let test = "migrate rollback with the btrfs storage driver";
+    if !can_run(test, NEEDS, true) || !podman.available(test) {
+        return;
+    }
+    let mut host = host_with_app(podman);
+    let graphroot = host.service.graphroot.clone();
+    let top = host.service.top.clone();
+    // A read-only subvolume of the user's own, nested in graphroot.
+    std::fs::create_dir(graphroot.join("snapshots")).unwrap();
+    let base = graphroot.join("snapshots/base");
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(&base));
+    std::fs::write(base.join("kept"), "kept read-only").unwrap();
+    ok(Command::new("btrfs").args(["property", "set"]).arg(&base).args(["ro", "true"]));
+    let view = host.view();
+    let before_layers = layers(&graphroot);
+    let before_root = run_dev_ino(&graphroot);
+    let before_subvolumes = subvolumes(&top);
+
+    // Killed after the copy, before the swap: the staging copy and every subvolume nested
+    // in it, the read-only one too, are deleted; graphroot is the very same directory.
+    let pause = TempDir::new("pause");
+    let mut cmd = host.tool();
+    cmd.args(["migrate", "--yes", "--url", &host.service.url, "--state-dir"])
+        .arg(host.state.path())
+        .envs(host.service.env())
+        .env("HOME", host.home.path())
+        .env("PODFS_TEST_PAUSE_DIR", pause.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    let start = Instant::now();
+    while !pause.path().join("copied-0").exists() {
+        assert!(child.0.try_wait().unwrap().is_none(), "migrate ended before the pause");
+        assert!(start.elapsed() < Duration::from_secs(120), "migrate never reached the pause");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let staged: Vec<String> = subvolumes(&top).into_iter().filter(|p| p.contains(".podfs-new-")).collect();
+    assert_eq!(staged.len(), before_layers.len() + 2, "the staging copy, its layers and base: {staged:?}");
+    let staged_base = staged.iter().find(|p| p.ends_with("snapshots/base")).expect("base copied");
+    assert!(read_only(&top.join(staged_base)), "copied read-only as its source");
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    host.rollback_to_the_end();
+    assert_eq!(run_dev_ino(&graphroot), before_root, "graphroot is the original directory");
+    assert_eq!(subvolumes(&top), before_subvolumes, "the staging subvolumes are deleted");
+    assert_eq!(layers(&graphroot), before_layers);
+    assert_eq!(host.view(), view);
+    host.app_read_its_data(2);
+
+    // Migrated, then rolled back: the old copy's subvolumes, made read-only after the
+    // swap, are writable again; the user's read-only one stays read-only.
+    let out = host.migrate(&["--yes"]);
+    host.migrate_to_the_end(out);
+    assert_eq!(std::fs::metadata(&graphroot).unwrap().ino(), 256);
+    let old = subvolumes(&top);
+    let old_layers: Vec<&String> =
+        old.iter().filter(|p| p.contains(".podfs-old-") && p.contains("/btrfs/subvolumes/")).collect();
+    assert_eq!(old_layers.len(), before_layers.len(), "{old:?}");
+    assert!(old_layers.iter().all(|p| read_only(&top.join(p))), "{old_layers:?}");
+    host.app_read_its_data(3);
+    host.rollback_to_the_end();
+    assert_eq!(run_dev_ino(&graphroot), before_root, "graphroot is the original directory again");
+    assert_eq!(layers(&graphroot), before_layers);
+    for (name, _) in &before_layers {
+        assert!(!read_only(&graphroot.join("btrfs/subvolumes").join(name)), "{name} is writable again");
+    }
+    assert!(read_only(&base), "what was read-only before stays so");
+    assert_eq!(host.view(), view);
+    // Its log lies in graphroot, the original again: two starts there, and this one.
+    host.app_read_its_data(3);
+    // The driver still manages its layers: a container is made and removed.
+    assert_eq!(
+        host.service.ok(&["run", "--rm", "--network=none", "localhost/app:1", "sh", "-c", "echo new"]),
+        "new"
+    );
 }
