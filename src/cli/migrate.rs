@@ -401,7 +401,8 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
     };
     j.containers = podman.running()?;
     // Our own planning service is ended here; the steps use `podman` itself.
-    j.services = if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid) };
+    j.services =
+        if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid, &j.podman.url)? };
     drop(planning);
     let podman = podman_for(&j)?;
     let (checks, space) = preflight(&j, &report)?;

@@ -146,7 +146,15 @@ pub struct Stopped {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Service {
     /// systemd units (`podman.socket`, `podman.service`) that were active.
-    Systemd { units: Vec<String>, user: bool, stopped: bool, started: bool },
+    Systemd {
+        units: Vec<String>,
+        user: bool,
+        /// Whose user manager runs them (`systemctl --user`); none for the system's.
+        #[serde(default)]
+        uid: Option<u32>,
+        stopped: bool,
+        started: bool,
+    },
     /// A `podman system service` started by hand: stopped, and the user starts it again.
     Manual { pid: u32, command: String, stopped: bool },
 }

@@ -75,7 +75,7 @@ impl Podman {
     /// Stops one container with its own timeout.
     pub fn stop(&self, c: &Stopped) -> Result<String, Error> {
         if let Some(unit) = &c.unit {
-            systemctl(&["stop", unit])?;
+            systemctl(Scope::of_url(&self.facts.url), &["stop", unit])?;
             return Ok(format!("stopped {} through its unit {unit}", c.name));
         }
         let grace = Duration::from_secs(c.stop_timeout);
@@ -101,7 +101,7 @@ impl Podman {
     /// Starts one container again, and pauses it again when it was paused.
     pub fn start(&self, c: &Stopped) -> Result<String, Error> {
         if let Some(unit) = &c.unit {
-            systemctl(&["start", unit])?;
+            systemctl(Scope::of_url(&self.facts.url), &["start", unit])?;
             return Ok(format!("started {} through its unit {unit}", c.name));
         }
         if self.answers() {
@@ -245,38 +245,149 @@ pub fn systemd_runs() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
-fn systemctl(args: &[&str]) -> Result<(), Error> {
-    let out = Command::new("systemctl")
-        .args(args)
-        .output()
-        .map_err(|e| Error::Environment(format!("cannot run systemctl: {e}")))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(Error::Environment(format!(
-        "`systemctl {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
+/// Whose systemd manages a Podman's units: the system's (root's Podman), or the user
+/// manager of the user whose rootless Podman it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    System,
+    User(u32),
 }
 
-/// The Podman API services that hold the store: active systemd units, and the process
-/// that answered on the socket when it is a `podman system service` of its own.
-pub fn api_services(server_pid: Option<u32>) -> Vec<Service> {
+impl Scope {
+    /// The scope of the Podman whose API socket is at `url`: a socket in a user's runtime
+    /// directory (`/run/user/UID/…`, where rootless Podman puts it) or owned by a user
+    /// other than root (`socket_owner`) is that user's.
+    pub fn of_socket(url: &str, socket_owner: Option<u32>) -> Scope {
+        let path = url.strip_prefix("unix://").unwrap_or(url);
+        let in_runtime_dir = path
+            .strip_prefix("/run/user/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|uid| uid.parse::<u32>().ok());
+        match in_runtime_dir.or(socket_owner).filter(|uid| *uid != 0) {
+            Some(uid) => Scope::User(uid),
+            None => Scope::System,
+        }
+    }
+
+    /// As [`Scope::of_socket`], reading the socket's owner.
+    pub fn of_url(url: &str) -> Scope {
+        use std::os::unix::fs::MetadataExt;
+        let path = url.strip_prefix("unix://").unwrap_or(url);
+        Scope::of_socket(url, std::fs::metadata(path).ok().map(|m| m.uid()))
+    }
+
+    fn uid(self) -> Option<u32> {
+        match self {
+            Scope::System => None,
+            Scope::User(uid) => Some(uid),
+        }
+    }
+}
+
+/// A `systemctl` call, as it is run: its arguments, its environment, and the user it
+/// runs as (`None`: as this process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Systemctl {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub run_as: Option<u32>,
+}
+
+impl Systemctl {
+    /// `systemctl ARGS` for `scope`, called by user `me`: a user's units through
+    /// `systemctl --user` as that user, with its runtime directory and session bus (the
+    /// user manager listens there), as root may do for any user.
+    pub fn new(scope: Scope, me: u32, args: &[&str]) -> Systemctl {
+        let mut all: Vec<String> = Vec::new();
+        let mut env = Vec::new();
+        let mut run_as = None;
+        if let Scope::User(uid) = scope {
+            all.push("--user".into());
+            let runtime = format!("/run/user/{uid}");
+            env.push(("DBUS_SESSION_BUS_ADDRESS".into(), format!("unix:path={runtime}/bus")));
+            env.push(("XDG_RUNTIME_DIR".into(), runtime));
+            run_as = (uid != me).then_some(uid);
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        Systemctl { args: all, env, run_as }
+    }
+
+    fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new("systemctl");
+        c.args(&self.args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(uid) = self.run_as {
+            // The user's own group: that of its runtime directory.
+            use std::os::unix::fs::MetadataExt;
+            let gid = std::fs::metadata(format!("/run/user/{uid}")).map(|m| m.gid()).unwrap_or(uid);
+            c.uid(uid).gid(gid);
+        }
+        c
+    }
+
+    /// Runs it; its output when it succeeds.
+    fn run(&self) -> Result<String, Error> {
+        let out =
+            self.command().output().map_err(|e| Error::Environment(format!("cannot run systemctl: {e}")))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        Err(Error::Environment(format!(
+            "`systemctl {}`{} failed: {}",
+            self.args.join(" "),
+            self.run_as.map(|u| format!(" (as uid {u})")).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+fn me() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+fn systemctl(scope: Scope, args: &[&str]) -> Result<(), Error> {
+    Systemctl::new(scope, me(), args).run().map(drop)
+}
+
+/// The units of `systemctl show --property=Id,ActiveState` output that are active (or
+/// being started or reloaded: they hold the store, or are about to).
+pub fn active_units(show: &str) -> Vec<String> {
+    let mut active = Vec::new();
+    for block in show.split("\n\n") {
+        let field = |key: &str| {
+            block.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).map(str::trim)
+        };
+        if let (Some(id), Some(state)) = (field("Id"), field("ActiveState"))
+            && matches!(state, "active" | "activating" | "reloading")
+            && !id.is_empty()
+        {
+            active.push(id.to_string());
+        }
+    }
+    active
+}
+
+/// The Podman API services that hold the store: active systemd units (the system's, or
+/// for a rootless Podman, reached at `url` in a user's runtime directory, that user's),
+/// and the process that answered on the socket when it is a `podman system service` of
+/// its own. Units that cannot be read are an error, not an absence: a service left
+/// running would write to the old store. A user without a running user manager (no
+/// session bus) has no units running.
+pub fn api_services(server_pid: Option<u32>, url: &str) -> Result<Vec<Service>, Error> {
     let mut services = Vec::new();
-    if systemd_runs() {
-        let active: Vec<String> = API_UNITS
-            .iter()
-            .filter(|u| {
-                Command::new("systemctl")
-                    .args(["is-active", "--quiet", u])
-                    .status()
-                    .is_ok_and(|s| s.success())
-            })
-            .map(|u| u.to_string())
-            .collect();
-        if !active.is_empty() {
-            services.push(Service::Systemd { units: active, user: false, stopped: false, started: false });
+    let scope = Scope::of_url(url);
+    let user_manager = |uid: u32| Path::new(&format!("/run/user/{uid}/bus")).exists();
+    if systemd_runs() && scope.uid().is_none_or(user_manager) {
+        let show = [&["show", "--property=Id,ActiveState"][..], &API_UNITS[..]].concat();
+        let units = active_units(&Systemctl::new(scope, me(), &show).run()?);
+        if !units.is_empty() {
+            services.push(Service::Systemd {
+                units,
+                user: scope != Scope::System,
+                uid: scope.uid(),
+                stopped: false,
+                started: false,
+            });
         }
     }
     if let Some(pid) = server_pid.filter(|p| *p != 1)
@@ -285,7 +396,7 @@ pub fn api_services(server_pid: Option<u32>) -> Vec<Service> {
     {
         services.push(Service::Manual { pid, command, stopped: false });
     }
-    services
+    Ok(services)
 }
 
 /// A command line of `podman system service`.
@@ -308,16 +419,17 @@ fn under_systemd(pid: u32) -> bool {
 /// Stops a service; returns what was done.
 pub fn stop_service(s: &Service) -> Result<String, Error> {
     match s {
-        Service::Systemd { units, .. } => {
+        Service::Systemd { units, uid, .. } => {
+            let scope = uid.map_or(Scope::System, Scope::User);
             // The socket first, so nothing activates the service again meanwhile.
             for u in units
                 .iter()
                 .filter(|u| u.ends_with(".socket"))
                 .chain(units.iter().filter(|u| !u.ends_with(".socket")))
             {
-                systemctl(&["stop", u])?;
+                systemctl(scope, &["stop", u])?;
             }
-            Ok(format!("stopped {}", units.join(", ")))
+            Ok(format!("stopped {}{}", units.join(", "), user_note(scope)))
         }
         Service::Manual { pid, command, .. } => {
             let pid = *pid;
@@ -348,13 +460,22 @@ pub fn stop_service(s: &Service) -> Result<String, Error> {
 /// Starts a service again; a hand-started one is the user's to start.
 pub fn start_service(s: &Service) -> Result<Option<String>, Error> {
     match s {
-        Service::Systemd { units, .. } => {
+        Service::Systemd { units, uid, .. } => {
+            let scope = uid.map_or(Scope::System, Scope::User);
             for u in units {
-                systemctl(&["start", u])?;
+                systemctl(scope, &["start", u])?;
             }
-            Ok(Some(format!("started {}", units.join(", "))))
+            Ok(Some(format!("started {}{}", units.join(", "), user_note(scope))))
         }
         Service::Manual { .. } => Ok(None),
+    }
+}
+
+/// How a user's units are named in what is said.
+fn user_note(scope: Scope) -> String {
+    match scope {
+        Scope::System => String::new(),
+        Scope::User(uid) => format!(" (systemctl --user of uid {uid})"),
     }
 }
 
@@ -440,5 +561,50 @@ mod tests {
         assert!(is_manual_service("podman --log-level info system service"));
         assert!(!is_manual_service("/usr/lib/systemd/systemd --system"));
         assert!(!is_manual_service("conmon --api-version 1"));
+    }
+
+    #[test]
+    fn a_socket_in_a_users_runtime_directory_is_that_users_podman() {
+        assert_eq!(Scope::of_socket("unix:///run/user/1000/podman/podman.sock", None), Scope::User(1000));
+        assert_eq!(Scope::of_socket("/run/user/1000/podman/podman.sock", Some(0)), Scope::User(1000));
+        assert_eq!(Scope::of_socket("unix:///run/podman/podman.sock", Some(0)), Scope::System);
+        assert_eq!(Scope::of_socket("unix:///run/podman/podman.sock", None), Scope::System);
+        // Elsewhere, the socket's owner tells.
+        assert_eq!(Scope::of_socket("unix:///srv/p.sock", Some(1001)), Scope::User(1001));
+        assert_eq!(Scope::of_socket("unix:///run/user/0/podman/podman.sock", None), Scope::System);
+        assert_eq!(Scope::of_socket("unix:///run/user/x/podman.sock", None), Scope::System);
+    }
+
+    #[test]
+    fn user_units_are_reached_as_the_user_through_its_own_bus() {
+        let c = Systemctl::new(Scope::User(1000), 0, &["stop", "podman.socket"]);
+        assert_eq!(c.args, ["--user", "stop", "podman.socket"]);
+        assert_eq!(c.run_as, Some(1000), "root runs it as the user");
+        assert!(c.env.contains(&("XDG_RUNTIME_DIR".into(), "/run/user/1000".into())), "{c:?}");
+        assert!(
+            c.env.contains(&("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/run/user/1000/bus".into())),
+            "{c:?}"
+        );
+        // The user itself needs no change of user.
+        assert_eq!(Systemctl::new(Scope::User(1000), 1000, &["start", "x"]).run_as, None);
+        let c = Systemctl::new(Scope::System, 0, &["start", "podman.service"]);
+        assert_eq!(
+            (c.args.as_slice(), c.env.len(), c.run_as),
+            (&["start".to_string(), "podman.service".into()][..], 0, None)
+        );
+    }
+
+    #[test]
+    fn active_units_are_read_from_systemctl_show() {
+        let show = "Id=podman.socket\nActiveState=active\n\nId=podman.service\nActiveState=inactive\n";
+        assert_eq!(active_units(show), ["podman.socket"]);
+        let show = "ActiveState=activating\nId=podman.service\n\nId=podman.socket\nActiveState=reloading\n";
+        assert_eq!(active_units(show), ["podman.service", "podman.socket"]);
+        assert!(active_units("").is_empty());
+        assert!(active_units("Id=podman.socket\nActiveState=failed\n").is_empty());
+        // A unit systemd does not know is shown inactive.
+        assert!(
+            active_units("Id=podman.service\nActiveState=inactive\n\nId=\nActiveState=active\n").is_empty()
+        );
     }
 }

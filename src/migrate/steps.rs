@@ -542,7 +542,7 @@ impl Run<'_> {
             }
         }
         // A service the user started again by hand holds the new store now.
-        for s in podman_ops::api_services(self.podman.server_pid()) {
+        for s in podman_ops::api_services(self.podman.server_pid(), &j.podman.url)? {
             if let Service::Manual { .. } = s {
                 (self.say)(&podman_ops::stop_service(&s)?);
                 if !j.services.iter().any(|k| matches!(k, Service::Manual { .. })) {
