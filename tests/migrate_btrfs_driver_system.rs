@@ -34,14 +34,21 @@ impl Host {
     }
 
     fn migrate(&self, args: &[&str]) -> Output {
+        run(&mut self.migrate_command(args))
+    }
+
+    /// `migrate ARGS` with the service's configuration and the test's own directories.
+    fn migrate_command(&self, args: &[&str]) -> Command {
         let mut cmd = self.tool();
         cmd.arg("migrate").args(args).arg("--state-dir").arg(self.state.path());
         if !args.iter().any(|a| ["--resume", "--rollback", "--finalize", "--status"].contains(a)) {
             cmd.args(["--url", &self.service.url]);
         }
         cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
+        // Quadlet's own variable: the test's unit directory, never the machine's.
+        cmd.env("QUADLET_UNIT_DIRS", self.home.path().join("quadlet"));
         cmd.stdin(Stdio::null());
-        run(&mut cmd)
+        cmd
     }
 
     /// migrate stops a service started by hand, and Podman 5's `podman` is not reachable
@@ -172,6 +179,9 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
         return;
     }
     let mut host = host_with_app(podman);
+    let quadlet = host.home.path().join("quadlet");
+    std::fs::create_dir_all(&quadlet).unwrap();
+    std::fs::write(quadlet.join("web.container"), "[Container]\nImage=localhost/app:1\n").unwrap();
     // 64 MiB of random data in a container's own layer: what reflinks must not copy.
     host.service.ok(&[
         "run",
@@ -202,6 +212,10 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
     let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
     let checks = plan["migration"]["checks"].to_string();
     assert!(checks.contains("storage driver btrfs"), "{checks}");
+    assert!(
+        checks.contains("Quadlet") && checks.contains("→ web.service"),
+        "preflight lists Quadlet units: {checks}"
+    );
     let target = &plan["migration"]["targets"][0];
     assert_eq!(target["role"]["kind"], "graphroot", "{target}");
     assert!(target["bytes"].as_u64().unwrap() > 64 << 20, "the 64 MiB layer is counted: {target}");
@@ -294,15 +308,8 @@ fn a_btrfs_driver_migration_rolls_back_before_and_after_the_swap(podman: Podman)
     // Killed after the copy, before the swap: the staging copy and every subvolume nested
     // in it, the read-only one too, are deleted; graphroot is the very same directory.
     let pause = TempDir::new("pause");
-    let mut cmd = host.tool();
-    cmd.args(["migrate", "--yes", "--url", &host.service.url, "--state-dir"])
-        .arg(host.state.path())
-        .envs(host.service.env())
-        .env("HOME", host.home.path())
-        .env("PODFS_TEST_PAUSE_DIR", pause.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = host.migrate_command(&["--yes"]);
+    cmd.env("PODFS_TEST_PAUSE_DIR", pause.path()).stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = KillOnDrop(cmd.spawn().unwrap());
     let start = Instant::now();
     while !pause.path().join("copied-0").exists() {

@@ -6,7 +6,7 @@
 use super::journal::{PodmanFacts, Service, Stopped};
 use crate::error::Error;
 use crate::podman::{Client, Discovered, Outcome, Timeouts};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -479,6 +479,157 @@ fn user_note(scope: Scope) -> String {
     }
 }
 
+/// What a Quadlet unit file declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuadletKind {
+    Container,
+    Volume,
+    Pod,
+    Kube,
+}
+
+/// A Quadlet unit file found in one of Quadlet's directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuadletUnit {
+    pub path: PathBuf,
+    pub kind: QuadletKind,
+    /// The systemd service Quadlet generates from it.
+    pub service: String,
+    /// A user unit (run by a rootless Podman), not one of the system's.
+    pub user: bool,
+}
+
+/// Where Quadlet reads unit files, each with whether its units are user units: the
+/// system's directories (their `users/` subdirectories hold user units), and the user's
+/// own under `config_home` (`$XDG_CONFIG_HOME`, else `~/.config`). `QUADLET_UNIT_DIRS`,
+/// which Quadlet itself honours, replaces them all (as units of the scope `rootless`
+/// names).
+pub fn quadlet_dirs(env: &dyn Fn(&str) -> Option<String>, rootless: bool) -> Vec<(PathBuf, bool)> {
+    if let Some(dirs) = env("QUADLET_UNIT_DIRS").filter(|d| !d.is_empty()) {
+        return dirs.split(':').filter(|d| !d.is_empty()).map(|d| (PathBuf::from(d), rootless)).collect();
+    }
+    let mut dirs: Vec<(PathBuf, bool)> =
+        ["/run/containers/systemd", "/etc/containers/systemd", "/usr/share/containers/systemd"]
+            .iter()
+            .map(|d| (PathBuf::from(d), false))
+            .collect();
+    let config_home = env("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")));
+    if let Some(home) = config_home {
+        dirs.push((home.join("containers/systemd"), true));
+    }
+    dirs
+}
+
+/// The `.container`, `.volume`, `.pod` and `.kube` units in `dirs` and their
+/// subdirectories (those below `users/` of a system directory are user units), and the
+/// directories that exist but cannot be read, as messages: their units are unknown, not
+/// absent.
+pub fn quadlet_units(dirs: &[(PathBuf, bool)]) -> (Vec<QuadletUnit>, Vec<String>) {
+    let mut units = Vec::new();
+    let mut unreadable = Vec::new();
+    for (root, user) in dirs {
+        let mut todo = vec![(root.clone(), *user)];
+        while let Some((dir, user)) = todo.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir == *root => continue,
+                Err(e) => {
+                    unreadable.push(format!("cannot read the Quadlet directory {}: {e}", dir.display()));
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                // Quadlet follows symlinked unit files and directories alike.
+                if path.is_dir() {
+                    todo.push((path.clone(), user || (dir == *root && entry.file_name() == "users")));
+                    continue;
+                }
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+                if let Some((kind, service)) = quadlet_service(name) {
+                    units.push(QuadletUnit { path, kind, service, user });
+                }
+            }
+        }
+    }
+    units.sort_by(|a, b| a.path.cmp(&b.path));
+    (units, unreadable)
+}
+
+/// The kind of a Quadlet unit file named `file` and the service Quadlet makes of it.
+pub fn quadlet_service(file: &str) -> Option<(QuadletKind, String)> {
+    let (stem, ext) = file.rsplit_once('.')?;
+    if stem.is_empty() || stem.starts_with('.') {
+        return None;
+    }
+    Some(match ext {
+        "container" => (QuadletKind::Container, format!("{stem}.service")),
+        "kube" => (QuadletKind::Kube, format!("{stem}.service")),
+        "volume" => (QuadletKind::Volume, format!("{stem}-volume.service")),
+        "pod" => (QuadletKind::Pod, format!("{stem}-pod.service")),
+        _ => return None,
+    })
+}
+
+/// The preflight lines for Quadlet units: what each is and what the migration does about
+/// it. `rootless`: the Podman migrated is a user's, whose units are user units;
+/// `containers`: what runs now, with the unit that manages each.
+pub fn quadlet_checks(
+    units: &[QuadletUnit],
+    unreadable: &[String],
+    containers: &[Stopped],
+    rootless: bool,
+) -> Vec<String> {
+    let mut checks: Vec<String> =
+        unreadable.iter().map(|u| format!("{u}; its units were not checked")).collect();
+    for u in units {
+        let scope = if u.user { "user unit" } else { "system unit" };
+        let head = format!("Quadlet {} → {} ({scope})", u.path.display(), u.service);
+        let what = if u.user != rootless {
+            format!(
+                "runs {} Podman's store, which this migration does not touch",
+                if u.user { "a rootless" } else { "the system" }
+            )
+        } else {
+            let running: Vec<&str> = containers
+                .iter()
+                .filter(|c| c.unit.as_deref() == Some(u.service.as_str()))
+                .map(|c| c.name.as_str())
+                .collect();
+            let managed = |what: &str| {
+                if running.is_empty() {
+                    format!("{what}; nothing of it runs now, nothing to stop")
+                } else {
+                    format!(
+                        "{what}; runs {}: stopped and started again through {}",
+                        running.join(", "),
+                        u.service
+                    )
+                }
+            };
+            match u.kind {
+                QuadletKind::Container => managed(&format!(
+                    "its container carries {SYSTEMD_UNIT_LABEL}={} and is stopped through the unit, so systemd does not restart it mid-copy",
+                    u.service
+                )),
+                QuadletKind::Kube => managed(&format!(
+                    "`podman kube play`: its containers carry {SYSTEMD_UNIT_LABEL}={} and are stopped through the unit",
+                    u.service
+                )),
+                QuadletKind::Pod => managed(
+                    "a pod: each of its containers is stopped and started through its own .container unit",
+                ),
+                QuadletKind::Volume => "makes its volume once; the volume keeps its name and path, its data moves like any volume's".into(),
+            }
+        };
+        checks.push(format!("{head}: {what}"));
+    }
+    checks
+}
+
 /// The process still runs this command (not a zombie, not a reused pid).
 fn alive(pid: u32, command: &str) -> bool {
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -592,6 +743,145 @@ mod tests {
             (c.args.as_slice(), c.env.len(), c.run_as),
             (&["start".to_string(), "podman.service".into()][..], 0, None)
         );
+    }
+
+    /// A directory of its own below the system's temporary directory, removed on drop.
+    struct Dirs(PathBuf);
+
+    impl Dirs {
+        fn new(tag: &str) -> Dirs {
+            let d = std::env::temp_dir().join(format!("podfs-quadlet-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Dirs(d)
+        }
+
+        fn file(&self, rel: &str) -> PathBuf {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "[Container]\nImage=x\n").unwrap();
+            p
+        }
+    }
+
+    impl Drop for Dirs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn running(name: &str, unit: Option<&str>) -> Stopped {
+        Stopped {
+            id: format!("{name}-id"),
+            name: name.into(),
+            state: "running".into(),
+            stop_timeout: 10,
+            unit: unit.map(String::from),
+            stopped: false,
+            started: false,
+        }
+    }
+
+    #[test]
+    fn quadlet_units_are_found_with_their_services_and_scopes() {
+        let d = Dirs::new("units");
+        let (etc, share, home) = (d.0.join("etc"), d.0.join("share"), d.0.join("home"));
+        d.file("etc/db.container");
+        d.file("etc/web/app.kube");
+        d.file("etc/users/1000/mine.container");
+        d.file("etc/README.md");
+        d.file("etc/net.network");
+        d.file("share/cache.volume");
+        d.file("home/group.pod");
+        let dirs = [(etc.clone(), false), (share, false), (home, true), (d.0.join("missing"), false)];
+        let (units, unreadable) = quadlet_units(&dirs);
+        assert!(unreadable.is_empty(), "a directory that does not exist holds no units: {unreadable:?}");
+        let seen: Vec<(String, QuadletKind, &str, bool)> = units
+            .iter()
+            .map(|u| {
+                (u.path.strip_prefix(&d.0).unwrap().display().to_string(), u.kind, u.service.as_str(), u.user)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("etc/db.container".into(), QuadletKind::Container, "db.service", false),
+                ("etc/users/1000/mine.container".into(), QuadletKind::Container, "mine.service", true),
+                ("etc/web/app.kube".into(), QuadletKind::Kube, "app.service", false),
+                ("home/group.pod".into(), QuadletKind::Pod, "group-pod.service", true),
+                ("share/cache.volume".into(), QuadletKind::Volume, "cache-volume.service", false),
+            ]
+        );
+
+        // A directory that cannot be read is named, never taken as empty.
+        let not_a_dir = d.file("plain-file");
+        let (units, unreadable) = quadlet_units(&[(not_a_dir.clone(), false)]);
+        assert!(units.is_empty());
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        assert!(unreadable[0].contains(&not_a_dir.display().to_string()), "{unreadable:?}");
+    }
+
+    #[test]
+    fn quadlet_checks_say_what_migrate_does_about_each_unit() {
+        let d = Dirs::new("checks");
+        let unit = |rel: &str, user: bool| {
+            let path = d.file(rel);
+            let (kind, service) = quadlet_service(path.file_name().unwrap().to_str().unwrap()).unwrap();
+            QuadletUnit { path, kind, service, user }
+        };
+        let units = [
+            unit("db.container", false),
+            unit("idle.container", false),
+            unit("data.volume", false),
+            unit("users/mine.container", true),
+        ];
+        let containers = [running("pg", Some("db.service")), running("other", None)];
+        let checks = quadlet_checks(
+            &units,
+            &["cannot read the Quadlet directory /x: denied".into()],
+            &containers,
+            false,
+        );
+        assert_eq!(checks.len(), 5, "{checks:#?}");
+        assert!(checks[0].contains("/x") && checks[0].contains("not checked"), "{}", checks[0]);
+        assert!(
+            checks[1].contains("db.service")
+                && checks[1].contains("PODMAN_SYSTEMD_UNIT=db.service")
+                && checks[1].contains("runs pg: stopped and started again through db.service"),
+            "{}",
+            checks[1]
+        );
+        assert!(checks[2].contains("nothing of it runs now"), "{}", checks[2]);
+        assert!(
+            checks[3].contains("data-volume.service") && checks[3].contains("keeps its name and path"),
+            "{}",
+            checks[3]
+        );
+        assert!(checks[4].contains("user unit") && checks[4].contains("does not touch"), "{}", checks[4]);
+        // For a rootless Podman, the user's units are the ones that matter.
+        let checks = quadlet_checks(&units[3..], &[], &[running("mine", Some("mine.service"))], true);
+        assert!(checks[0].contains("runs mine: stopped and started again"), "{}", checks[0]);
+    }
+
+    #[test]
+    fn quadlet_directories_are_the_systems_and_the_users() {
+        let env = |name: &str| match name {
+            "HOME" => Some("/home/u".to_string()),
+            _ => None,
+        };
+        let dirs = quadlet_dirs(&env, false);
+        assert!(dirs.contains(&(PathBuf::from("/etc/containers/systemd"), false)), "{dirs:?}");
+        assert!(dirs.contains(&(PathBuf::from("/usr/share/containers/systemd"), false)), "{dirs:?}");
+        assert!(dirs.contains(&(PathBuf::from("/home/u/.config/containers/systemd"), true)), "{dirs:?}");
+        let env = |name: &str| match name {
+            "XDG_CONFIG_HOME" => Some("/cfg".to_string()),
+            _ => None,
+        };
+        assert!(quadlet_dirs(&env, false).contains(&(PathBuf::from("/cfg/containers/systemd"), true)));
+        let env = |name: &str| (name == "QUADLET_UNIT_DIRS").then(|| "/a:/b".to_string());
+        assert_eq!(quadlet_dirs(&env, true), [(PathBuf::from("/a"), true), (PathBuf::from("/b"), true)]);
+        assert_eq!(quadlet_service("x.network"), None);
+        assert_eq!(quadlet_service(".container"), None);
     }
 
     #[test]
