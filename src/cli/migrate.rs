@@ -508,9 +508,7 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
     if j.containers.is_empty() {
         checks.push("no container runs".into());
     }
-    let env = |name: &str| std::env::var(name).ok();
-    let (units, unreadable) = podman_ops::quadlet_units(&podman_ops::quadlet_dirs(&env, report.rootless));
-    checks.extend(podman_ops::quadlet_checks(&units, &unreadable, &j.containers, report.rootless));
+    checks.extend(podman_ops::quadlet_preflight(&j.podman.url, report.rootless, &j.containers));
     for s in &j.services {
         checks.push(match s {
             Service::Systemd { units, .. } => {

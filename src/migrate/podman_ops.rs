@@ -499,12 +499,42 @@ pub struct QuadletUnit {
     pub user: bool,
 }
 
+/// The preflight lines about Quadlet units for the Podman reached at `url` (see
+/// [`quadlet_checks`]). For the rootless Podman of another user than this process's,
+/// that user's own directory lies in its home (from the password database), not ours.
+pub fn quadlet_preflight(url: &str, rootless: bool, containers: &[Stopped]) -> Vec<String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let theirs = match Scope::of_url(url) {
+        Scope::User(uid) if uid != me() => {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            Some(home_of(&passwd, uid).map(|h| h.join(".config")))
+        }
+        _ => None,
+    };
+    let (units, unreadable) = quadlet_units(&quadlet_dirs(&env, theirs, rootless));
+    quadlet_checks(&units, &unreadable, containers, rootless)
+}
+
+/// The home directory of `uid` in `/etc/passwd` text.
+pub fn home_of(passwd: &str, uid: u32) -> Option<PathBuf> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty())
+            .then(|| PathBuf::from(f[5]))
+    })
+}
+
 /// Where Quadlet reads unit files, each with whether its units are user units: the
 /// system's directories (their `users/` subdirectories hold user units), and the user's
-/// own under `config_home` (`$XDG_CONFIG_HOME`, else `~/.config`). `QUADLET_UNIT_DIRS`,
-/// which Quadlet itself honours, replaces them all (as units of the scope `rootless`
-/// names).
-pub fn quadlet_dirs(env: &dyn Fn(&str) -> Option<String>, rootless: bool) -> Vec<(PathBuf, bool)> {
+/// own `containers/systemd` in its configuration directory: `config_home` when given
+/// (`Some(None)`: that user has none), else `$XDG_CONFIG_HOME`, else `~/.config`.
+/// `QUADLET_UNIT_DIRS`, which Quadlet itself honours, replaces them all (as units of the
+/// scope `rootless` names).
+pub fn quadlet_dirs(
+    env: &dyn Fn(&str) -> Option<String>,
+    config_home: Option<Option<PathBuf>>,
+    rootless: bool,
+) -> Vec<(PathBuf, bool)> {
     if let Some(dirs) = env("QUADLET_UNIT_DIRS").filter(|d| !d.is_empty()) {
         return dirs.split(':').filter(|d| !d.is_empty()).map(|d| (PathBuf::from(d), rootless)).collect();
     }
@@ -513,10 +543,12 @@ pub fn quadlet_dirs(env: &dyn Fn(&str) -> Option<String>, rootless: bool) -> Vec
             .iter()
             .map(|d| (PathBuf::from(d), false))
             .collect();
-    let config_home = env("XDG_CONFIG_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")));
+    let config_home = config_home.unwrap_or_else(|| {
+        env("XDG_CONFIG_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")))
+    });
     if let Some(home) = config_home {
         dirs.push((home.join("containers/systemd"), true));
     }
@@ -869,17 +901,29 @@ mod tests {
             "HOME" => Some("/home/u".to_string()),
             _ => None,
         };
-        let dirs = quadlet_dirs(&env, false);
+        let dirs = quadlet_dirs(&env, None, false);
         assert!(dirs.contains(&(PathBuf::from("/etc/containers/systemd"), false)), "{dirs:?}");
         assert!(dirs.contains(&(PathBuf::from("/usr/share/containers/systemd"), false)), "{dirs:?}");
         assert!(dirs.contains(&(PathBuf::from("/home/u/.config/containers/systemd"), true)), "{dirs:?}");
+        // Another user's rootless Podman: that user's directory, not ours.
+        let theirs = Some(Some(PathBuf::from("/home/v/.config")));
+        let dirs = quadlet_dirs(&env, theirs, true);
+        assert!(dirs.contains(&(PathBuf::from("/home/v/.config/containers/systemd"), true)), "{dirs:?}");
+        assert!(!dirs.iter().any(|(d, _)| d.starts_with("/home/u")), "{dirs:?}");
+        assert_eq!(quadlet_dirs(&env, Some(None), true).len(), 3);
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nv:x:1001:1001::/home/v:/bin/sh\nbad line\n";
+        assert_eq!(home_of(passwd, 1001), Some(PathBuf::from("/home/v")));
+        assert_eq!(home_of(passwd, 1002), None);
         let env = |name: &str| match name {
             "XDG_CONFIG_HOME" => Some("/cfg".to_string()),
             _ => None,
         };
-        assert!(quadlet_dirs(&env, false).contains(&(PathBuf::from("/cfg/containers/systemd"), true)));
+        assert!(quadlet_dirs(&env, None, false).contains(&(PathBuf::from("/cfg/containers/systemd"), true)));
         let env = |name: &str| (name == "QUADLET_UNIT_DIRS").then(|| "/a:/b".to_string());
-        assert_eq!(quadlet_dirs(&env, true), [(PathBuf::from("/a"), true), (PathBuf::from("/b"), true)]);
+        assert_eq!(
+            quadlet_dirs(&env, None, true),
+            [(PathBuf::from("/a"), true), (PathBuf::from("/b"), true)]
+        );
         assert_eq!(quadlet_service("x.network"), None);
         assert_eq!(quadlet_service(".container"), None);
     }
