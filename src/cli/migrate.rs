@@ -63,11 +63,10 @@ written atomically after every change; a lock lets one migration run at a time):
                     output says to start it again: a running service keeps the old store open
   copy              into a new subvolume beside each target (NAME.podfs-new-STAMP)
   verify            every file by content and metadata
-  swap              renames: the data to NAME.podfs-old-STAMP, the new subvolume to NAME;
-                    the old copy's subvolumes are made read-only (a plain directory
-                    cannot be: it is left as it was)
+  swap              renames: the data to NAME.podfs-old-STAMP, the new subvolume to NAME
   start-services    what was stopped
-  start-containers  exactly what ran before
+  start-containers  exactly what ran before; then the old copy's subvolumes are made
+                    read-only (a plain directory cannot be: it is left as it was)
   check             scan: every target a subvolume of its own with its attributes
 Containers are stopped and started through Podman's API when it answers, else with
 `podman` itself (only when it is the same Podman: same mount namespace, version and

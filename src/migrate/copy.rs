@@ -403,6 +403,25 @@ pub(super) fn list_dir(dir: BorrowedFd<'_>) -> Result<Vec<CString>, Errno> {
     Ok(names)
 }
 
+/// The names in a directory that may be directories (the type the directory entry gives,
+/// or none given), for walks that look only for subvolumes: other entries are not stat'ed.
+fn list_subdirs(dir: BorrowedFd<'_>) -> Result<Vec<CString>, Errno> {
+    let mut reader = rfs::Dir::read_from(dir)?;
+    let mut names = Vec::new();
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name != c"."
+            && name != c".."
+            && matches!(entry.file_type(), FileType::Directory | FileType::Unknown)
+        {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// A path naming `name` inside the open directory `dir` that needs no path walk of its own:
 /// for the xattr calls, which have no `*at` form on this kernel generation. Only the last
 /// component is looked up, and the `l*` calls never follow it.
@@ -538,7 +557,7 @@ pub(super) fn remove_tree(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno>
 /// Deletes the subvolumes nested anywhere in `dir` (of device `dev`), leaving the rest:
 /// the delete ioctl refuses a subvolume that holds others.
 fn remove_subvolumes_in(dir: BorrowedFd<'_>, dev: u64) -> Result<(), Errno> {
-    for child in list_dir(dir)? {
+    for child in list_subdirs(dir)? {
         let st = rfs::statat(dir, &child, AtFlags::SYMLINK_NOFOLLOW)?;
         if file_type(&st) != FileType::Directory {
             continue;
@@ -556,7 +575,7 @@ fn remove_subvolumes_in(dir: BorrowedFd<'_>, dev: u64) -> Result<(), Errno> {
 /// relative to it; mount points are not entered.
 pub(super) fn subvolumes_in(dir: BorrowedFd<'_>, rel: &[u8], dev: u64) -> Result<Vec<Vec<u8>>, Errno> {
     let mut found = Vec::new();
-    for child in list_dir(dir)? {
+    for child in list_subdirs(dir)? {
         let st = rfs::statat(dir, &child, AtFlags::SYMLINK_NOFOLLOW)?;
         if file_type(&st) != FileType::Directory {
             continue;

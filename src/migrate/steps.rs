@@ -207,7 +207,7 @@ impl Run<'_> {
                 settled(j, t, &t.old).display()
             ));
         }
-        protect_old_copies(j, self).map_err(|e| Stop::Failed(Step::Swap, e))
+        Ok(())
     }
 
     fn start_services(&self, j: &mut Journal) -> Result<(), Stop> {
@@ -215,7 +215,9 @@ impl Run<'_> {
     }
 
     fn start_containers(&self, j: &mut Journal) -> Result<(), Stop> {
-        start_containers(j, self).map_err(|e| Stop::Failed(Step::StartContainers, e))
+        start_containers(j, self).map_err(|e| Stop::Failed(Step::StartContainers, e))?;
+        // Once what ran runs again: finding the subvolumes walks the old copy's directories.
+        protect_old_copies(j, self).map_err(|e| Stop::Failed(Step::StartContainers, e))
     }
 
     fn check(&self, j: &mut Journal) -> Result<(), Stop> {
