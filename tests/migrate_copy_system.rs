@@ -680,6 +680,37 @@ fn nested_subvolumes_are_copied_as_subvolumes_and_a_mount_point_is_refused() {
         )
     );
 
+    // After a migration a nested target is a subvolume where its old copy had a plain
+    // directory: checking the live tree against the old copy leaves it out (it is checked
+    // on its own), as it leaves out the read-only flags migrate set on the old copy.
+    set_read_only(&dst.join("btrfs/subvolumes/layer1"), true);
+    let old_tree = target(&mnt, "old-tree", false);
+    copy_tree(&src.root, &old_tree, &CopyOptions::default()).unwrap();
+    ok(Command::new("btrfs").args(["subvolume", "delete"]).arg(old_tree.join("volumes/db")));
+    ok(Command::new("cp")
+        .args(["-a", "--reflink=auto"])
+        .arg(volumes.join("db"))
+        .arg(old_tree.join("volumes/")));
+    let m = fs::metadata(&volumes).unwrap();
+    set_times(&old_tree.join("volumes"), (m.atime(), m.atime_nsec()), (m.mtime(), m.mtime_nsec()));
+    set_read_only(&old_tree.join("btrfs/subvolumes/layer1/inner"), true);
+    let cancel = AtomicBool::new(false);
+    let nested = [PathBuf::from("volumes/db")];
+    tree::verify_unchanged_since(&old_tree, &dst, u64::MAX, &nested, &cancel)
+        .unwrap_or_else(|e| panic!("the nested target left out: {e}"));
+    match tree::verify_unchanged_since(&old_tree, &dst, u64::MAX, &[], &cancel) {
+        Err(VerifyError::Mismatch(m)) => assert_eq!(
+            (m.dst.strip_prefix(&dst).unwrap().to_path_buf(), m.what),
+            (
+                PathBuf::from("volumes/db"),
+                Difference::Subvolume { src: "plain directory".into(), dst: "subvolume".into() }
+            )
+        ),
+        other => panic!("expected the nested target as a mismatch, got {other:?}"),
+    }
+    tree::delete(&old_tree).unwrap();
+    set_read_only(&dst.join("btrfs/subvolumes/layer1"), false);
+
     // The old copy's subvolumes are made read-only, and writable again.
     let writable = tree::writable_subvolumes(&dst).unwrap();
     assert_eq!(writable.len(), 4, "the root and every nested subvolume: {writable:?}");

@@ -560,13 +560,20 @@ impl Run<'_> {
     /// host changed after the swap (inode changed since) is its own doing and not
     /// compared; everything else must still match.
     pub fn finalize(&self, j: &mut Journal) -> Result<(), Error> {
-        for t in j.targets.iter().rev() {
+        for (i, t) in j.targets.iter().enumerate().rev() {
             let old = settled(j, t, &t.old);
             if !exists(&old) {
                 continue;
             }
             let since = j.swapped_at.unwrap_or(0);
-            tree::verify_unchanged_since(&old, &t.path, since, self.cancel).map_err(|e| {
+            // Targets nested in this one became subvolumes and were checked on their own.
+            let nested: Vec<std::path::PathBuf> = j
+                .targets
+                .iter()
+                .filter(|n| n.inside == Some(i))
+                .filter_map(|n| n.path.strip_prefix(&t.path).ok().map(Path::to_path_buf))
+                .collect();
+            tree::verify_unchanged_since(&old, &t.path, since, &nested, self.cancel).map_err(|e| {
                 Error::Environment(format!(
                     "{} no longer matches its old copy {}: {e}; nothing was deleted",
                     t.path.display(),

@@ -90,15 +90,18 @@ pub fn verify(src: &Path, dst: &Path, cancel: &AtomicBool) -> Result<(), VerifyE
 }
 
 /// As [`verify`], but what was changed in `dst` at or after `since` (ns since the epoch)
-/// is taken as changed by its owner since: for checking the live data against its old
-/// copy after containers ran again.
+/// is taken as changed by its owner since, and `exclude` (paths relative to both roots)
+/// is left out: for checking the live data against its old copy after containers ran
+/// again, without the targets nested in it.
 pub fn verify_unchanged_since(
     src: &Path,
     dst: &Path,
     since: u64,
+    exclude: &[PathBuf],
     cancel: &AtomicBool,
 ) -> Result<(), VerifyError> {
-    let options = CopyOptions { cancel: Some(cancel), changed_since: Some(since), ..CopyOptions::default() };
+    let options =
+        CopyOptions { cancel: Some(cancel), changed_since: Some(since), exclude, ..CopyOptions::default() };
     verify::verify_tree(src, dst, &options).map(drop)
 }
 
