@@ -1,6 +1,6 @@
-//! The few btrfs operations the tool itself performs: create, snapshot and delete a subvolume, set
-//! NOCOW, set the compression property and a qgroup size limit, and read the bytes a
-//! subvolume's qgroup counts. Each works on directory
+//! The few btrfs operations the tool itself performs: create, snapshot and delete a
+//! subvolume, make it read-only or writable again, set NOCOW, set the compression property
+//! and a qgroup size limit, and read the bytes a subvolume's qgroup counts. Each works on directory
 //! file descriptors and a single path component, so no path given by a client can lead
 //! outside the directory it was opened in.
 
