@@ -1,6 +1,6 @@
-//! The few btrfs operations the tool itself performs: create, snapshot and delete a subvolume, set
-//! NOCOW, set the compression property and a qgroup size limit, and read the bytes a
-//! subvolume's qgroup counts. Each works on directory
+//! The few btrfs operations the tool itself performs: create, snapshot and delete a
+//! subvolume, make it read-only or writable again, set NOCOW, set the compression property
+//! and a qgroup size limit, and read the bytes a subvolume's qgroup counts. Each works on directory
 //! file descriptors and a single path component, so no path given by a client can lead
 //! outside the directory it was opened in.
 
@@ -116,6 +116,7 @@ struct InoLookupArgs {
 
 const SUBVOL_CREATE: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 14);
 const SNAP_CREATE_V2: Opcode = opcode::write::<VolArgsV2>(IOCTL_MAGIC, 23);
+const SUBVOL_GETFLAGS: Opcode = opcode::read::<u64>(IOCTL_MAGIC, 25);
 const SUBVOL_SETFLAGS: Opcode = opcode::write::<u64>(IOCTL_MAGIC, 26);
 const SNAP_DESTROY: Opcode = opcode::write::<VolArgs>(IOCTL_MAGIC, 15);
 const QGROUP_LIMIT: Opcode = opcode::read::<QgroupLimitArgs>(IOCTL_MAGIC, 43);
@@ -128,6 +129,7 @@ pub enum Op {
     CreateSubvolume,
     Snapshot,
     SetReadOnly,
+    SetWritable,
     DeleteSubvolume,
     SetNocow,
     SetCompression,
@@ -159,6 +161,7 @@ impl fmt::Display for BtrfsError {
             Op::CreateSubvolume => "creating the subvolume",
             Op::Snapshot => "taking the snapshot",
             Op::SetReadOnly => "making the subvolume read-only",
+            Op::SetWritable => "making the subvolume writable",
             Op::DeleteSubvolume => "deleting the subvolume",
             Op::SetNocow => "setting NOCOW (chattr +C)",
             Op::SetCompression => "setting the compression property",
@@ -269,6 +272,20 @@ pub fn set_read_only(fd: BorrowedFd<'_>) -> Result<(), BtrfsError> {
     // SAFETY: the opcode is _IOW(0x94, 26, __u64); the kernel reads one u64 of flags.
     unsafe { rustix::ioctl::ioctl(fd, Setter::<SUBVOL_SETFLAGS, u64>::new(SUBVOL_RDONLY)) }
         .map_err(BtrfsError::new(Op::SetReadOnly))
+}
+
+/// Whether the subvolume whose root is `fd` is read-only (BTRFS_IOC_SUBVOL_GETFLAGS).
+pub fn is_read_only(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    // SAFETY: the opcode is _IOR(0x94, 25, __u64); the kernel writes one u64 of flags.
+    let flags = unsafe { rustix::ioctl::ioctl(fd, rustix::ioctl::Getter::<SUBVOL_GETFLAGS, u64>::new()) }?;
+    Ok(flags & SUBVOL_RDONLY != 0)
+}
+
+/// Makes the read-only subvolume whose root is `fd` writable again.
+pub fn set_writable(fd: BorrowedFd<'_>) -> Result<(), BtrfsError> {
+    // SAFETY: the opcode is _IOW(0x94, 26, __u64); the kernel reads one u64 of flags.
+    unsafe { rustix::ioctl::ioctl(fd, Setter::<SUBVOL_SETFLAGS, u64>::new(0)) }
+        .map_err(BtrfsError::new(Op::SetWritable))
 }
 
 /// Reads the NOCOW flag (`lsattr` shows `C`).

@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use podfs::btrfs;
 use podfs::migrate::copy::{CopyError, CopyOptions, CopyStats, Progress, Reflink, copy_tree, measure};
+use podfs::migrate::tree;
 use podfs::migrate::verify::{Difference, VerifyError, verify_tree};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use std::collections::BTreeMap;
@@ -569,28 +570,187 @@ fn flags_all_nocow(root: &Path) -> bool {
     nocow_flags(root).iter().all(|(_, c)| *c)
 }
 
+fn is_read_only(p: &Path) -> bool {
+    let fd = rfs::open(p, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    btrfs::is_read_only(rustix::fd::AsFd::as_fd(&fd)).unwrap()
+}
+
+fn set_read_only(p: &Path, read_only: bool) {
+    let fd = rfs::open(p, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    let fd = rustix::fd::AsFd::as_fd(&fd);
+    if read_only { btrfs::set_read_only(fd).unwrap() } else { btrfs::set_writable(fd).unwrap() }
+}
+
+/// Subvolumes `btrfs subvolume list` names below `path` (paths relative to the top level `mnt`).
+fn subvolumes_below(mnt: &Path, path: &Path) -> Vec<String> {
+    let out = ok(Command::new("btrfs").args(["subvolume", "list"]).arg(mnt));
+    let rel = path.strip_prefix(mnt).unwrap().display().to_string();
+    out.lines()
+        .filter_map(|l| l.split(" path ").nth(1))
+        .filter(|p| p.starts_with(&format!("{rel}/")))
+        .map(String::from)
+        .collect()
+}
+
+/// Unmounts on drop, also when the test fails.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 #[test]
-fn a_subvolume_inside_the_source_is_refused_unless_excluded() {
-    if !can_run("a_subvolume_inside_the_source_is_refused", &["mkfs.btrfs", "losetup"], true) {
+fn nested_subvolumes_are_copied_as_subvolumes_and_a_mount_point_is_refused() {
+    if !can_run(
+        "nested_subvolumes_are_copied_as_subvolumes",
+        &["mkfs.btrfs", "losetup", "btrfs", "mount"],
+        true,
+    ) {
         return;
     }
     let mut fs_ = LoopBtrfs::new("1G");
     let mnt = fs_.mount("/", "");
+    // A graphroot as the btrfs storage driver keeps it: layers are subvolumes, one of them
+    // read-only and holding a subvolume of its own; and a NOCOW volume subvolume.
     let src = make_source(&mnt.join("graphroot"), 10, 0, 0);
     let volumes = src.root.join("volumes");
     fs::create_dir(&volumes).unwrap();
     target(&volumes, "db", true);
     fs::write(volumes.join("db/PG_VERSION"), b"16").unwrap();
+    let layers = src.root.join("btrfs/subvolumes");
+    fs::create_dir_all(&layers).unwrap();
+    let layer = target(&layers, "layer1", false);
+    fs::create_dir(layer.join("etc")).unwrap();
+    fs::write(layer.join("etc/os-release"), b"ID=busybox\n").unwrap();
+    let inner = target(&layer, "inner", false);
+    fs::write(inner.join("file"), b"inside a nested subvolume").unwrap();
+    fs::set_permissions(&layer, fs::Permissions::from_mode(0o711)).unwrap();
+    set_times(&layer, (1_000_000_000, 0), (1_200_000_000, 5));
+    set_read_only(&layer, true);
+    let before = snapshot(&src.root);
+
+    let totals = measure(&src.root).unwrap();
+    assert_eq!(totals.subvolumes, 3, "{totals:?}");
     let dst = target(&mnt, "copy", false);
+    btrfs::set_compression(rustix::fd::AsFd::as_fd(&fs::File::open(&dst).unwrap()), "zstd").unwrap();
+    let stats = copy_tree(&src.root, &dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("copy: {e}"));
+    assert_eq!(stats.subvolumes, 3, "{stats:?}");
+    for rel in ["volumes/db", "btrfs/subvolumes/layer1", "btrfs/subvolumes/layer1/inner"] {
+        assert_eq!(fs::metadata(dst.join(rel)).unwrap().ino(), 256, "{rel} is a subvolume");
+        // The target's attributes: the compression property of the directory it was made in.
+        assert_eq!(compression_property(&dst.join(rel)), "zstd", "{rel}");
+    }
+    assert!(is_read_only(&dst.join("btrfs/subvolumes/layer1")), "read-only as its source");
+    assert!(!is_read_only(&dst.join("btrfs/subvolumes/layer1/inner")));
+    assert!(!is_read_only(&dst.join("volumes/db")));
+    assert!(stats.bytes_reflinked > 0, "reflinked: {stats:?}");
+    assert_eq!(before, snapshot(&dst), "content and metadata, subvolume roots included");
+    assert_eq!(before, snapshot(&src.root), "the source is untouched");
+    assert_eq!(subvolumes_below(&mnt, &dst).len(), 3, "{:?}", subvolumes_below(&mnt, &dst));
+    verify_tree(&src.root, &dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("verify: {e}"));
+
+    // A subvolume that became a plain directory (same content, owner, mode and times) is a mismatch.
+    ok(Command::new("btrfs").args(["subvolume", "delete"]).arg(dst.join("volumes/db")));
+    ok(Command::new("cp").args(["-a", "--reflink=auto"]).arg(volumes.join("db")).arg(dst.join("volumes/")));
+    let mismatch = |dst: &Path| match verify_tree(&src.root, dst, &CopyOptions::default()) {
+        Err(VerifyError::Mismatch(m)) => (m.dst.strip_prefix(dst).unwrap().to_path_buf(), m.what),
+        other => panic!("expected a mismatch, got {other:?}"),
+    };
+    assert_eq!(
+        mismatch(&dst),
+        (
+            PathBuf::from("volumes/db"),
+            Difference::Subvolume { src: "subvolume".into(), dst: "plain directory".into() }
+        )
+    );
+    // Copying again mends it, also through a read-only subvolume the first copy finished.
+    copy_tree(&src.root, &dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("copy again: {e}"));
+    assert_eq!(fs::metadata(dst.join("volumes/db")).unwrap().ino(), 256, "a subvolume again");
+    assert!(is_read_only(&dst.join("btrfs/subvolumes/layer1")), "read-only again");
+    verify_tree(&src.root, &dst, &CopyOptions::default()).unwrap_or_else(|e| panic!("verify: {e}"));
+    // A read-only subvolume that became writable is a mismatch too.
+    set_read_only(&dst.join("btrfs/subvolumes/layer1"), false);
+    assert_eq!(
+        mismatch(&dst),
+        (
+            PathBuf::from("btrfs/subvolumes/layer1"),
+            Difference::Subvolume { src: "read-only subvolume".into(), dst: "subvolume".into() }
+        )
+    );
+
+    // After a migration a nested target is a subvolume where its old copy had a plain
+    // directory: checking the live tree against the old copy leaves it out (it is checked
+    // on its own), as it leaves out the read-only flags migrate set on the old copy.
+    set_read_only(&dst.join("btrfs/subvolumes/layer1"), true);
+    let old_tree = target(&mnt, "old-tree", false);
+    copy_tree(&src.root, &old_tree, &CopyOptions::default()).unwrap();
+    ok(Command::new("btrfs").args(["subvolume", "delete"]).arg(old_tree.join("volumes/db")));
+    ok(Command::new("cp")
+        .args(["-a", "--reflink=auto"])
+        .arg(volumes.join("db"))
+        .arg(old_tree.join("volumes/")));
+    let m = fs::metadata(&volumes).unwrap();
+    set_times(&old_tree.join("volumes"), (m.atime(), m.atime_nsec()), (m.mtime(), m.mtime_nsec()));
+    set_read_only(&old_tree.join("btrfs/subvolumes/layer1/inner"), true);
+    let cancel = AtomicBool::new(false);
+    let nested = [PathBuf::from("volumes/db")];
+    tree::verify_unchanged_since(&old_tree, &dst, u64::MAX, &nested, &cancel)
+        .unwrap_or_else(|e| panic!("the nested target left out: {e}"));
+    match tree::verify_unchanged_since(&old_tree, &dst, u64::MAX, &[], &cancel) {
+        Err(VerifyError::Mismatch(m)) => assert_eq!(
+            (m.dst.strip_prefix(&dst).unwrap().to_path_buf(), m.what),
+            (
+                PathBuf::from("volumes/db"),
+                Difference::Subvolume { src: "plain directory".into(), dst: "subvolume".into() }
+            )
+        ),
+        other => panic!("expected the nested target as a mismatch, got {other:?}"),
+    }
+    tree::delete(&old_tree).unwrap();
+    set_read_only(&dst.join("btrfs/subvolumes/layer1"), false);
+
+    // The old copy's subvolumes are made read-only, and writable again.
+    let writable = tree::writable_subvolumes(&dst).unwrap();
+    assert_eq!(writable.len(), 4, "the root and every nested subvolume: {writable:?}");
+    tree::set_read_only(&writable, true).unwrap();
+    assert!(writable.iter().all(|p| is_read_only(p)));
+    assert!(tree::writable_subvolumes(&dst).unwrap().is_empty());
+    tree::set_read_only(&writable, false).unwrap();
+    assert!(writable.iter().all(|p| !is_read_only(p)));
+    tree::set_read_only(&writable, true).unwrap();
+
+    // A tree with read-only nested subvolumes is deleted whole, with the subvolume ioctl.
+    tree::delete(&dst).unwrap_or_else(|e| panic!("delete: {e}"));
+    assert!(!dst.exists());
+    assert_eq!(subvolumes_below(&mnt, &mnt.join("copy")), Vec::<String>::new());
+    assert_eq!(before, snapshot(&src.root));
+
+    // Another filesystem mounted below the source stops the copy, naming it.
+    let tmp = volumes.join("tmpfs");
+    fs::create_dir(&tmp).unwrap();
+    ok(Command::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(&tmp));
+    let _mounted = Mounted(tmp.clone());
+    let dst = target(&mnt, "copy2", false);
     match copy_tree(&src.root, &dst, &CopyOptions::default()) {
-        Err(CopyError::CrossesFilesystem { path }) => assert_eq!(path, volumes.join("db")),
+        Err(e @ CopyError::CrossesFilesystem { .. }) => {
+            assert!(e.to_string().contains("mount point"), "{e}");
+            assert!(matches!(&e, CopyError::CrossesFilesystem { path } if *path == tmp), "{e:?}");
+        }
         other => panic!("expected CrossesFilesystem, got {other:?}"),
     }
-    let exclude = [PathBuf::from("volumes/db")];
+    // A subvolume mounted below it is a mount point too.
+    let sub = volumes.join("db-mounted");
+    fs::create_dir(&sub).unwrap();
+    ok(Command::new("mount").args(["--bind"]).arg(volumes.join("db")).arg(&sub));
+    let _bound = Mounted(sub.clone());
+    let exclude = [PathBuf::from("volumes/tmpfs")];
     let opts = CopyOptions { exclude: &exclude, ..CopyOptions::default() };
-    copy_tree(&src.root, &dst, &opts).unwrap();
-    verify_tree(&src.root, &dst, &opts).unwrap();
-    assert!(dst.join("volumes").is_dir() && !dst.join("volumes/db").exists());
+    match copy_tree(&src.root, &dst, &opts) {
+        Err(CopyError::CrossesFilesystem { path }) => assert_eq!(path, sub),
+        other => panic!("expected CrossesFilesystem, got {other:?}"),
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@ use super::Format;
 use crate::decide::Strategy;
 use crate::error::{Error, exit};
 use crate::migrate::journal::{
-    self, DEFAULT_STATE_DIR, Journal, Phase, PodmanFacts, Service, StateDir, Step, Target, VERSION,
+    DEFAULT_STATE_DIR, Journal, Phase, PodmanFacts, Service, StateDir, Step, Target, VERSION,
 };
 use crate::migrate::podman_ops::{self, Podman};
 use crate::migrate::steps::{self, Run, Stop};
@@ -39,7 +39,10 @@ own at the same path, and each volume whose class gets a subvolume of its own in
 directory), made empty with the class's attributes (NOCOW, or the compression property)
 and filled by a copy: NOCOW cannot be set on existing data, and a reflink or rename would
 keep the old extents. Copies that keep copy-on-write share extents (reflinks) and cost
-almost no space; NOCOW copies write every byte.
+almost no space; NOCOW copies write every byte. A subvolume nested in a copied tree (the
+btrfs storage driver keeps each layer as one below graphroot) becomes a new subvolume in
+the copy, read-only when its source is, so graphroot on the btrfs driver is migrated in
+place too; something mounted below a target stops the copy.
 
 Steps, kept in a journal (--state-dir, default /var/lib/podman-btrfs-advise/migrate/,
 written atomically after every change; a lock lets one migration run at a time):
@@ -47,6 +50,12 @@ written atomically after every change; a lock lets one migration run at a time):
                     quotas, SELinux (no path changes, so no `semanage fcontext` rule is
                     needed), what runs, which containers systemd units manage
                     (PODMAN_SYSTEMD_UNIT, also set by Quadlet), which API services run
+                    (system units, or `systemctl --user` ones for a rootless Podman
+                    whose socket lies in /run/user/UID), and each Quadlet unit
+                    (.container .volume .pod .kube in /etc/containers/systemd,
+                    /usr/share/containers/systemd, /run/containers/systemd,
+                    ~/.config/containers/systemd and the users/ subdirectories, or
+                    QUADLET_UNIT_DIRS) with what migrate does about it
   stop-containers   each running container with its own stop timeout; one a systemd unit
                     manages through `systemctl stop UNIT`, so systemd does not restart it
   stop-services     podman.socket and podman.service through systemctl; a
@@ -56,7 +65,8 @@ written atomically after every change; a lock lets one migration run at a time):
   verify            every file by content and metadata
   swap              renames: the data to NAME.podfs-old-STAMP, the new subvolume to NAME
   start-services    what was stopped
-  start-containers  exactly what ran before
+  start-containers  exactly what ran before; then the old copy's subvolumes are made
+                    read-only (a plain directory cannot be: it is left as it was)
   check             scan: every target a subvolume of its own with its attributes
 Containers are stopped and started through Podman's API when it answers, else with
 `podman` itself (only when it is the same Podman: same mount namespace, version and
@@ -70,7 +80,8 @@ stops again what runs on the new data; the new subvolumes are then kept and name
 they hold what ran since); --finalize verifies the old data against the live data once
 more (what changed since the swap is the host's own) and deletes it: the only things
 migrate ever deletes are the old copy it kept, and on --rollback before the swap the new
-subvolumes it made.
+subvolumes it made (nested ones with the subvolume delete ioctl, read-only ones made
+writable first). --rollback makes writable again what migrate made read-only.
 
 JSON output (--format json), fields are only ever added:
   {\"result\": \"nothing-to-do\"|\"dry-run\"|\"migrated\"|\"interrupted\"|\"failed\"|\"rolled-back\"|
@@ -78,13 +89,13 @@ JSON output (--format json), fields are only ever added:
    \"migration\": {state_dir, stamp, phase, strategy, podman {url, version, graphroot, runroot,
    driver, foreign_namespace}, steps [{step, done}], targets [{role {kind, name}, path, class,
    nocow, compression, bytes, needs, reflink, source, live, staging, old, inside, copied,
-   verified}], containers [{id, name, state, stop_timeout, unit, stopped, started}],
+   verified, made_read_only}], containers [{id, name, state, stop_timeout, unit, stopped, started}],
    services [{kind: systemd|manual, …}], space {needed, available}, checks [STRING],
    skipped [{what, why}], interrupted {step, message}|null, notes [{step, message}]}}
 
 Exit codes: 0 done (or nothing to do); 2 usage: no terminal to confirm on without --yes,
 a migration already under way, --resume without one; 3 refused or stopped: the
-environment does not allow it (too little space, the btrfs storage driver), a step failed,
+environment does not allow it (too little space, a mount point below a target), a step failed,
 or Ctrl-C; the output then says `migrate --resume` or `migrate --rollback`.";
 
 /// Move this host's container data to the planned layout in place, losing nothing.
@@ -401,7 +412,8 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
     };
     j.containers = podman.running()?;
     // Our own planning service is ended here; the steps use `podman` itself.
-    j.services = if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid) };
+    j.services =
+        if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid, &j.podman.url)? };
     drop(planning);
     let podman = podman_for(&j)?;
     let (checks, space) = preflight(&j, &report)?;
@@ -447,14 +459,6 @@ fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
 fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<String>, (u64, u64)), Error> {
     let mut checks =
         vec![format!("Podman {} at {}, storage driver {}", j.podman.version, j.podman.url, j.podman.driver)];
-    if j.podman.driver == "btrfs" && j.targets.iter().any(|t| t.role == journal::Role::Graphroot) {
-        return Err(Error::Environment(
-            "graphroot uses the btrfs storage driver, whose image layers are subvolumes nested in \
-             graphroot; a copy would turn them into plain directories the driver cannot delete\n  = help: \
-             make graphroot a subvolume with `--to-disk`, or switch to overlay first"
-                .into(),
-        ));
-    }
     for t in &j.targets {
         for p in [&t.staging, &t.old] {
             if std::fs::symlink_metadata(p).is_ok() {
@@ -503,6 +507,7 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
     if j.containers.is_empty() {
         checks.push("no container runs".into());
     }
+    checks.extend(podman_ops::quadlet_preflight(&j.podman.url, report.rootless, &j.containers));
     for s in &j.services {
         checks.push(match s {
             Service::Systemd { units, .. } => {

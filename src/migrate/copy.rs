@@ -29,13 +29,21 @@
 //!   `O_NOATIME`, through directory file descriptors one name at a time, so a symlink
 //!   swapped in anywhere below `src` is never followed. A file whose size, mtime or ctime
 //!   changes while it is copied, an entry that appears or vanishes in a directory being
-//!   copied, is [`CopyError::SourceChanged`]. A subvolume or mount point below `src` is
-//!   an error ([`CopyError::CrossesFilesystem`]) unless the caller excludes it.
+//!   copied, is [`CopyError::SourceChanged`]. A mount point below `src` (another
+//!   filesystem, or a subvolume mounted there) is an error
+//!   ([`CopyError::CrossesFilesystem`]) unless the caller excludes it.
+//! - **Nested subvolumes stay subvolumes**: a directory below `src` that is the root of a
+//!   btrfs subvolume of the same mount (inode 256 on a device of its own, as the btrfs
+//!   storage driver keeps every layer) becomes a new subvolume in `dst`, with the NOCOW
+//!   flag and compression property of the directory it is made in (the target's
+//!   attributes win here too), filled the same way and made read-only at the end when the
+//!   source is read-only.
 //! - **Resumable**: on a `dst` that holds a partial copy (a killed run), entries that
 //!   already equal the source (type, size, mtime, mode, owner; times are set last, so a
 //!   half-written file never matches) are kept, everything else is rewritten, and entries
 //!   of `dst` that `src` does not have are removed: `dst` belongs to the copy. Excluded
-//!   paths are left alone on both sides.
+//!   paths are left alone on both sides. A read-only subvolume of `dst` left by the
+//!   killed run is made writable to be completed, and read-only again.
 //! - **Durable**: the target filesystem is synced (`syncfs`) before `copy_tree` returns.
 //! - **Prompt errors**: a full target is [`CopyError::NoSpace`], cancellation through
 //!   [`CopyOptions::cancel`] is [`CopyError::Cancelled`] within one 1 MiB block (a clone
@@ -139,6 +147,8 @@ pub struct Totals {
     /// Entries of every type below the root (the root itself not counted).
     pub files: u64,
     pub dirs: u64,
+    /// Directories of `dirs` that are nested subvolume roots.
+    pub subvolumes: u64,
     /// Apparent size of regular files.
     pub bytes: u64,
     /// Bytes of regular files' data extents (`st_blocks`; btrfs reports them uncompressed):
@@ -161,6 +171,8 @@ pub struct CopyStats {
     pub bytes_skipped: u64,
     /// Names made as hardlinks to an inode copied earlier.
     pub hardlinks: u64,
+    /// Nested subvolumes the target holds, as the source does.
+    pub subvolumes: u64,
     /// Entries of the target that the source does not have, removed.
     pub removed: u64,
 }
@@ -176,8 +188,8 @@ pub enum CopyError {
     /// The source changed while it was copied: a file's size, mtime or ctime, or a
     /// directory's entries. Stop what writes to it and copy again.
     SourceChanged { path: PathBuf },
-    /// A subvolume or mount point below the source; copying it as a plain directory would
-    /// lose what it is, so the caller must exclude it (and move it on its own).
+    /// A mount point below the source (another filesystem, or a subvolume mounted there):
+    /// not the source's own data, so the caller must unmount or exclude it.
     CrossesFilesystem { path: PathBuf },
     /// Source and target overlap (one lies inside the other).
     Overlap { src: PathBuf, dst: PathBuf },
@@ -205,7 +217,8 @@ impl fmt::Display for CopyError {
             ),
             CopyError::CrossesFilesystem { path } => write!(
                 f,
-                "{} is a subvolume or mount point of its own; it is not copied as a plain directory",
+                "{} is a mount point (another filesystem, or a subvolume mounted there); what is \
+                 mounted there is not copied: unmount it first",
                 path.display()
             ),
             CopyError::Overlap { src, dst } => {
@@ -315,6 +328,37 @@ fn stat_changed(before: &Stat, after: &Stat) -> bool {
     before.st_size != after.st_size || mtime(before) != mtime(after) || ctime(before) != ctime(after)
 }
 
+/// How a directory stands to the directory it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Nesting {
+    /// Part of the same subvolume (or filesystem).
+    Plain,
+    /// The root of a nested btrfs subvolume, on the same mount.
+    Subvolume,
+    /// Something is mounted on it.
+    MountPoint,
+}
+
+/// What the directory `st`, named `name` in the open directory `dir` of device `dev`, is:
+/// a directory on another device is a nested subvolume when it is inode 256 on btrfs and
+/// on the same mount (statx's mount id), else a mount point.
+#[allow(clippy::unnecessary_cast)]
+pub(super) fn nesting(dir: BorrowedFd<'_>, name: &CStr, st: &Stat, dev: u64) -> Result<Nesting, Errno> {
+    if st.st_dev as u64 == dev {
+        return Ok(Nesting::Plain);
+    }
+    let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+    let child = rfs::statx(dir, name, flags, rfs::StatxFlags::MNT_ID)?;
+    let parent = rfs::statx(dir, c"", flags | AtFlags::EMPTY_PATH, rfs::StatxFlags::MNT_ID)?;
+    let known = (child.stx_mask & parent.stx_mask & rfs::StatxFlags::MNT_ID.bits()) != 0;
+    let same_mount = known && child.stx_mnt_id == parent.stx_mnt_id;
+    Ok(if same_mount && st.st_ino as u64 == btrfs::SUBVOLUME_ROOT_INO && btrfs::is_btrfs(dir) {
+        Nesting::Subvolume
+    } else {
+        Nesting::MountPoint
+    })
+}
+
 /// Opens a directory of the source or target, never following a symlink. `O_NOATIME`
 /// keeps reads from touching the source; it needs ownership or root, so it is dropped
 /// when refused.
@@ -352,6 +396,25 @@ pub(super) fn list_dir(dir: BorrowedFd<'_>) -> Result<Vec<CString>, Errno> {
         let entry = entry?;
         let name = entry.file_name();
         if name != c"." && name != c".." {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The names in a directory that may be directories (the type the directory entry gives,
+/// or none given), for walks that look only for subvolumes: other entries are not stat'ed.
+fn list_subdirs(dir: BorrowedFd<'_>) -> Result<Vec<CString>, Errno> {
+    let mut reader = rfs::Dir::read_from(dir)?;
+    let mut names = Vec::new();
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name != c"."
+            && name != c".."
+            && matches!(entry.file_type(), FileType::Directory | FileType::Unknown)
+        {
             names.push(name.to_owned());
         }
     }
@@ -451,19 +514,84 @@ fn set_xattrs(
     Ok(())
 }
 
-/// Removes `name` in `dir` and, for a directory, everything in it. Used only inside the
-/// target, which belongs to the copy.
-fn remove_tree(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+/// Removes `name` in `dir` and, for a directory, everything in it. A nested subvolume is
+/// made writable and deleted with the subvolume delete ioctl once the subvolumes inside it
+/// are; a mount point is never entered (EXDEV). Used only inside trees this tool made:
+/// the copy's target, a staging copy, an old copy it kept.
+pub(super) fn remove_tree(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
     let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-    if file_type(&st) == FileType::Directory {
-        let fd = open_dir_at(dir, name)?;
-        for child in list_dir(fd.as_fd())? {
-            remove_tree(fd.as_fd(), &child)?;
-        }
-        rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
-    } else {
-        rfs::unlinkat(dir, name, AtFlags::empty())
+    if file_type(&st) != FileType::Directory {
+        return rfs::unlinkat(dir, name, AtFlags::empty());
     }
+    let dev = inode(&rfs::fstat(dir)?).0;
+    let fd = open_dir_at(dir, name)?;
+    match nesting(dir, name, &st, dev)? {
+        Nesting::MountPoint => Err(Errno::XDEV),
+        Nesting::Subvolume => {
+            if btrfs::is_read_only(fd.as_fd())? {
+                btrfs::set_writable(fd.as_fd()).map_err(|e| e.errno)?;
+            }
+            remove_subvolumes_in(fd.as_fd(), inode(&st).0)?;
+            drop(fd);
+            // The ioctl takes names as text; btrfs accepts any bytes, as rmdir does.
+            match name.to_str() {
+                Ok(text) => btrfs::delete_subvolume(dir, text).map_err(|e| e.errno),
+                Err(_) => {
+                    let fd = open_dir_at(dir, name)?;
+                    for child in list_dir(fd.as_fd())? {
+                        remove_tree(fd.as_fd(), &child)?;
+                    }
+                    rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+                }
+            }
+        }
+        Nesting::Plain => {
+            for child in list_dir(fd.as_fd())? {
+                remove_tree(fd.as_fd(), &child)?;
+            }
+            rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+        }
+    }
+}
+
+/// Deletes the subvolumes nested anywhere in `dir` (of device `dev`), leaving the rest:
+/// the delete ioctl refuses a subvolume that holds others.
+fn remove_subvolumes_in(dir: BorrowedFd<'_>, dev: u64) -> Result<(), Errno> {
+    for child in list_subdirs(dir)? {
+        let st = rfs::statat(dir, &child, AtFlags::SYMLINK_NOFOLLOW)?;
+        if file_type(&st) != FileType::Directory {
+            continue;
+        }
+        match nesting(dir, &child, &st, dev)? {
+            Nesting::Plain => remove_subvolumes_in(open_dir_at(dir, &child)?.as_fd(), dev)?,
+            Nesting::Subvolume => remove_tree(dir, &child)?,
+            Nesting::MountPoint => return Err(Errno::XDEV),
+        }
+    }
+    Ok(())
+}
+
+/// The nested subvolumes below the directory `dir` (of device `dev`), each with its path
+/// relative to it; mount points are not entered.
+pub(super) fn subvolumes_in(dir: BorrowedFd<'_>, rel: &[u8], dev: u64) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut found = Vec::new();
+    for child in list_subdirs(dir)? {
+        let st = rfs::statat(dir, &child, AtFlags::SYMLINK_NOFOLLOW)?;
+        if file_type(&st) != FileType::Directory {
+            continue;
+        }
+        let crel = self::child(rel, &child);
+        let nested = nesting(dir, &child, &st, dev)?;
+        if nested == Nesting::MountPoint {
+            continue;
+        }
+        if nested == Nesting::Subvolume {
+            found.push(crel.clone());
+        }
+        let fd = open_dir_at(dir, &child)?;
+        found.extend(subvolumes_in(fd.as_fd(), &crel, inode(&st).0)?);
+    }
+    Ok(found)
 }
 
 /// Whether a target entry left by an earlier run already equals the source entry.
@@ -572,15 +700,17 @@ impl Measure<'_> {
             self.totals.files += 1;
             match file_type(&st) {
                 FileType::Directory => {
-                    if st.st_dev as u64 != dev {
-                        return Err(CopyError::CrossesFilesystem { path: path() });
+                    match nesting(dir, &name, &st, dev).map_err(src_err(path(), "stat"))? {
+                        Nesting::MountPoint => return Err(CopyError::CrossesFilesystem { path: path() }),
+                        Nesting::Subvolume => self.totals.subvolumes += 1,
+                        Nesting::Plain => {}
                     }
                     if Some(inode(&st)) == self.dst {
                         return Err(CopyError::Overlap { src: self.root.to_path_buf(), dst: path() });
                     }
                     self.totals.dirs += 1;
                     let fd = open_dir_at(dir, &name).map_err(src_err(path(), "open"))?;
-                    self.dir(fd.as_fd(), &rel, dev)?;
+                    self.dir(fd.as_fd(), &rel, st.st_dev as u64)?;
                 }
                 FileType::RegularFile if st.st_nlink <= 1 || self.seen.insert(inode(&st)) => {
                     self.totals.bytes += st.st_size as u64;
@@ -776,28 +906,7 @@ impl Copy<'_> {
         };
         let kind = file_type(&st);
         if kind == FileType::Directory {
-            if st.st_dev as u64 != dev {
-                return Err(CopyError::CrossesFilesystem { path: self.src_path(rel) });
-            }
-            match &existing {
-                Some(d) if file_type(d) == FileType::Directory => {}
-                other => {
-                    if other.is_some() {
-                        remove_tree(dst, name).map_err(io_err(self.dst_path(rel), "remove"))?;
-                    }
-                    rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))
-                        .map_err(io_err(self.dst_path(rel), "create the directory"))?;
-                }
-            }
-            let sfd = open_dir_at(src, name).map_err(src_err(self.src_path(rel), "open"))?;
-            if inode(&rfs::fstat(&sfd).map_err(src_err(self.src_path(rel), "stat"))?) != inode(&st) {
-                return Err(CopyError::SourceChanged { path: self.src_path(rel) });
-            }
-            let dfd = open_dir_at(dst, name).map_err(io_err(self.dst_path(rel), "open"))?;
-            self.dir(sfd.as_fd(), dfd.as_fd(), rel, dev)?;
-            let xattrs =
-                xattrs(src, name).map_err(src_err(self.src_path(rel), "read the extended attributes of"))?;
-            return self.apply_metadata(dst, name, &st, &xattrs, rel);
+            return self.directory(src, dst, name, rel, dev, &st, existing.as_ref());
         }
 
         // A further name of an inode copied before becomes a hardlink to its copy.
@@ -851,6 +960,92 @@ impl Copy<'_> {
                 .map_err(io_err(self.dst_path(rel), "stat"))?;
             let rel = CString::new(rel).expect("a path holds no NUL");
             self.links.insert(inode(&st), (rel, copied.st_ino as u64));
+        }
+        Ok(())
+    }
+
+    /// Copies a directory, or a nested subvolume into a new subvolume, with its contents.
+    #[allow(clippy::too_many_arguments, clippy::unnecessary_cast)]
+    fn directory(
+        &mut self,
+        src: BorrowedFd<'_>,
+        dst: BorrowedFd<'_>,
+        name: &CStr,
+        rel: &[u8],
+        dev: u64,
+        st: &Stat,
+        existing: Option<&Stat>,
+    ) -> Result<(), CopyError> {
+        let subvolume = match nesting(src, name, st, dev).map_err(src_err(self.src_path(rel), "stat"))? {
+            Nesting::MountPoint => return Err(CopyError::CrossesFilesystem { path: self.src_path(rel) }),
+            Nesting::Subvolume => true,
+            Nesting::Plain => false,
+        };
+        let dst_dev = inode(&rfs::fstat(dst).map_err(io_err(self.dst_path(rel), "stat"))?).0;
+        let fits = match existing {
+            Some(d) if file_type(d) == FileType::Directory => {
+                nesting(dst, name, d, dst_dev).map_err(io_err(self.dst_path(rel), "stat"))?
+                    == if subvolume { Nesting::Subvolume } else { Nesting::Plain }
+            }
+            _ => false,
+        };
+        if !fits {
+            if existing.is_some() {
+                remove_tree(dst, name).map_err(io_err(self.dst_path(rel), "remove"))?;
+            }
+            if subvolume {
+                self.make_subvolume(dst, name, rel)?;
+            } else {
+                rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))
+                    .map_err(io_err(self.dst_path(rel), "create the directory"))?;
+            }
+        }
+        let sfd = open_dir_at(src, name).map_err(src_err(self.src_path(rel), "open"))?;
+        let sst = rfs::fstat(&sfd).map_err(src_err(self.src_path(rel), "stat"))?;
+        if inode(&sst) != inode(st) {
+            return Err(CopyError::SourceChanged { path: self.src_path(rel) });
+        }
+        let dfd = open_dir_at(dst, name).map_err(io_err(self.dst_path(rel), "open"))?;
+        let read_only = subvolume
+            && btrfs::is_read_only(sfd.as_fd()).map_err(src_err(self.src_path(rel), "read the flags of"))?;
+        if subvolume
+            && btrfs::is_read_only(dfd.as_fd()).map_err(io_err(self.dst_path(rel), "read the flags of"))?
+        {
+            // Finished by a killed run: completed again, then read-only again.
+            btrfs::set_writable(dfd.as_fd())
+                .map_err(|e| io_err(self.dst_path(rel), "make writable")(e.errno))?;
+        }
+        self.dir(sfd.as_fd(), dfd.as_fd(), rel, st.st_dev as u64)?;
+        let xattrs =
+            xattrs(src, name).map_err(src_err(self.src_path(rel), "read the extended attributes of"))?;
+        self.apply_metadata(dst, name, st, &xattrs, rel)?;
+        if subvolume {
+            self.stats.subvolumes += 1;
+        }
+        if read_only {
+            btrfs::set_read_only(dfd.as_fd())
+                .map_err(|e| io_err(self.dst_path(rel), "make read-only")(e.errno))?;
+        }
+        Ok(())
+    }
+
+    /// A new subvolume `name` in `dst`, with the NOCOW flag and compression property of
+    /// `dst` (a new subvolume inherits neither for certain).
+    fn make_subvolume(&self, dst: BorrowedFd<'_>, name: &CStr, rel: &[u8]) -> Result<(), CopyError> {
+        let path = || self.dst_path(rel);
+        let text = name.to_str().map_err(|_| CopyError::Io {
+            path: path(),
+            op: "create the subvolume",
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the name is not UTF-8"),
+        })?;
+        btrfs::create_subvolume(dst, text).map_err(|e| io_err(path(), "create the subvolume")(e.errno))?;
+        let fd = open_dir_at(dst, name).map_err(io_err(path(), "open"))?;
+        if btrfs::nocow(dst).map_err(io_err(path(), "read the flags of"))? {
+            btrfs::set_nocow(fd.as_fd()).map_err(|e| io_err(path(), "set NOCOW on")(e.errno))?;
+        }
+        if let Some(c) = btrfs::compression(dst).map_err(io_err(path(), "read the compression of"))? {
+            btrfs::set_compression(fd.as_fd(), &c)
+                .map_err(|e| io_err(path(), "set the compression property of")(e.errno))?;
         }
         Ok(())
     }

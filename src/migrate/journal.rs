@@ -117,6 +117,10 @@ pub struct Target {
     /// The copy was compared with the source, file by file.
     #[serde(default)]
     pub verified: bool,
+    /// Subvolumes of the old copy (it, or ones nested in it) that migrate made read-only
+    /// after the swap, where they lie then; `--rollback` makes them writable again.
+    #[serde(default)]
+    pub made_read_only: Vec<PathBuf>,
 }
 
 /// A running container as it was found, and how it is stopped and started again.
@@ -142,7 +146,15 @@ pub struct Stopped {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Service {
     /// systemd units (`podman.socket`, `podman.service`) that were active.
-    Systemd { units: Vec<String>, user: bool, stopped: bool, started: bool },
+    Systemd {
+        units: Vec<String>,
+        user: bool,
+        /// Whose user manager runs them (`systemctl --user`); none for the system's.
+        #[serde(default)]
+        uid: Option<u32>,
+        stopped: bool,
+        started: bool,
+    },
     /// A `podman system service` started by hand: stopped, and the user starts it again.
     Manual { pid: u32, command: String, stopped: bool },
 }

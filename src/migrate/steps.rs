@@ -215,7 +215,9 @@ impl Run<'_> {
     }
 
     fn start_containers(&self, j: &mut Journal) -> Result<(), Stop> {
-        start_containers(j, self).map_err(|e| Stop::Failed(Step::StartContainers, e))
+        start_containers(j, self).map_err(|e| Stop::Failed(Step::StartContainers, e))?;
+        // Once what ran runs again: finding the subvolumes walks the old copy's directories.
+        protect_old_copies(j, self).map_err(|e| Stop::Failed(Step::StartContainers, e))
     }
 
     fn check(&self, j: &mut Journal) -> Result<(), Stop> {
@@ -285,6 +287,28 @@ fn quiet(j: &Journal) -> Result<(), Error> {
              container's storage is normally unmounted; see what still uses it (`podman ps -a`, `podman mount`)",
             below.join(", ")
         )));
+    }
+    Ok(())
+}
+
+/// Makes the old copies' subvolumes read-only (a plain directory cannot be), listed in the
+/// journal before, so that a rollback after a crash makes them writable again.
+fn protect_old_copies(j: &mut Journal, run: &Run) -> Result<(), Error> {
+    for i in 0..j.targets.len() {
+        let old = settled(j, &j.targets[i], &j.targets[i].old);
+        if j.targets[i].made_read_only.is_empty() && exists(&old) {
+            j.targets[i].made_read_only = tree::writable_subvolumes(&old)?;
+            run.save(j)?;
+        }
+        let made = &j.targets[i].made_read_only;
+        if !made.is_empty() {
+            tree::set_read_only(made, true)?;
+            (run.say)(&format!(
+                "made {} subvolume(s) of the old copy {} read-only",
+                made.len(),
+                old.display()
+            ));
+        }
     }
     Ok(())
 }
@@ -433,8 +457,8 @@ fn delete_staging(t: &Target) -> Result<bool, Error> {
             t.staging.display()
         )));
     }
-    crate::btrfs::delete_subvolume(dir.as_fd(), &name)
-        .map_err(|e| Error::Environment(format!("{}: {e}", t.staging.display())))?;
+    // With the subvolumes nested in it (a copy of the btrfs storage driver's layers).
+    tree::delete(&t.staging)?;
     Ok(true)
 }
 
@@ -452,6 +476,11 @@ impl Run<'_> {
             self.stop_again(j)?;
             quiet(j)?;
         }
+        for t in &mut j.targets {
+            tree::set_read_only(&t.made_read_only, false)?;
+            t.made_read_only.clear();
+        }
+        self.save(j)?;
         for t in &j.targets {
             unswap_one(t)?;
         }
@@ -515,7 +544,7 @@ impl Run<'_> {
             }
         }
         // A service the user started again by hand holds the new store now.
-        for s in podman_ops::api_services(self.podman.server_pid()) {
+        for s in podman_ops::api_services(self.podman.server_pid(), &j.podman.url)? {
             if let Service::Manual { .. } = s {
                 (self.say)(&podman_ops::stop_service(&s)?);
                 if !j.services.iter().any(|k| matches!(k, Service::Manual { .. })) {
@@ -531,13 +560,20 @@ impl Run<'_> {
     /// host changed after the swap (inode changed since) is its own doing and not
     /// compared; everything else must still match.
     pub fn finalize(&self, j: &mut Journal) -> Result<(), Error> {
-        for t in j.targets.iter().rev() {
+        for (i, t) in j.targets.iter().enumerate().rev() {
             let old = settled(j, t, &t.old);
             if !exists(&old) {
                 continue;
             }
             let since = j.swapped_at.unwrap_or(0);
-            tree::verify_unchanged_since(&old, &t.path, since, self.cancel).map_err(|e| {
+            // Targets nested in this one became subvolumes and were checked on their own.
+            let nested: Vec<std::path::PathBuf> = j
+                .targets
+                .iter()
+                .filter(|n| n.inside == Some(i))
+                .filter_map(|n| n.path.strip_prefix(&t.path).ok().map(Path::to_path_buf))
+                .collect();
+            tree::verify_unchanged_since(&old, &t.path, since, &nested, self.cancel).map_err(|e| {
                 Error::Environment(format!(
                     "{} no longer matches its old copy {}: {e}; nothing was deleted",
                     t.path.display(),
@@ -579,7 +615,7 @@ fn delete_old(old: &Path) -> Result<(), Error> {
             old.display()
         )));
     }
-    std::fs::remove_dir_all(old).map_err(|e| Error::io(old, "delete", e))
+    Ok(tree::delete(old)?)
 }
 
 /// Bytes available to unprivileged users on the filesystem of `path`, after the

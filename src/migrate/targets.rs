@@ -133,6 +133,7 @@ fn target(
         inside,
         copied: false,
         verified: false,
+        made_read_only: Vec::new(),
     }
 }
 

@@ -1,31 +1,67 @@
-//! The tree operations the steps need: measure, copy and verify a directory tree
-//! ([`super::copy`], [`super::verify`]). One place that calls them, so the steps never
-//! depend on how they work inside.
+//! The tree operations the steps need: measure, copy, verify and delete a directory tree
+//! ([`super::copy`], [`super::verify`]), and make the nested subvolumes of an old copy
+//! read-only and writable again. One place that calls them, so the steps never depend on
+//! how they work inside.
 
-use super::copy::{self, CopyOptions, Reflink};
+use super::copy::{self, CopyOptions, Nesting, Reflink};
 use super::verify;
-use std::path::Path;
+use crate::inspect::mountinfo::MountEntry;
+use rustix::fd::AsFd;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub use super::copy::{CopyError, CopyStats, Progress, Totals};
 pub use super::verify::VerifyError;
 
 /// Bytes and files below `path`, hard links counted once. What is mounted below it (the
-/// root filesystems of running containers) is not its data and is left out; a mount table
-/// that cannot be read is an error, not an empty one.
+/// root filesystems of running containers) is not its data and is left out, but for a
+/// directory bound onto itself (the btrfs storage driver does that to its own directory
+/// while Podman runs), which is counted as the plain directory it is. A mount table that
+/// cannot be read is an error, not an empty one.
 pub fn measure(path: &Path) -> Result<Totals, CopyError> {
     let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
         path: "/proc/self/mountinfo".into(),
         op: "read",
         source,
     })?;
-    let below: Vec<std::path::PathBuf> = mounts
+    measure_with(path, &mounts)
+}
+
+fn measure_with(path: &Path, mounts: &[MountEntry]) -> Result<Totals, CopyError> {
+    let below: Vec<&MountEntry> = mounts
+        .iter()
+        .filter(|m| Path::new(&m.mountpoint).strip_prefix(path).is_ok_and(|r| !r.as_os_str().is_empty()))
+        .collect();
+    let relative: Vec<PathBuf> = below
         .iter()
         .filter_map(|m| Path::new(&m.mountpoint).strip_prefix(path).ok())
-        .filter(|rel| !rel.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .collect();
-    copy::measure_excluding(path, &below)
+    let mut totals = copy::measure_excluding(path, &relative)?;
+    let outermost = |m: &&&MountEntry| {
+        !below
+            .iter()
+            .any(|o| o.mountpoint != m.mountpoint && Path::new(&m.mountpoint).starts_with(&o.mountpoint))
+    };
+    for bind in below.iter().filter(outermost).filter(|m| bound_onto_itself(m, mounts)) {
+        let inside = measure_with(Path::new(&bind.mountpoint), mounts)?;
+        totals.files += inside.files + 1;
+        totals.dirs += inside.dirs + 1;
+        totals.subvolumes += inside.subvolumes;
+        totals.bytes += inside.bytes;
+        totals.allocated += inside.allocated;
+    }
+    Ok(totals)
+}
+
+/// Whether mount `m` shows the same directory of the same filesystem as its parent mount
+/// shows at that place (`mount --bind DIR DIR`).
+fn bound_onto_itself(m: &MountEntry, mounts: &[MountEntry]) -> bool {
+    let Some(parent) = mounts.iter().find(|p| p.mount_id == m.parent_id) else { return false };
+    let Ok(rel) = Path::new(&m.mountpoint).strip_prefix(&parent.mountpoint) else { return false };
+    parent.device_number == m.device_number && Path::new(&m.root) == Path::new(&parent.root).join(rel)
 }
 
 /// Copies the contents of `src` and the metadata of its root into the existing, empty (or
@@ -54,14 +90,123 @@ pub fn verify(src: &Path, dst: &Path, cancel: &AtomicBool) -> Result<(), VerifyE
 }
 
 /// As [`verify`], but what was changed in `dst` at or after `since` (ns since the epoch)
-/// is taken as changed by its owner since: for checking the live data against its old
-/// copy after containers ran again.
+/// is taken as changed by its owner since, and `exclude` (paths relative to both roots)
+/// is left out: for checking the live data against its old copy after containers ran
+/// again, without the targets nested in it.
 pub fn verify_unchanged_since(
     src: &Path,
     dst: &Path,
     since: u64,
+    exclude: &[PathBuf],
     cancel: &AtomicBool,
 ) -> Result<(), VerifyError> {
-    let options = CopyOptions { cancel: Some(cancel), changed_since: Some(since), ..CopyOptions::default() };
+    let options =
+        CopyOptions { cancel: Some(cancel), changed_since: Some(since), exclude, ..CopyOptions::default() };
     verify::verify_tree(src, dst, &options).map(drop)
+}
+
+/// The parent directory of `path`, opened, and `path`'s last component.
+fn parent_and_name(path: &Path) -> Result<(rustix::fd::OwnedFd, CString), CopyError> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or_else(|| CopyError::Io {
+        path: path.to_path_buf(),
+        op: "name",
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no last component"),
+    })?;
+    let fd = copy::open_root(parent).map_err(copy::io_err(parent.to_path_buf(), "open"))?;
+    let name = CString::new(name.as_bytes()).expect("a path holds no NUL");
+    Ok((fd, name))
+}
+
+/// Deletes the tree at `path`, which this tool made or kept (a staging copy, an old
+/// copy): nested subvolumes with the subvolume delete ioctl, read-only ones made writable
+/// first; never through a mount point.
+pub fn delete(path: &Path) -> Result<(), CopyError> {
+    let (parent, name) = parent_and_name(path)?;
+    copy::remove_tree(parent.as_fd(), &name).map_err(|e| match e {
+        rustix::io::Errno::XDEV => CopyError::CrossesFilesystem { path: path.to_path_buf() },
+        e => copy::io_err(path.to_path_buf(), "delete")(e),
+    })
+}
+
+/// The subvolumes at or below `path` that are writable: the root when it is a subvolume
+/// of its own, and every nested one. Mount points are not entered.
+#[allow(clippy::unnecessary_cast)]
+pub fn writable_subvolumes(path: &Path) -> Result<Vec<PathBuf>, CopyError> {
+    let err = |op| copy::io_err(path.to_path_buf(), op);
+    let (parent, name) = parent_and_name(path)?;
+    let st =
+        rustix::fs::statat(&parent, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map_err(err("stat"))?;
+    let parent_dev = rustix::fs::fstat(&parent).map_err(err("stat"))?.st_dev as u64;
+    let mut all = Vec::new();
+    if copy::nesting(parent.as_fd(), &name, &st, parent_dev).map_err(err("stat"))? == Nesting::Subvolume {
+        all.push(path.to_path_buf());
+    }
+    let root = copy::open_root(path).map_err(err("open"))?;
+    let below = copy::subvolumes_in(root.as_fd(), &[], st.st_dev as u64).map_err(err("read"))?;
+    all.extend(below.iter().map(|rel| copy::join(path, rel)));
+    let mut writable = Vec::new();
+    for p in all {
+        let fd = copy::open_root(&p).map_err(copy::io_err(p.clone(), "open"))?;
+        if !crate::btrfs::is_read_only(fd.as_fd()).map_err(copy::io_err(p.clone(), "read the flags of"))? {
+            writable.push(p);
+        }
+    }
+    Ok(writable)
+}
+
+/// Makes each subvolume read-only (`true`) or writable; a path that is gone is skipped.
+pub fn set_read_only(paths: &[PathBuf], read_only: bool) -> Result<(), CopyError> {
+    for p in paths {
+        let fd = match copy::open_root(p) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(copy::io_err(p.clone(), "open")(e)),
+        };
+        let done = if read_only {
+            crate::btrfs::set_read_only(fd.as_fd())
+        } else {
+            crate::btrfs::set_writable(fd.as_fd())
+        };
+        done.map_err(|e| {
+            copy::io_err(p.clone(), if read_only { "make read-only" } else { "make writable" })(e.errno)
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(id: u64, parent: u64, dev: &str, root: &str, at: &str) -> MountEntry {
+        MountEntry {
+            mount_id: id,
+            parent_id: parent,
+            device_number: dev.into(),
+            root: root.into(),
+            mountpoint: at.into(),
+            mount_options: vec![],
+            fs_type: "btrfs".into(),
+            source: "/dev/loop0".into(),
+            super_options: vec![],
+        }
+    }
+
+    #[test]
+    fn a_directory_bound_onto_itself_is_told_from_other_mounts() {
+        let mounts = [
+            mount(1, 0, "0:20", "/", "/"),
+            mount(2, 1, "0:30", "/", "/mnt"),
+            // The btrfs storage driver's own directory, bound onto itself.
+            mount(3, 2, "0:30", "/storage/btrfs", "/mnt/storage/btrfs"),
+            // Another directory of the same filesystem bound there, and a tmpfs.
+            mount(4, 2, "0:30", "/elsewhere", "/mnt/storage/volumes"),
+            mount(5, 3, "0:40", "/", "/mnt/storage/btrfs/containers/x/shm"),
+        ];
+        assert!(bound_onto_itself(&mounts[2], &mounts));
+        assert!(!bound_onto_itself(&mounts[3], &mounts));
+        assert!(!bound_onto_itself(&mounts[4], &mounts));
+        assert!(!bound_onto_itself(&mounts[1], &mounts), "another filesystem");
+    }
 }

@@ -3,19 +3,21 @@
 //! [`verify_tree`] walks both trees as [`super::copy::copy_tree`] does (directory file
 //! descriptors, never following symlinks) and compares every entry: its type, permission
 //! bits, numeric owner and group, mtime, size, content, symlink target, device number,
-//! extended attributes (all but `btrfs.*`, the target's own attributes) and which names
-//! share an inode. Content is compared byte for byte, reading both files side by side: the
+//! extended attributes (all but `btrfs.*`, the target's own attributes), which names
+//! share an inode, and which directories are nested subvolumes (read-only or not): a
+//! subvolume that became a plain directory, or the reverse, is a mismatch. Content is compared byte for byte, reading both files side by side: the
 //! source is at hand, so a checksum would only add a chance of collision and a dependency;
 //! regions that are holes in both files are skipped without reading. The first difference
 //! stops the walk with a [`Mismatch`] naming the path and what differs. Sparse layout need
 //! not match; [`VerifyReport`] says where the copy allocates more than the source.
 //! Access times are not compared: reading the source may change them. With
 //! [`CopyOptions::changed_since`] the same walk checks data that has been in use since it
-//! was copied: what its owner changed after that instant is left out.
+//! was copied: what its owner changed after that instant is left out, and so are
+//! subvolumes' read-only flags (migrate makes those of the old copy read-only).
 
 use super::copy::{
-    BLOCK, CopyError, CopyOptions, Pair, Tracker, ctime_ns, file_type, inode, io_err, join, measure_open,
-    mtime, open_dir_at, open_file_at, open_root, permissions, xattrs,
+    BLOCK, CopyError, CopyOptions, Nesting, Pair, Tracker, ctime_ns, file_type, inode, io_err, join,
+    measure_open, mtime, nesting, open_dir_at, open_file_at, open_root, permissions, xattrs,
 };
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{self as rfs, AtFlags, FileType, SeekFrom, Stat};
@@ -70,6 +72,12 @@ pub enum Difference {
     /// Names that share one inode in the source do not share one in the copy, or the
     /// other way round.
     Hardlink,
+    /// A directory is a subvolume on one side and not on the other, or read-only on one
+    /// side only: `plain directory`, `subvolume` or `read-only subvolume`.
+    Subvolume {
+        src: String,
+        dst: String,
+    },
 }
 
 impl fmt::Display for Difference {
@@ -102,6 +110,9 @@ impl fmt::Display for Difference {
             Difference::Xattr { name, what } => write!(f, "extended attribute {name} {what}"),
             Difference::Hardlink => {
                 f.write_str("hardlinks differ: the names sharing its inode are not the same")
+            }
+            Difference::Subvolume { src, dst } => {
+                write!(f, "it is a {src} in the source, a {dst} in the copy")
             }
         }
     }
@@ -218,6 +229,23 @@ fn type_name(kind: FileType) -> &'static str {
     }
 }
 
+/// What the directory `st` (named `name` in `parent`, opened as `dir`) is: `plain
+/// directory`, `subvolume` or `read-only subvolume`. A mount point is what measuring the
+/// source refused already; in the copy it is no subvolume.
+#[allow(clippy::unnecessary_cast)]
+fn subvolume_kind(
+    parent: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    st: &Stat,
+) -> Result<&'static str, Errno> {
+    let dev = inode(&rfs::fstat(parent)?).0;
+    if st.st_dev as u64 == dev || nesting(parent, name, st, dev)? != Nesting::Subvolume {
+        return Ok("plain directory");
+    }
+    Ok(if crate::btrfs::is_read_only(dir)? { "read-only subvolume" } else { "subvolume" })
+}
+
 /// Where the data/hole state at `offset` ends: (in data, end of that state).
 fn region(fd: BorrowedFd<'_>, offset: u64, size: u64) -> Result<(bool, u64), Errno> {
     let data = match rfs::seek(fd, SeekFrom::Data(offset)) {
@@ -311,9 +339,21 @@ impl Verify<'_> {
             return Err(self.mismatch(rel, what));
         }
         if kind == FileType::Directory {
-            // Contents first: an entry too many or too few is what changed the directory's mtime.
             let s = open_dir_at(src, name).map_err(io_err(sp.clone(), "open"))?;
             let d = open_dir_at(dst, name).map_err(io_err(dp.clone(), "open"))?;
+            let (a_is, b_is) = (
+                subvolume_kind(src, s.as_fd(), name, &a).map_err(io_err(sp.clone(), "stat"))?,
+                subvolume_kind(dst, d.as_fd(), name, &b).map_err(io_err(dp.clone(), "stat"))?,
+            );
+            // Checking live data against its old copy: migrate made the old copy's
+            // subvolumes read-only itself.
+            let plain_flag = |k: &'static str| {
+                if self.opts.changed_since.is_some() && k == "read-only subvolume" { "subvolume" } else { k }
+            };
+            if plain_flag(a_is) != plain_flag(b_is) {
+                return Err(self.mismatch(rel, Difference::Subvolume { src: a_is.into(), dst: b_is.into() }));
+            }
+            // Contents first: an entry too many or too few is what changed the directory's mtime.
             self.dir(s.as_fd(), d.as_fd(), rel, false)?;
         }
         self.compare_metadata(&a, &b, rel)?;
