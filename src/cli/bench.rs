@@ -84,13 +84,15 @@ without --dir); 3 refused or stopped: DIR is not on btrfs, --compare-dir is
 on the same filesystem, too little free space, a failed measurement, or
 Ctrl-C (\"interrupted\").";
 
-/// Measure database-like I/O and compression on this host's disk, with btrfs's options.
+/// Measure this host's storage choices on its own disk: database-like I/O, compression and
+/// a real Podman on the overlay and btrfs drivers.
 ///
 /// Writes in a scratch subvolume on DIR's btrfs (graphroot's by default) and removes it at
 /// the end: 8 KiB synced random writes into copy-on-write, zstd-compressed and NOCOW files
-/// (and a file on --compare-dir, an ext4 or xfs directory), and compressible and random data
-/// with the compression property zstd and none. Prints the median and spread of the rounds;
-/// --out writes the report that `plan --bench` reads, --svg a chart of it.
+/// (and a file on --compare-dir, an ext4 or xfs directory), compressible and random data
+/// with the compression property zstd and none, and Podman's image and container
+/// operations on a throwaway store per storage driver. Prints the median and spread of the
+/// rounds; --out writes the report that `plan --bench` reads, --svg a chart of it.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct BenchArgs {
