@@ -105,6 +105,84 @@ pub fn in_place(report: &ScanReport, strategy: Strategy, stamp: &str) -> (Vec<Ta
     (targets, skipped)
 }
 
+/// The targets of a `--to-disk` migration, each with the subvolume it gets on the new
+/// disk (mounted at `top` while copying): graphroot, the volume path when it lies outside
+/// graphroot, and every local volume of a class with a subvolume of its own, whatever
+/// filesystem holds them now. Outer targets come first; a target inside another is
+/// left out of the outer copy and mounted inside it. All are written in full: nothing is
+/// shared across filesystems.
+pub fn to_disk(
+    report: &ScanReport,
+    strategy: Strategy,
+    stamp: &str,
+    top: &Path,
+) -> Result<DiskTargets, String> {
+    let mut targets = Vec::new();
+    let mut skipped = Vec::new();
+    let graphroot = PathBuf::from(&report.storage.graphroot);
+    let compression = Some(image_store_compression(strategy).as_str().to_string());
+    targets.push(target(Role::Graphroot, &graphroot, "graphroot", false, compression, 0, None, stamp));
+    if let Some(v) = report.storage.volume_path.as_deref().map(PathBuf::from)
+        && !v.starts_with(&graphroot)
+    {
+        let zstd = Some(crate::layout::Compression::Zstd.as_str().to_string());
+        targets.push(target(Role::VolumePath, &v, "volumes", false, zstd, 0, None, stamp));
+    }
+    for v in &report.volumes {
+        let name = &v.volume.name;
+        if !v.class.info().own_subvolume {
+            continue;
+        }
+        if !v.volume.driver.is_empty() && v.volume.driver != "local" {
+            skipped.push(Skipped {
+                what: format!("volume {name}"),
+                why: format!("driver {} manages its own storage", v.volume.driver),
+            });
+            continue;
+        }
+        let declared = v.evidence.first().is_some_and(|e| e.kind == EvidenceKind::Explicit);
+        let (nocow, compression) = data_attributes(v.class, strategy, declared);
+        let compression = compression.map(|c| c.as_str().to_string());
+        let path = PathBuf::from(&v.data_dir);
+        targets.push(target(
+            Role::Volume(name.clone()),
+            &path,
+            v.class.as_str(),
+            nocow,
+            compression,
+            v.volume.size.unwrap_or(0),
+            None,
+            stamp,
+        ));
+    }
+    let inside = super::disk::nesting(&targets);
+    let mut names = Vec::new();
+    for i in 0..targets.len() {
+        let name = super::disk::subvolume_name(&targets[i].role)?;
+        let t = &mut targets[i];
+        t.inside = inside[i];
+        t.reflink = false;
+        t.needs = t.bytes;
+        t.staging = top.join(&name);
+        names.push(name);
+        if let Some(o) = inside[i] {
+            // Its original stays inside the outer target's old copy.
+            let outer_old = targets[o].old.clone();
+            let outer_path = targets[o].path.clone();
+            targets[i].old = rebase(&targets[i].path, &outer_path, &outer_old);
+        }
+    }
+    Ok(DiskTargets { targets, names, skipped })
+}
+
+/// The targets of `--to-disk`, with the name of each one's subvolume (same order).
+#[derive(Debug)]
+pub struct DiskTargets {
+    pub targets: Vec<Target>,
+    pub names: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn target(
     role: Role,

@@ -19,13 +19,32 @@ pub fn measure(path: &Path) -> Result<Totals, CopyError> {
         op: "read",
         source,
     })?;
-    let below: Vec<std::path::PathBuf> = mounts
+    copy::measure_excluding(path, &mounts_below(&mounts, path))
+}
+
+/// As [`measure`], leaving out `exclude` too (paths relative to `path`).
+pub fn measure_except(path: &Path, exclude: &[std::path::PathBuf]) -> Result<Totals, CopyError> {
+    let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
+        path: "/proc/self/mountinfo".into(),
+        op: "read",
+        source,
+    })?;
+    let mut below = mounts_below(&mounts, path);
+    below.extend(exclude.iter().cloned());
+    copy::measure_excluding(path, &below)
+}
+
+/// Mount points strictly below `path`, relative to it.
+pub fn mounts_below(
+    mounts: &[crate::inspect::mountinfo::MountEntry],
+    path: &Path,
+) -> Vec<std::path::PathBuf> {
+    mounts
         .iter()
         .filter_map(|m| Path::new(&m.mountpoint).strip_prefix(path).ok())
         .filter(|rel| !rel.as_os_str().is_empty())
         .map(Path::to_path_buf)
-        .collect();
-    copy::measure_excluding(path, &below)
+        .collect()
 }
 
 /// Copies the contents of `src` and the metadata of its root into the existing, empty (or
@@ -38,12 +57,7 @@ pub fn copy(
     cancel: &AtomicBool,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<CopyStats, CopyError> {
-    let options = CopyOptions {
-        reflink: if reflink { Reflink::Auto } else { Reflink::Never },
-        cancel: Some(cancel),
-        ..CopyOptions::new(progress)
-    };
-    copy::copy_tree(src, dst, &options)
+    copy_except(src, dst, reflink, &[], cancel, progress)
 }
 
 /// Compares both trees: every file's content and metadata. `Err` names the first
@@ -63,5 +77,37 @@ pub fn verify_unchanged_since(
     cancel: &AtomicBool,
 ) -> Result<(), VerifyError> {
     let options = CopyOptions { cancel: Some(cancel), changed_since: Some(since), ..CopyOptions::default() };
+    verify::verify_tree(src, dst, &options).map(drop)
+}
+
+/// As [`copy`], leaving out `exclude` (paths relative to `src`: the volumes that get
+/// subvolumes of their own).
+pub fn copy_except(
+    src: &Path,
+    dst: &Path,
+    reflink: bool,
+    exclude: &[std::path::PathBuf],
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<CopyStats, CopyError> {
+    let options = CopyOptions {
+        reflink: if reflink { Reflink::Auto } else { Reflink::Never },
+        cancel: Some(cancel),
+        exclude,
+        ..CopyOptions::new(progress)
+    };
+    copy::copy_tree(src, dst, &options)
+}
+
+/// As [`verify`], leaving out `exclude`; with `since`, as [`verify_unchanged_since`].
+pub fn verify_except(
+    src: &Path,
+    dst: &Path,
+    exclude: &[std::path::PathBuf],
+    since: Option<u64>,
+    cancel: &AtomicBool,
+) -> Result<(), VerifyError> {
+    let options =
+        CopyOptions { cancel: Some(cancel), exclude, changed_since: since, ..CopyOptions::default() };
     verify::verify_tree(src, dst, &options).map(drop)
 }
