@@ -1,4 +1,5 @@
-//! `migrate`: move a live Podman host to the planned layout in place, losing nothing.
+//! `migrate`: move a live Podman host to the planned layout, in place or onto a new disk
+//! (`--to-disk`), losing nothing.
 
 use super::Format;
 use crate::decide::Strategy;
@@ -26,7 +27,8 @@ const EXAMPLES: &str = "Examples:
   podman-btrfs-advise migrate --status
   podman-btrfs-advise migrate --resume               # after a crash, a kill or Ctrl-C
   podman-btrfs-advise migrate --rollback             # back to exactly the original state
-  podman-btrfs-advise migrate --finalize             # verify once more, delete the old data";
+  podman-btrfs-advise migrate --finalize             # verify once more, delete the old data
+  podman-btrfs-advise migrate --to-disk /dev/disk/by-id/NEW --dry-run   # onto a new btrfs disk";
 
 const LONG_HELP: &str = "Examples:
   podman-btrfs-advise migrate --dry-run
@@ -66,6 +68,40 @@ graphroot). With no API service answering, the host is read through a
 `podman system service` of migrate's own on a socket in the state directory, ended
 before the first step.
 
+Onto a new disk (--to-disk DEV): graphroot and the volumes whose class gets a subvolume of
+its own move onto DEV, a btrfs block device (one the plan's disko.nix formatted, without
+mounting it, or an empty one; migrate never formats anything), and are mounted at the
+same paths. Data on ext4 or xfs moves this way. DEV is refused (exit 3) when it holds no
+btrfs, is in use (mounted anywhere, swap, holders), holds graphroot, or its top level holds
+anything but empty subvolumes a plan names. Subvolumes: graphroot → @containers-storage, a
+volume path outside graphroot → @containers-volumes, each volume of an own-subvolume class
+→ @volume-NAME; an empty one disko made is used, the rest are made, each with its class's
+attributes before any data is written. Mount options: the plan's (noatime, compress=zstd:N).
+The steps differ here:
+  preflight         also DEV's size and free space: every byte is copied, nothing is shared
+  copy              DEV's top level mounted privately under the state directory, each target
+                    copied into its subvolume; graphroot without the volumes that get their
+                    own (their empty `_data` directories stay, as mount points)
+  swap              outer paths first: the directory renamed to NAME.podfs-old-STAMP, an
+                    empty one with its owner and mode made in its place, the subvolume
+                    mounted there (in migrate's mount namespace: run it in Podman's)
+  persist-mounts    the mounts written where the host keeps them, by UUID, exactly as the
+                    plan showed them before confirming (--mounts):
+                      fstab    lines added to --fstab FILE (default /etc/fstab), backed up
+                               first (FILE.STAMP.bak), each after a marker comment
+                      systemd  one .mount unit per path in --unit-dir DIR (default
+                               /etc/systemd/system), named by systemd's path escaping,
+                               WantedBy=local-fs.target and its wants link; then
+                               `systemctl daemon-reload`
+                      nixos    a module with fileSystems entries, --nixos-file FILE (default
+                               /etc/nixos/podman-btrfs-advise-mounts.nix): import it, then
+                               `nixos-rebuild switch`
+                      none     shown only, to add by hand
+                    auto (the default): nixos when /etc/NIXOS exists, else fstab
+--rollback unmounts (inner mounts first), removes exactly the entries it wrote and renames
+the old data back; after the swap the subvolumes on DEV are kept and named. --finalize
+verifies the old data against the mounted data and deletes it.
+
 --resume continues after a crash, a kill or Ctrl-C at any point; --rollback returns to
 exactly the original state from any point before --finalize (after the swap it first
 stops again what runs on the new data; the new subvolumes are then kept and named, as
@@ -82,18 +118,22 @@ JSON output (--format json), fields are only ever added:
    nocow, compression, bytes, needs, reflink, source, live, staging, old, inside, copied,
    verified}], containers [{id, name, state, stop_timeout, unit, stopped, started}],
    services [{kind: systemd|manual, …}], space {needed, available}, checks [STRING],
-   skipped [{what, why}], interrupted {step, message}|null, notes [{step, message}]}}
+   skipped [{what, why}], interrupted {step, message}|null, notes [{step, message}],
+   to_disk: null | {device, resolved, uuid, size, free, top, options [STRING],
+     subvolumes [{name, path, made}], mounts {kind, entries [{file, text}], file, lines
+     [STRING], backup, written}}}}
 
 Exit codes: 0 done (or nothing to do); 2 usage: no terminal to confirm on without --yes,
 a migration already under way, --resume without one; 3 refused or stopped: the
 environment does not allow it (too little space, the btrfs storage driver), a step failed,
 or Ctrl-C; the output then says `migrate --resume` or `migrate --rollback`.";
 
-/// Move this host's container data to the planned layout in place, losing nothing.
+/// Move this host's container data to the planned layout, in place or onto a new disk, losing nothing.
 ///
 /// Plans from the live host (as `plan --from-host`) or follows --plan DIR, prints every
 /// step and the space it needs, asks before it starts, then runs the steps from a journal
-/// that --resume, --rollback, --status and --finalize read.
+/// that --resume, --rollback, --status and --finalize read. --to-disk DEV moves the data
+/// onto a new btrfs disk instead, mounted at the same paths.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct MigrateArgs {
@@ -508,9 +548,7 @@ fn plan_disk(
     let _ = disk::unmount(&top, resolved, "/");
     let _ = std::fs::remove_dir(&top);
     let (entries, free) = found?;
-    let mut allowed = names.clone();
-    allowed.extend([disk::VOLUMES_SUBVOLUME.to_string(), crate::decide::layout::SNAPSHOTS.to_string()]);
-    let unexpected = disk::unexpected_in_top(&entries, &allowed);
+    let unexpected = disk::unexpected_in_top(&entries, &names);
     if !unexpected.is_empty() {
         return Err(Error::Environment(format!(
             "--to-disk {dev}: its top level holds {}; migrate copies only onto an empty btrfs or one with \

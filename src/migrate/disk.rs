@@ -150,13 +150,18 @@ pub struct TopEntry {
     pub empty: bool,
 }
 
+/// Subvolumes a data disk formatted with a plan's disko.nix has besides this migration's
+/// (src/decide/layout.rs): `@podfs-CLASS` and these.
+const PLANNED: [&str; 4] = ["@containers-volumes", "@containers-users", "@containers-tmp", "@snapshots"];
+
 /// What in DEV's top level stands in the way: anything but empty subvolumes named in
-/// `allowed`. Pure, for the unit tests.
+/// `allowed` or by a plan. Pure, for the unit tests.
 pub fn unexpected_in_top(entries: &[TopEntry], allowed: &[String]) -> Vec<String> {
+    let named = |n: &str| allowed.iter().any(|a| a == n) || PLANNED.contains(&n) || n.starts_with("@podfs-");
     entries
         .iter()
-        .filter(|e| !(e.subvolume && e.empty && allowed.contains(&e.name)))
-        .map(|e| match (e.subvolume, e.empty, allowed.contains(&e.name)) {
+        .filter(|e| !(e.subvolume && e.empty && named(&e.name)))
+        .map(|e| match (e.subvolume, e.empty, named(&e.name)) {
             (false, _, _) => format!("{} (not a subvolume)", e.name),
             (true, false, _) => format!("{} (a subvolume that holds data)", e.name),
             _ => format!("{} (a subvolume the plan does not name)", e.name),
@@ -339,7 +344,12 @@ mod tests {
     fn only_empty_subvolumes_the_plan_names_may_be_in_the_top_level() {
         let e = |name: &str, subvolume, empty| TopEntry { name: name.into(), subvolume, empty };
         let allowed = vec!["@containers-storage".to_string(), "@volume-db".to_string()];
-        assert!(unexpected_in_top(&[e("@containers-storage", true, true)], &allowed).is_empty());
+        let planned = [
+            e("@containers-storage", true, true),
+            e("@podfs-database", true, true),
+            e("@snapshots", true, true),
+        ];
+        assert!(unexpected_in_top(&planned, &allowed).is_empty());
         assert_eq!(
             unexpected_in_top(
                 &[

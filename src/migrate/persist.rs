@@ -419,6 +419,46 @@ mod tests {
     }
 
     #[test]
+    fn writing_and_removing_leave_the_users_files_as_they_were() {
+        let d = std::env::temp_dir().join(format!("podfs-persist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let places =
+            Places { fstab: d.join("fstab"), unit_dir: d.join("units"), nixos_file: d.join("mounts.nix") };
+        std::fs::create_dir_all(&places.unit_dir).unwrap();
+        let user = "UUID=1 / ext4 defaults 0 1";
+        std::fs::write(&places.fstab, user).unwrap();
+        let lines = fstab_lines(UUID, &mounts(), &opts());
+        let entries = render(MountsKind::Fstab, &places, UUID, &mounts(), &opts());
+        preflight(MountsKind::Fstab, &entries, &mounts()).unwrap();
+        let backup = write(MountsKind::Fstab, &entries, &lines).unwrap().expect("a backup");
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), user);
+        let written = std::fs::read_to_string(&places.fstab).unwrap();
+        assert_eq!(written, format!("{user}\n{}", entries[0].text));
+        assert_eq!(write(MountsKind::Fstab, &entries, &lines).unwrap(), None, "written once");
+        assert!(
+            preflight(MountsKind::Fstab, &entries, &mounts()).unwrap_err().to_string().contains("already")
+        );
+        remove(MountsKind::Fstab, &entries, &lines).unwrap();
+        assert_eq!(std::fs::read_to_string(&places.fstab).unwrap(), format!("{user}\n"));
+
+        let units = render(MountsKind::Systemd, &places, UUID, &mounts(), &opts());
+        write(MountsKind::Systemd, &units, &[]).unwrap();
+        let link = places.unit_dir.join("local-fs.target.wants").join("var-lib-containers-storage.mount");
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            places.unit_dir.join("var-lib-containers-storage.mount")
+        );
+        remove(MountsKind::Systemd, &units, &[]).unwrap();
+        assert!(!link.exists() && !units[0].file.exists());
+
+        std::fs::write(&places.nixos_file, "{ ... }: { }\n").unwrap();
+        let module = render(MountsKind::Nixos, &places, UUID, &mounts(), &opts());
+        assert!(preflight(MountsKind::Nixos, &module, &mounts()).is_err(), "someone else's file");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn systemd_units_are_named_by_path_escaping() {
         assert_eq!(
             systemd_escape_path(Path::new("/var/lib/containers/storage")),

@@ -125,7 +125,8 @@ pub fn to_disk(
     if let Some(v) = report.storage.volume_path.as_deref().map(PathBuf::from)
         && !v.starts_with(&graphroot)
     {
-        let zstd = Some(crate::layout::Compression::Zstd.as_str().to_string());
+        // As the plan gives `@containers-volumes` (src/decide/layout.rs).
+        let zstd = Some("zstd".to_string());
         targets.push(target(Role::VolumePath, &v, "volumes", false, zstd, 0, None, stamp));
     }
     for v in &report.volumes {
