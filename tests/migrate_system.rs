@@ -21,19 +21,32 @@ struct Host {
     service: PodmanService,
     state: TempDir,
     home: TempDir,
+    /// Files the tool writes besides the journal (fstab, units, NixOS module).
+    etc: TempDir,
+    /// A copy of the tool that the Podman 5 root sees, to run it in that namespace.
+    inside: Option<TempDir>,
 }
 
 impl Host {
     fn new(podman: Podman) -> Host {
-        Host::with(PodmanService::start_in_directory_on(podman, "overlay"))
+        let dirs = [TempDir::new("migrate-state"), TempDir::new("migrate-home"), TempDir::new("migrate-etc")];
+        Host::with(PodmanService::start_in_directory_on(podman, "overlay"), dirs, None)
     }
 
-    /// The same host with its graphroot and volumes on ext4.
+    /// The same host with its graphroot and volumes on ext4. The tool runs in the Podman's
+    /// mount namespace (where `--to-disk` mounts), so each Podman root sees its state,
+    /// files and binary at their host paths.
     fn on_ext4(podman: Podman) -> Host {
-        Host::with(PodmanService::start_on_ext4(podman, "overlay", "1G"))
+        let dirs = [TempDir::new("migrate-state"), TempDir::new("migrate-home"), TempDir::new("migrate-etc")];
+        let inside = TempDir::new("migrate-bin");
+        std::fs::copy(env!("CARGO_BIN_EXE_podman-btrfs-advise"), inside.path().join("podman-btrfs-advise"))
+            .unwrap();
+        let shared: Vec<&Path> = dirs.iter().chain([&inside]).map(TempDir::path).collect();
+        let service = PodmanService::start_on_ext4(podman, "overlay", "1G", &shared);
+        Host::with(service, dirs, Some(inside))
     }
 
-    fn with(service: PodmanService) -> Host {
+    fn with(service: PodmanService, [state, home, etc]: [TempDir; 3], inside: Option<TempDir>) -> Host {
         service.import_busybox(&["localhost/postgres:16", "localhost/app:1"]);
         service.ok(&["volume", "create", "--label", "io.podfs.class=database", "pgdata"]);
         service.ok(&["volume", "create", "--label", "io.podfs.class=media", "films"]);
@@ -60,16 +73,19 @@ impl Host {
             "cat /var/lib/postgresql/data/hello; exec sleep 1000",
         ]);
         service.ok(&["create", "--name", "idle", "-v", "plain:/srv", "localhost/app:1", "true"]);
-        Host { service, state: TempDir::new("migrate-state"), home: TempDir::new("migrate-home") }
+        Host { service, state, home, etc, inside }
     }
 
     /// The tool, run where the machine's Podman runs (the test's own mount namespace), so
     /// that `podman` there is the Podman that served the socket. The Podman 5 root does not
     /// hold the tool, so that one is reached through its socket alone.
     fn tool(&self) -> Command {
-        match self.service.podman {
-            Podman::Host => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
-            Podman::Trixie => bin(),
+        match (self.service.podman, &self.inside) {
+            (Podman::Host, _) => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
+            (Podman::Trixie, Some(dir)) => {
+                self.service.command(dir.path().join("podman-btrfs-advise").to_str().unwrap())
+            }
+            (Podman::Trixie, None) => bin(),
         }
     }
 
@@ -794,16 +810,9 @@ fn to_disk_moves_an_ext4_host_onto_a_new_btrfs(podman: Podman) {
     {
         return;
     }
-    if podman == Podman::Trixie {
-        // Podman 5 runs chrooted in a namespace the tool's binary is not in: mounts the
-        // tool makes in its own namespace would not be seen there, and migrate refuses
-        // (see the test below for that refusal).
-        return;
-    }
     let dev = LoopBtrfs::new("1G");
     let mut host = Host::on_ext4(podman);
-    let etc = TempDir::new("fstab");
-    let fstab = etc.path().join("fstab");
+    let fstab = host.etc.path().join("fstab");
     std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
     let fstab_arg = fstab.to_str().unwrap();
     let graphroot = host.service.graphroot.clone();
@@ -864,8 +873,11 @@ fn to_disk_moves_an_ext4_host_onto_a_new_btrfs(podman: Podman) {
     assert_eq!(host.filesystem(&pgdata), "btrfs");
     assert!(lsattr(&pg).contains('C'), "{}", lsattr(&pg));
     assert!(lsattr(&pg.join("base.dat")).contains('C'), "files are NOCOW too");
-    let property = ok(host.service.command("btrfs").args(["property", "get"]).arg(&films).arg("compression"));
-    assert_eq!(property.trim(), "compression=none");
+    // The compression property is the xattr btrfs.compression (`btrfs` is not in every root).
+    let property = ok(Command::new("getfattr")
+        .args(["-n", "btrfs.compression", "--only-values"])
+        .arg(host.seen(&films)));
+    assert_eq!(property.trim(), "none");
     assert_eq!(manifest(&pg), pg_before, "every byte and all metadata are identical");
     assert_eq!(manifest(&host.seen(&films)), films_before);
     assert_eq!(manifest(&host.seen(&plain)), plain_before, "a volume that shares graphroot moved with it");
@@ -904,16 +916,17 @@ fn to_disk_moves_an_ext4_host_onto_a_new_btrfs(podman: Podman) {
     assert_eq!(std::fs::read_to_string(&fstab).unwrap(), format!("{ORIGINAL_FSTAB}{shown}"));
 }
 
-#[test]
-fn to_disk_rolls_back_after_the_swap_and_writes_systemd_units() {
+on_each_podman!(to_disk_rolls_back_after_the_swap_and_writes_systemd_units);
+fn to_disk_rolls_back_after_the_swap_and_writes_systemd_units(podman: Podman) {
     if !can_run("migrate --to-disk rollback", &[NEEDS, &["mkfs.ext4", "stat"]].concat(), true)
-        || !Podman::Host.available("migrate --to-disk rollback")
+        || !podman.available("migrate --to-disk rollback")
     {
         return;
     }
     let dev = LoopBtrfs::new("1G");
-    let mut host = Host::on_ext4(Podman::Host);
-    let units = TempDir::new("units");
+    let mut host = Host::on_ext4(podman);
+    let units = TempDir(host.etc.path().join("units"));
+    std::fs::create_dir(units.path()).unwrap();
     let pgdata = volume_dir(&host.service, "pgdata");
     let graphroot = host.service.graphroot.clone();
     let view = host.view();
@@ -963,19 +976,18 @@ fn to_disk_rolls_back_after_the_swap_and_writes_systemd_units() {
     assert!(status.contains("kept the new subvolume @volume-pgdata"), "{status}");
 }
 
-#[test]
-fn to_disk_rolls_back_an_fstab_to_its_bytes_and_stops_on_a_full_disk() {
+on_each_podman!(to_disk_rolls_back_an_fstab_to_its_bytes_and_stops_on_a_full_disk);
+fn to_disk_rolls_back_an_fstab_to_its_bytes_and_stops_on_a_full_disk(podman: Podman) {
     if !can_run("migrate --to-disk faults", &[NEEDS, &["mkfs.ext4", "stat", "fallocate"]].concat(), true)
-        || !Podman::Host.available("migrate --to-disk faults")
+        || !podman.available("migrate --to-disk faults")
     {
         return;
     }
     let small = LoopBtrfs::new("128M");
     let dev = LoopBtrfs::new("1G");
-    let mut host = Host::on_ext4(Podman::Host);
+    let mut host = Host::on_ext4(podman);
     std::fs::write(volume_dir(&host.service, "films").join("more.mkv"), random(120 << 20, 9)).unwrap();
-    let etc = TempDir::new("fstab");
-    let fstab = etc.path().join("fstab");
+    let fstab = host.etc.path().join("fstab");
     std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
     let fstab_arg = fstab.to_str().unwrap();
     let pgdata = volume_dir(&host.service, "pgdata");
@@ -1056,7 +1068,11 @@ fn to_disk_rolls_back_an_fstab_to_its_bytes_and_stops_on_a_full_disk() {
 
 /// As [`migrate_pausing`] with extra arguments.
 fn migrate_pausing_with(host: &Host, args: &[&str], at: &dyn Fn(usize)) -> Output {
-    let pause = TempDir::new("pause");
+    // In the host's own directory, which the tool sees wherever it runs.
+    static PAUSES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PAUSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pause = TempDir(host.etc.path().join(format!("pause-{n}")));
+    std::fs::create_dir(pause.path()).unwrap();
     let mut child = host.spawn_migrate(
         &[args, &["--yes"]].concat(),
         &[("PODFS_TEST_PAUSE_DIR", pause.path())],
@@ -1091,7 +1107,7 @@ fn to_disk_refuses_bad_disks_and_renders_nixos_and_systemd_mounts() {
     mounted.mount("/", "");
     let used = LoopBtrfs::new("200M");
     let host = Host::new(Podman::Host);
-    let etc = TempDir::new("etc");
+    let etc = &host.etc;
     let fstab = etc.path().join("fstab");
     let refused = |dev: &str, code: i32, says: &[&str]| {
         let out = host.migrate(&["--to-disk", dev, "--fstab", fstab.to_str().unwrap(), "--dry-run"]);
@@ -1160,4 +1176,79 @@ fn to_disk_refuses_bad_disks_and_renders_nixos_and_systemd_mounts() {
     ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+}
+
+impl Host {
+    /// `migrate ARGS` killed with SIGKILL at the pause after target `at` was copied.
+    fn kill_after_copy(&self, args: &[&str], at: usize) -> Value {
+        let pause = TempDir(self.etc.path().join(format!("kill-{at}")));
+        std::fs::create_dir(pause.path()).unwrap();
+        let mut child = self.spawn_migrate(
+            &[args, &["--yes"]].concat(),
+            &[("PODFS_TEST_PAUSE_DIR", pause.path())],
+            pause.path(),
+        );
+        let start = Instant::now();
+        let mut next = 0;
+        while next < at {
+            if pause.path().join(format!("copied-{next}")).exists() {
+                std::fs::write(pause.path().join(format!("continue-{next}")), "").unwrap();
+                next += 1;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "migrate ended before the kill");
+            assert!(start.elapsed() < Duration::from_secs(120), "migrate hangs");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        while !pause.path().join(format!("copied-{at}")).exists() {
+            assert!(child.try_wait().unwrap().is_none(), "migrate ended before the kill");
+            assert!(start.elapsed() < Duration::from_secs(120), "migrate hangs");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.journal()
+    }
+}
+
+on_each_podman!(to_disk_killed_mid_copy_rolls_back_or_resumes);
+fn to_disk_killed_mid_copy_rolls_back_or_resumes(podman: Podman) {
+    if !can_run("migrate --to-disk killed", &[NEEDS, &["mkfs.ext4", "stat"]].concat(), true)
+        || !podman.available("migrate --to-disk killed")
+    {
+        return;
+    }
+    let mut dev = LoopBtrfs::new("1G");
+    let device = dev.device.clone();
+    let mut host = Host::on_ext4(podman);
+    let fstab = host.etc.path().join("fstab");
+    std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
+    let args = ["--to-disk", &device, "--fstab", fstab.to_str().unwrap()];
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let graphroot = host.service.graphroot.clone();
+    let (view, data) = (host.view(), manifest(&pgdata));
+
+    // Killed during the copy, then rolled back: the original, nothing left on the disk.
+    let j = host.kill_after_copy(&args, 1);
+    assert!(!j["done"].as_array().unwrap().iter().any(|s| s == "copy"), "{j}");
+    assert!(!host.mounts_of(&device).is_empty(), "the new disk's top level is still mounted");
+    host.rollback_to_the_end();
+    assert!(host.mounts_of(&device).is_empty());
+    host.is_original(&view, &data);
+    assert_eq!(std::fs::read(&fstab).unwrap(), ORIGINAL_FSTAB.as_bytes());
+    let at = dev.mount("/", "");
+    assert_eq!(std::fs::read_dir(&at).unwrap().count(), 0, "the subvolumes it made are deleted");
+    dev.umount(&at);
+
+    // Killed during the copy, then resumed: migrated as if never interrupted.
+    host.kill_after_copy(&args, 1);
+    let out = host.migrate(&["--resume", "--yes"]);
+    host.migrate_to_the_end(out);
+    host.restart_service();
+    assert_eq!(host.filesystem(&graphroot), "btrfs");
+    assert_eq!(inode(&host.seen(&pgdata)), 256);
+    assert!(lsattr(&host.seen(&pgdata).join("base.dat")).contains('C'));
+    assert_eq!(manifest(&host.seen(&pgdata)), data);
+    assert_eq!(host.view(), view);
+    assert!(std::fs::read_to_string(&fstab).unwrap().contains("subvol=@volume-pgdata"));
+    host.read_its_data(3);
 }

@@ -140,9 +140,9 @@ impl PodmanService {
     }
 
     /// As [`start_in_directory_on`](Self::start_in_directory_on), on an ext4 filesystem of
-    /// `size` (a host without btrfs).
-    pub fn start_on_ext4(podman: Podman, driver: &str, size: &str) -> Self {
-        Self::start_fs(podman, driver, "", &[], false, size, "ext4")
+    /// `size` (a host without btrfs); the trixie root also sees `shared`.
+    pub fn start_on_ext4(podman: Podman, driver: &str, size: &str, shared: &[&Path]) -> Self {
+        Self::start_fs(podman, driver, "", shared, false, size, "ext4")
     }
 
     fn start_fs(
