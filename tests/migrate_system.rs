@@ -888,6 +888,9 @@ fn to_disk_moves_an_ext4_host_onto_a_new_btrfs(podman: Podman) {
     }
     assert_eq!(host.view(), before_view, "Podman lists the same objects with the same mountpoints");
     host.read_its_data(2);
+    let findings = scan_findings(&host.service);
+    assert!(!findings.iter().any(|(code, _)| code == "volume-cow"), "{findings:?}");
+    assert!(!findings.iter().any(|(_, o)| o == "graphroot"), "{findings:?}");
     assert_eq!(
         std::fs::read_to_string(&fstab).unwrap(),
         format!("{ORIGINAL_FSTAB}{shown}"),
@@ -1131,6 +1134,11 @@ fn to_disk_refuses_bad_disks_and_renders_nixos_and_systemd_mounts() {
     std::fs::write(at.join("family-photos"), "mine").unwrap();
     with_data.umount(&at);
     refused(&with_data.device, 3, &["family-photos (not a subvolume)"]);
+    // graphroot that is a mount point cannot be renamed aside.
+    let g = host.service.graphroot.clone();
+    ok(host.service.command("mount").arg("--bind").arg(&g).arg(&g));
+    refused(&spare.device, 3, &[&format!("{} is a mount point", g.display())]);
+    ok(host.service.command("umount").arg("-l").arg(&g));
     assert!(!fstab.exists(), "nothing written");
 
     // The NixOS module parses with the real Nix, and names the disk by UUID.
@@ -1251,4 +1259,22 @@ fn to_disk_killed_mid_copy_rolls_back_or_resumes(podman: Podman) {
     assert_eq!(host.view(), view);
     assert!(std::fs::read_to_string(&fstab).unwrap().contains("subvol=@volume-pgdata"));
     host.read_its_data(3);
+}
+
+/// Podman 5 in a mount namespace of its own, the tool outside it: mounts made by the tool
+/// would not be seen by Podman, so `--to-disk` refuses and says where to run.
+#[test]
+fn to_disk_refuses_a_podman_in_another_mount_namespace() {
+    if !can_run("migrate --to-disk namespace", NEEDS, true)
+        || !Podman::Trixie.available("migrate --to-disk namespace")
+    {
+        return;
+    }
+    let spare = LoopBtrfs::new("1G");
+    let host = Host::new(Podman::Trixie);
+    let out = host.migrate(&["--to-disk", &spare.device, "--mounts", "none", "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("another mount namespace") && err.contains("nsenter -t"), "{err}");
+    assert!(!host.state.path().join("journal.json").exists());
 }

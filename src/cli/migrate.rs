@@ -539,6 +539,20 @@ fn plan_disk(
     let top = disk::top_dir(&state.dir, stamp);
     let targets::DiskTargets { targets, names, skipped } =
         targets::to_disk(report, strategy, stamp, &top).map_err(Error::Usage)?;
+    // The swap renames each outer path aside, which the kernel refuses for a mount point.
+    for t in targets.iter().filter(|t| t.inside.is_none()) {
+        if let Some(m) = disk::mount_at(&t.path)? {
+            return Err(Error::Environment(format!(
+                "{} is a mount point ({} from {}); migrate renames the directory aside and mounts the new \
+                 subvolume there, which it cannot do to a mount point\n  = help: mount that filesystem \
+                 elsewhere and make {} a directory on it (a bind mount), or copy by hand",
+                t.path.display(),
+                m.fs_type,
+                m.source,
+                t.path.display()
+            )));
+        }
+    }
     std::fs::create_dir_all(&top).map_err(|e| Error::io(&top, "create directory", e))?;
     let found = disk::mount(resolved, "/", &[], &top, true).and_then(|()| {
         let entries = disk::read_top(&top);

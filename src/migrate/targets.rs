@@ -318,6 +318,37 @@ mod tests {
     }
 
     #[test]
+    fn onto_a_new_disk_every_own_subvolume_volume_moves_nested_in_its_outer_target() {
+        let nocow_class = Class::ALL.into_iter().find(|c| c.info().nocow && c.info().own_subvolume).unwrap();
+        let shared = Class::ALL.into_iter().find(|c| !c.info().own_subvolume).unwrap();
+        let mut ext4 = placement("/g/volumes/db/_data", false, false);
+        ext4.filesystem = "ext4".into();
+        let mut r = report(vec![
+            volume("db", nocow_class, true, ext4),
+            volume("plain", shared, false, placement("/v/plain/_data", false, false)),
+            volume("done", nocow_class, true, placement("/v/done/_data", true, true)),
+        ]);
+        r.storage.volume_path = Some("/v".into());
+        let d = to_disk(&r, Strategy::Balanced, "S", Path::new("/state/disk-S")).unwrap();
+        assert_eq!(d.names, ["@containers-storage", "@containers-volumes", "@volume-db", "@volume-done"]);
+        let [g, v, db, done] = &d.targets[..] else { panic!("{:?}", d.targets) };
+        assert_eq!((g.role.clone(), v.role.clone()), (Role::Graphroot, Role::VolumePath));
+        assert_eq!(v.compression.as_deref(), Some("zstd"));
+        assert_eq!((g.inside, v.inside, db.inside, done.inside), (None, None, Some(0), Some(1)));
+        assert_eq!(db.staging, PathBuf::from("/state/disk-S/@volume-db"));
+        assert_eq!(db.old, PathBuf::from("/g.podfs-old-S/volumes/db/_data"), "inside graphroot's old copy");
+        assert_eq!(done.old, PathBuf::from("/v.podfs-old-S/done/_data"));
+        assert!(
+            d.targets.iter().all(|t| !t.reflink && t.needs == t.bytes),
+            "nothing shared across filesystems"
+        );
+        assert!(db.nocow);
+
+        r.volumes[0].volume.name = "../escape".into();
+        assert!(to_disk(&r, Strategy::Balanced, "S", Path::new("/t")).is_err());
+    }
+
+    #[test]
     fn a_graphroot_that_is_a_subvolume_already_is_left_and_volumes_swap_beside_themselves() {
         let nocow_class = Class::ALL.into_iter().find(|c| c.info().nocow).unwrap();
         let mut r =
