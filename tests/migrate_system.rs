@@ -1247,7 +1247,11 @@ fn to_disk_killed_mid_copy_rolls_back_or_resumes(podman: Podman) {
     assert_eq!(std::fs::read_dir(&at).unwrap().count(), 0, "the subvolumes it made are deleted");
     dev.umount(&at);
 
-    // Killed during the copy, then resumed: migrated as if never interrupted.
+    // Killed during the copy, then resumed: migrated as if never interrupted. An empty
+    // subvolume of the plan's name (as disko makes them) is used, not made again.
+    let at = dev.mount("/", "");
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(at.join("@volume-pgdata")));
+    dev.umount(&at);
     host.kill_after_copy(&args, 1);
     let out = host.migrate(&["--resume", "--yes"]);
     host.migrate_to_the_end(out);
@@ -1259,6 +1263,17 @@ fn to_disk_killed_mid_copy_rolls_back_or_resumes(podman: Podman) {
     assert_eq!(host.view(), view);
     assert!(std::fs::read_to_string(&fstab).unwrap().contains("subvol=@volume-pgdata"));
     host.read_its_data(3);
+    let made: Vec<(String, bool)> = host.journal()["to_disk"]["subvolumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["made"].as_bool().unwrap()))
+        .collect();
+    assert!(
+        made.contains(&("@volume-pgdata".into(), false))
+            && made.contains(&("@containers-storage".into(), true)),
+        "{made:?}"
+    );
 }
 
 /// Podman 5 in a mount namespace of its own, the tool outside it: mounts made by the tool

@@ -8,11 +8,16 @@
 use super::disk;
 use super::journal::{Journal, Phase, Step, Target, ToDisk};
 use super::persist;
+use super::podman_ops;
 use super::steps::{self, Run, Stop};
 use super::tree;
 use crate::error::Error;
 use rustix::fd::AsFd;
 use std::path::{Path, PathBuf};
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
+}
 
 fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
@@ -35,7 +40,8 @@ pub fn nested_in(targets: &[Target], i: usize) -> Vec<PathBuf> {
 /// DEV's top level, mounted under the state directory.
 pub(super) fn mount_top(d: &ToDisk) -> Result<(), Error> {
     std::fs::create_dir_all(&d.top).map_err(|e| Error::io(&d.top, "create directory", e))?;
-    disk::mount(&d.resolved, "/", &[], &d.top, false)
+    // The first mount of a btrfs sets its filesystem-wide options: the plan's.
+    disk::mount(&d.resolved, "/", &d.options, &d.top, false)
 }
 
 fn unmount_top(d: &ToDisk) -> Result<(), Error> {
@@ -111,8 +117,9 @@ impl Run<'_> {
                         disk::make_mountpoint(&t.path, &t.old).map_err(fail)?;
                     }
                     (false, true) => disk::make_mountpoint(&t.path, &t.old).map_err(fail)?,
-                    (true, true) => {}
-                    (false, false) => return Err(fail(steps::unexpected(t))),
+                    // The mount point made before a crash; anything in it would be hidden.
+                    (true, true) if is_empty_dir(&t.path) => {}
+                    _ => return Err(fail(steps::unexpected(t))),
                 }
             }
             disk::mount(&d.resolved, &sub.name, &d.options, &t.path, false).map_err(fail)?;
@@ -174,6 +181,15 @@ impl Run<'_> {
         let d = disk_of(j).clone();
         if j.is_done(Step::Swap) {
             self.stop_again(j)?;
+            // A stopped container's cleanup may still hold files on the mounts.
+            let paths: Vec<&Path> = j.targets.iter().map(|t| t.path.as_path()).collect();
+            if let Err(held) = podman_ops::wait_until_released(&paths, std::time::Duration::from_secs(120)) {
+                return Err(Error::Environment(format!(
+                    "processes still hold files on {} after two minutes: {}; nothing was unmounted",
+                    d.device,
+                    held.join("; ")
+                )));
+            }
         }
         for line in persist::remove(d.mounts.kind, &d.mounts.entries, &d.mounts.lines)? {
             (self.say)(&line);
