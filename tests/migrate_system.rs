@@ -1293,3 +1293,52 @@ fn to_disk_refuses_a_podman_in_another_mount_namespace() {
     assert!(err.contains("another mount namespace") && err.contains("nsenter -t"), "{err}");
     assert!(!host.state.path().join("journal.json").exists());
 }
+
+/// Time and space of moving 1 GiB of database volume data from ext4 onto a new btrfs disk.
+/// Run with `cargo test --release --test migrate_system bench_to_disk_1gib -- --ignored
+/// --nocapture` as root.
+#[test]
+#[ignore]
+fn bench_to_disk_1gib() {
+    if !can_run("bench migrate --to-disk", &[NEEDS, &["mkfs.ext4"]].concat(), true) {
+        return;
+    }
+    let dev = LoopBtrfs::new("4G");
+    let service = PodmanService::start_on_ext4(Podman::Host, "overlay", "4G", &[]);
+    service.import_busybox(&["localhost/app:1"]);
+    service.ok(&["volume", "create", "--label", "io.podfs.class=database", "data"]);
+    let dir = volume_dir(&service, "data");
+    for i in 0..4 {
+        std::fs::write(dir.join(format!("part{i}")), random(256 << 20, i + 1)).unwrap();
+    }
+    let state = TempDir::new("bench-state");
+    let etc = TempDir::new("bench-etc");
+    let fstab = etc.path().join("fstab");
+    let tool = || {
+        let mut cmd = service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise"));
+        cmd.envs(service.env()).stdin(Stdio::null());
+        cmd
+    };
+    let top = service.top.clone();
+    let before = free(&top);
+    let started = Instant::now();
+    let out = run(tool()
+        .args(["migrate", "--yes", "--url", &service.url, "--to-disk", &dev.device, "--fstab"])
+        .arg(&fstab)
+        .arg("--state-dir")
+        .arg(state.path()));
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let used_on_dev = ok(service.command("df").args(["-B1", "--output=used"]).arg(&dir));
+    let started = Instant::now();
+    let out = run(tool().args(["migrate", "--finalize", "--state-dir"]).arg(state.path()));
+    let finalize = started.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "BENCH to-disk: migrate {:.1} s, used on the new disk {} MiB, --finalize {:.1} s, freed on the ext4 {} MiB",
+        took.as_secs_f64(),
+        used_on_dev.lines().nth(1).unwrap().trim().parse::<u64>().unwrap() >> 20,
+        finalize.as_secs_f64(),
+        free(&top).saturating_sub(before) >> 20
+    );
+}

@@ -190,6 +190,7 @@ impl Run<'_> {
                     held.join("; ")
                 )));
             }
+            steps::unmount_self_binds(&paths)?;
         }
         for line in persist::remove(d.mounts.kind, &d.mounts.entries, &d.mounts.lines)? {
             (self.say)(&line);

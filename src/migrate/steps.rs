@@ -301,6 +301,7 @@ pub(super) fn quiet(j: &Journal) -> Result<(), Error> {
             held.join("; ")
         )));
     }
+    unmount_self_binds(&paths)?;
     let mounts = crate::inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
     let below: Vec<String> = mounts
         .iter()
@@ -313,6 +314,33 @@ pub(super) fn quiet(j: &Journal) -> Result<(), Error> {
              container's storage is normally unmounted; see what still uses it (`podman ps -a`, `podman mount`)",
             below.join(", ")
         )));
+    }
+    Ok(())
+}
+
+/// Unmounts every directory bind-mounted onto itself below `paths`: the overlay driver of
+/// a stopped Podman leaves its directory so (seen with Podman 4.3 on ext4). The data is
+/// the same with or without it, and Podman makes the mount again when it starts.
+pub(super) fn unmount_self_binds(paths: &[&Path]) -> Result<(), Error> {
+    let mounts = crate::inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
+    let binds = mounts
+        .iter()
+        .filter(|m| paths.iter().any(|p| Path::new(&m.mountpoint).starts_with(p)))
+        .filter(|m| tree::is_self_bind(m, &mounts));
+    // Later mounts first: one may lie on another.
+    for m in binds.rev() {
+        let out = std::process::Command::new("umount")
+            .arg(&m.mountpoint)
+            .output()
+            .map_err(|e| Error::Environment(format!("cannot run umount: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Environment(format!(
+                "{} (a bind mount of the directory onto itself) cannot be unmounted: {}",
+                m.mountpoint,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        tracing::info!("unmounted {}, the storage driver's bind mount of it onto itself", m.mountpoint);
     }
     Ok(())
 }

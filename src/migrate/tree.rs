@@ -4,7 +4,8 @@
 
 use super::copy::{self, CopyOptions, Reflink};
 use super::verify;
-use std::path::Path;
+use crate::inspect::mountinfo::MountEntry;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub use super::copy::{CopyError, CopyStats, Progress, Totals};
@@ -14,16 +15,11 @@ pub use super::verify::VerifyError;
 /// root filesystems of running containers) is not its data and is left out; a mount table
 /// that cannot be read is an error, not an empty one.
 pub fn measure(path: &Path) -> Result<Totals, CopyError> {
-    let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
-        path: "/proc/self/mountinfo".into(),
-        op: "read",
-        source,
-    })?;
-    copy::measure_excluding(path, &mounts_below(&mounts, path))
+    measure_except(path, &[])
 }
 
 /// As [`measure`], leaving out `exclude` too (paths relative to `path`).
-pub fn measure_except(path: &Path, exclude: &[std::path::PathBuf]) -> Result<Totals, CopyError> {
+pub fn measure_except(path: &Path, exclude: &[PathBuf]) -> Result<Totals, CopyError> {
     let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
         path: "/proc/self/mountinfo".into(),
         op: "read",
@@ -34,13 +30,20 @@ pub fn measure_except(path: &Path, exclude: &[std::path::PathBuf]) -> Result<Tot
     copy::measure_excluding(path, &below)
 }
 
-/// Mount points strictly below `path`, relative to it.
-pub fn mounts_below(
-    mounts: &[crate::inspect::mountinfo::MountEntry],
-    path: &Path,
-) -> Vec<std::path::PathBuf> {
+/// Whether `m` mounts a directory onto itself (same filesystem, same directory): its
+/// content is the data below it, not another filesystem's.
+pub fn is_self_bind(m: &MountEntry, mounts: &[MountEntry]) -> bool {
+    let Some(parent) = mounts.iter().find(|p| p.mount_id == m.parent_id) else { return false };
+    let Ok(rel) = Path::new(&m.mountpoint).strip_prefix(&parent.mountpoint) else { return false };
+    parent.device_number == m.device_number && Path::new(&parent.root).join(rel) == Path::new(&m.root)
+}
+
+/// Mount points strictly below `path`, relative to it; a directory bind-mounted onto
+/// itself is data of `path` and not listed.
+pub fn mounts_below(mounts: &[MountEntry], path: &Path) -> Vec<PathBuf> {
     mounts
         .iter()
+        .filter(|m| !is_self_bind(m, mounts))
         .filter_map(|m| Path::new(&m.mountpoint).strip_prefix(path).ok())
         .filter(|rel| !rel.as_os_str().is_empty())
         .map(Path::to_path_buf)
@@ -86,7 +89,7 @@ pub fn copy_except(
     src: &Path,
     dst: &Path,
     reflink: bool,
-    exclude: &[std::path::PathBuf],
+    exclude: &[PathBuf],
     cancel: &AtomicBool,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<CopyStats, CopyError> {
@@ -103,11 +106,48 @@ pub fn copy_except(
 pub fn verify_except(
     src: &Path,
     dst: &Path,
-    exclude: &[std::path::PathBuf],
+    exclude: &[PathBuf],
     since: Option<u64>,
     cancel: &AtomicBool,
 ) -> Result<(), VerifyError> {
     let options =
         CopyOptions { cancel: Some(cancel), exclude, changed_since: since, ..CopyOptions::default() };
     verify::verify_tree(src, dst, &options).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u64, parent: u64, dev: &str, root: &str, at: &str) -> MountEntry {
+        MountEntry {
+            mount_id: id,
+            parent_id: parent,
+            device_number: dev.into(),
+            root: root.into(),
+            mountpoint: at.into(),
+            mount_options: vec![],
+            fs_type: "ext4".into(),
+            source: "/dev/loop1".into(),
+            super_options: vec![],
+        }
+    }
+
+    #[test]
+    fn a_directory_bind_mounted_onto_itself_is_data_and_other_mounts_are_not() {
+        // As Podman 4.3's overlay driver leaves it on ext4 (mountinfo of the real system).
+        let mounts = vec![
+            entry(64, 44, "7:1", "/", "/m"),
+            entry(68, 64, "7:1", "/storage/overlay", "/m/storage/overlay"),
+            entry(70, 64, "7:1", "/elsewhere", "/m/storage/volumes"),
+            entry(71, 64, "0:50", "/", "/m/storage/overlay/x/merged"),
+        ];
+        assert!(is_self_bind(&mounts[1], &mounts));
+        assert!(!is_self_bind(&mounts[2], &mounts), "another directory of the same filesystem");
+        assert!(!is_self_bind(&mounts[3], &mounts), "another filesystem");
+        assert_eq!(
+            mounts_below(&mounts, Path::new("/m/storage")),
+            [PathBuf::from("volumes"), PathBuf::from("overlay/x/merged")]
+        );
+    }
 }
