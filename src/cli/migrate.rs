@@ -181,19 +181,24 @@ pub struct MigrateArgs {
 
     /// With --to-disk: where the persistent mounts are written (auto: nixos when /etc/NIXOS
     /// exists, else fstab; none: shown, not written).
-    #[arg(long, value_enum, default_value_t = MountsKind::Auto, value_name = "KIND")]
+    #[arg(long, value_enum, default_value_t = MountsKind::Auto, value_name = "KIND", requires = "to_disk")]
     pub mounts: MountsKind,
 
     /// With --to-disk --mounts fstab: the fstab to add the mounts to (backed up first).
-    #[arg(long, value_name = "FILE", default_value = "/etc/fstab")]
+    #[arg(long, value_name = "FILE", default_value = "/etc/fstab", requires = "to_disk")]
     pub fstab: PathBuf,
 
     /// With --to-disk --mounts systemd: where the .mount units go.
-    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
+    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system", requires = "to_disk")]
     pub unit_dir: PathBuf,
 
     /// With --to-disk --mounts nixos: the NixOS module with the fileSystems entries.
-    #[arg(long, value_name = "FILE", default_value = "/etc/nixos/podman-btrfs-advise-mounts.nix")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/nixos/podman-btrfs-advise-mounts.nix",
+        requires = "to_disk"
+    )]
     pub nixos_file: PathBuf,
 
     /// Where the journal and its lock live.
