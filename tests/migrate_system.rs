@@ -958,7 +958,7 @@ fn to_disk_rolls_back_after_the_swap_and_writes_systemd_units(podman: Podman) {
         if which("systemd-analyze").is_some() {
             let out = run(Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&file));
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(!err.contains(&name), "systemd-analyze verify {name}: {err}");
+            assert!(out.status.success() && !err.contains(&name), "systemd-analyze verify {name}: {err}");
         }
     }
 
