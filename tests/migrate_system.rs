@@ -21,11 +21,32 @@ struct Host {
     service: PodmanService,
     state: TempDir,
     home: TempDir,
+    /// Files the tool writes besides the journal (fstab, units, NixOS module).
+    etc: TempDir,
+    /// A copy of the tool that the Podman 5 root sees, to run it in that namespace.
+    inside: Option<TempDir>,
 }
 
 impl Host {
     fn new(podman: Podman) -> Host {
-        let service = PodmanService::start_in_directory_on(podman, "overlay");
+        let dirs = [TempDir::new("migrate-state"), TempDir::new("migrate-home"), TempDir::new("migrate-etc")];
+        Host::with(PodmanService::start_in_directory_on(podman, "overlay"), dirs, None)
+    }
+
+    /// The same host with its graphroot and volumes on ext4. The tool runs in the Podman's
+    /// mount namespace (where `--to-disk` mounts), so each Podman root sees its state,
+    /// files and binary at their host paths.
+    fn on_ext4(podman: Podman) -> Host {
+        let dirs = [TempDir::new("migrate-state"), TempDir::new("migrate-home"), TempDir::new("migrate-etc")];
+        let inside = TempDir::new("migrate-bin");
+        std::fs::copy(env!("CARGO_BIN_EXE_podman-btrfs-advise"), inside.path().join("podman-btrfs-advise"))
+            .unwrap();
+        let shared: Vec<&Path> = dirs.iter().chain([&inside]).map(TempDir::path).collect();
+        let service = PodmanService::start_on_ext4(podman, "overlay", "1G", &shared);
+        Host::with(service, dirs, Some(inside))
+    }
+
+    fn with(service: PodmanService, [state, home, etc]: [TempDir; 3], inside: Option<TempDir>) -> Host {
         service.import_busybox(&["localhost/postgres:16", "localhost/app:1"]);
         service.ok(&["volume", "create", "--label", "io.podfs.class=database", "pgdata"]);
         service.ok(&["volume", "create", "--label", "io.podfs.class=media", "films"]);
@@ -52,16 +73,19 @@ impl Host {
             "cat /var/lib/postgresql/data/hello; exec sleep 1000",
         ]);
         service.ok(&["create", "--name", "idle", "-v", "plain:/srv", "localhost/app:1", "true"]);
-        Host { service, state: TempDir::new("migrate-state"), home: TempDir::new("migrate-home") }
+        Host { service, state, home, etc, inside }
     }
 
     /// The tool, run where the machine's Podman runs (the test's own mount namespace), so
     /// that `podman` there is the Podman that served the socket. The Podman 5 root does not
     /// hold the tool, so that one is reached through its socket alone.
     fn tool(&self) -> Command {
-        match self.service.podman {
-            Podman::Host => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
-            Podman::Trixie => bin(),
+        match (self.service.podman, &self.inside) {
+            (Podman::Host, _) => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
+            (Podman::Trixie, Some(dir)) => {
+                self.service.command(dir.path().join("podman-btrfs-advise").to_str().unwrap())
+            }
+            (Podman::Trixie, None) => bin(),
         }
     }
 
@@ -490,21 +514,7 @@ impl Host {
 
 /// Runs migrate paused after each target's copy; `at(N)` acts at the pause after target N.
 fn migrate_pausing(host: &Host, at: &dyn Fn(usize)) -> Output {
-    let pause = TempDir::new("pause");
-    let mut child = host.spawn_migrate(&["--yes"], &[("PODFS_TEST_PAUSE_DIR", pause.path())], pause.path());
-    let mut next = 0;
-    let start = Instant::now();
-    let logs = || std::fs::read_to_string(pause.path().join("stderr")).unwrap_or_default();
-    while child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(120), "migrate hangs at pause {next}: {}", logs());
-        if pause.path().join(format!("copied-{next}")).exists() {
-            at(next);
-            std::fs::write(pause.path().join(format!("continue-{next}")), "").unwrap();
-            next += 1;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    finished(child, pause.path())
+    migrate_pausing_with(host, &[], at)
 }
 
 /// The output of a child that wrote into `logs`.
@@ -763,4 +773,572 @@ fn bench_migrate_1gib() {
         service.stop();
         drop(service);
     }
+}
+
+/// `migrate --to-disk`: the host's data on ext4 (graphroot and volumes), the new disk an
+/// empty btrfs on a second loop device. The mounts are made in the Podman's mount
+/// namespace, where the tool runs; the test looks there through /proc/PID/root.
+impl Host {
+    /// `path` as the Podman's mount namespace sees it.
+    fn seen(&self, path: &Path) -> PathBuf {
+        let holder = *self.service.own_processes().last().expect("the namespace holder");
+        PathBuf::from(format!("/proc/{holder}/root")).join(path.strip_prefix("/").unwrap())
+    }
+
+    /// The mounts of `device` in the Podman's mount namespace.
+    fn mounts_of(&self, device: &str) -> Vec<String> {
+        let holder = *self.service.own_processes().last().expect("the namespace holder");
+        std::fs::read_to_string(format!("/proc/{holder}/mountinfo"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(" - ").nth(1).is_some_and(|r| r.split_whitespace().nth(1) == Some(device)))
+            .filter_map(|l| l.split_whitespace().nth(4).map(String::from))
+            .collect()
+    }
+
+    fn filesystem(&self, path: &Path) -> String {
+        ok(self.service.command("stat").args(["-f", "-c", "%T"]).arg(path)).trim().to_string()
+    }
+}
+
+const ORIGINAL_FSTAB: &str = "# /etc/fstab of the test\nUUID=0000 / ext4 defaults 0 1\n";
+
+on_each_podman!(to_disk_moves_an_ext4_host_onto_a_new_btrfs);
+fn to_disk_moves_an_ext4_host_onto_a_new_btrfs(podman: Podman) {
+    if !can_run("migrate --to-disk", &[NEEDS, &["mkfs.ext4", "stat"]].concat(), true)
+        || !podman.available("migrate --to-disk")
+    {
+        return;
+    }
+    let dev = LoopBtrfs::new("1G");
+    let mut host = Host::on_ext4(podman);
+    let fstab = host.etc.path().join("fstab");
+    std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
+    let fstab_arg = fstab.to_str().unwrap();
+    let graphroot = host.service.graphroot.clone();
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let films = volume_dir(&host.service, "films");
+    let plain = volume_dir(&host.service, "plain");
+    let before_view = host.view();
+    let (pg_before, films_before, plain_before) = (manifest(&pgdata), manifest(&films), manifest(&plain));
+    let images_before = manifest(&graphroot.join("overlay-images"));
+    assert_eq!(host.filesystem(&graphroot), "ext2/ext3");
+
+    // The dry run shows the exact entries and changes nothing.
+    let out =
+        host.migrate(&["--dry-run", "--to-disk", &dev.device, "--fstab", fstab_arg, "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &plan["migration"]["to_disk"];
+    assert_eq!(d["device"], dev.device.as_str());
+    assert_eq!(d["mounts"]["kind"], "fstab");
+    assert_eq!(d["mounts"]["file"], fstab_arg);
+    let subvolumes: Vec<&str> =
+        d["subvolumes"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(subvolumes, ["@containers-storage", "@volume-films", "@volume-pgdata"], "{d}");
+    let shown = d["mounts"]["entries"][0]["text"].as_str().unwrap().to_string();
+    let uuid = ok(Command::new("blkid").args(["-o", "value", "-s", "UUID", &dev.device])).trim().to_string();
+    assert_eq!(d["uuid"], uuid.as_str(), "the superblock read by the tool names the same UUID as blkid");
+    assert!(
+        shown.contains(&format!(
+            "UUID={uuid} {} btrfs subvol=@containers-storage,noatime",
+            graphroot.display()
+        )),
+        "{shown}"
+    );
+    assert!(plan["migration"]["space"]["needed"].as_u64().unwrap() >= 35 << 20, "{plan}");
+    let human = stdout(&host.migrate(&["--dry-run", "--to-disk", &dev.device, "--fstab", fstab_arg]));
+    assert!(human.contains(&format!("onto {}", dev.device)) && human.contains("persist-mounts"), "{human}");
+    for line in shown.lines() {
+        assert!(human.contains(line), "the human plan shows {line}:\n{human}");
+    }
+    assert_eq!(std::fs::read_to_string(&fstab).unwrap(), ORIGINAL_FSTAB);
+    assert!(host.mounts_of(&dev.device).is_empty(), "a dry run leaves nothing mounted");
+
+    let started = Instant::now();
+    let out = host.migrate(&["--to-disk", &dev.device, "--fstab", fstab_arg, "--yes"]);
+    eprintln!(
+        "migrate --to-disk took {:?}:\n{}{}",
+        started.elapsed(),
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    host.migrate_to_the_end(out);
+    host.restart_service();
+
+    let (g, pg) = (host.seen(&graphroot), host.seen(&pgdata));
+    assert_eq!(host.filesystem(&graphroot), "btrfs");
+    assert_eq!(inode(&g), 256, "graphroot is the subvolume's root");
+    assert_eq!(inode(&pg), 256);
+    assert_eq!(host.filesystem(&pgdata), "btrfs");
+    assert!(lsattr(&pg).contains('C'), "{}", lsattr(&pg));
+    assert!(lsattr(&pg.join("base.dat")).contains('C'), "files are NOCOW too");
+    // The compression property is the xattr btrfs.compression (`btrfs` is not in every root).
+    let property = ok(Command::new("getfattr")
+        .args(["-n", "btrfs.compression", "--only-values"])
+        .arg(host.seen(&films)));
+    assert_eq!(property.trim(), "none");
+    assert_eq!(manifest(&pg), pg_before, "every byte and all metadata are identical");
+    assert_eq!(manifest(&host.seen(&films)), films_before);
+    assert_eq!(manifest(&host.seen(&plain)), plain_before, "a volume that shares graphroot moved with it");
+    assert_eq!(manifest(&g.join("overlay-images")), images_before);
+    let mounted = host.mounts_of(&dev.device);
+    for p in [&graphroot, &pgdata, &films] {
+        assert!(mounted.contains(&p.display().to_string()), "{} in {mounted:?}", p.display());
+    }
+    assert_eq!(host.view(), before_view, "Podman lists the same objects with the same mountpoints");
+    host.read_its_data(2);
+    let findings = scan_findings(&host.service);
+    assert!(!findings.iter().any(|(code, _)| code == "volume-cow"), "{findings:?}");
+    assert!(!findings.iter().any(|(_, o)| o == "graphroot"), "{findings:?}");
+    assert_eq!(
+        std::fs::read_to_string(&fstab).unwrap(),
+        format!("{ORIGINAL_FSTAB}{shown}"),
+        "the fstab holds exactly the entries the dry run showed"
+    );
+    assert!(
+        !std::fs::read_dir(host.seen(host.state.path()))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("disk-")),
+        "the new disk's top level is no longer mounted under the state directory"
+    );
+
+    // --finalize deletes the old copies on the ext4 and leaves nothing behind.
+    let top = host.service.top.clone();
+    let free_before = free(&top);
+    let out = host.migrate(&["--finalize", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let measured = free(&top).saturating_sub(free_before);
+    eprintln!("finalize freed {measured} bytes on the ext4");
+    assert!(measured >= 35 << 20, "the old copies' space is freed: {measured}");
+    assert_eq!(leftovers(&host.seen(&top)), Vec::<String>::new());
+    assert_eq!(leftovers(&top), Vec::<String>::new());
+    assert_eq!(manifest(&host.seen(&pgdata)), pg_before);
+    assert_eq!(host.view(), before_view);
+    assert_eq!(std::fs::read_to_string(&fstab).unwrap(), format!("{ORIGINAL_FSTAB}{shown}"));
+}
+
+on_each_podman!(to_disk_rolls_back_after_the_swap_and_writes_systemd_units);
+fn to_disk_rolls_back_after_the_swap_and_writes_systemd_units(podman: Podman) {
+    if !can_run("migrate --to-disk rollback", &[NEEDS, &["mkfs.ext4", "stat"]].concat(), true)
+        || !podman.available("migrate --to-disk rollback")
+    {
+        return;
+    }
+    let dev = LoopBtrfs::new("1G");
+    let mut host = Host::on_ext4(podman);
+    let units = TempDir(host.etc.path().join("units"));
+    std::fs::create_dir(units.path()).unwrap();
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let graphroot = host.service.graphroot.clone();
+    let view = host.view();
+    let data = manifest(&pgdata);
+    let args =
+        ["--to-disk", &dev.device, "--mounts", "systemd", "--unit-dir", units.path().to_str().unwrap()];
+    let out = host.migrate(&[&args[..], &["--dry-run", "--format", "json"]].concat());
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = plan["migration"]["to_disk"]["mounts"]["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    let out = host.migrate(&[&args[..], &["--yes"]].concat());
+    host.migrate_to_the_end(out);
+    host.restart_service();
+    assert_eq!(inode(&host.seen(&pgdata)), 256);
+
+    // The units are written as shown, enabled, and systemd accepts them.
+    for e in &entries {
+        let file = PathBuf::from(e["file"].as_str().unwrap());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), e["text"].as_str().unwrap());
+        let name = file.file_name().unwrap().to_str().unwrap().to_string();
+        let escaped = ok(Command::new("systemd-escape")
+            .args(["--path", "--suffix=mount"])
+            .arg(e["text"].as_str().unwrap().lines().find_map(|l| l.strip_prefix("Where=")).unwrap()));
+        assert_eq!(name, escaped.trim(), "units are named by systemd's path escaping");
+        assert_eq!(std::fs::read_link(units.path().join("local-fs.target.wants").join(&name)).unwrap(), file);
+        if which("systemd-analyze").is_some() {
+            let out = run(Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&file));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && !err.contains(&name), "systemd-analyze verify {name}: {err}");
+        }
+    }
+
+    // What the container writes on the new disk after the swap.
+    std::fs::write(host.seen(&pgdata).join("after-swap"), "new").unwrap();
+    host.rollback_to_the_end();
+    assert!(host.mounts_of(&dev.device).is_empty(), "every mount of the new disk is gone");
+    assert_eq!(std::fs::read_dir(units.path().join("local-fs.target.wants")).unwrap().count(), 0);
+    assert!(!std::fs::read_dir(units.path()).unwrap().flatten().any(|e| e.path().is_file()), "units removed");
+    assert_ne!(inode(&host.seen(&graphroot)), 256);
+    assert_eq!(host.filesystem(&graphroot), "ext2/ext3");
+    assert_eq!(manifest(&host.seen(&pgdata)), data, "the original, without what was written since");
+    assert_eq!(host.view(), view);
+    assert_eq!(host.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
+    host.read_its_data(2);
+    assert_eq!(leftovers(&host.service.top), Vec::<String>::new());
+    let status = stdout(&host.migrate(&["--status"]));
+    assert!(status.contains("kept the new subvolume @volume-pgdata"), "{status}");
+}
+
+on_each_podman!(to_disk_rolls_back_an_fstab_to_its_bytes_and_stops_on_a_full_disk);
+fn to_disk_rolls_back_an_fstab_to_its_bytes_and_stops_on_a_full_disk(podman: Podman) {
+    if !can_run("migrate --to-disk faults", &[NEEDS, &["mkfs.ext4", "stat", "fallocate"]].concat(), true)
+        || !podman.available("migrate --to-disk faults")
+    {
+        return;
+    }
+    let small = LoopBtrfs::new("128M");
+    let dev = LoopBtrfs::new("1G");
+    let mut host = Host::on_ext4(podman);
+    std::fs::write(volume_dir(&host.service, "films").join("more.mkv"), random(120 << 20, 9)).unwrap();
+    let fstab = host.etc.path().join("fstab");
+    std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
+    let fstab_arg = fstab.to_str().unwrap();
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let view = host.view();
+    let data = manifest(&pgdata);
+
+    // Too small: refused before anything is done, naming both sizes.
+    let out = host.migrate(&["--to-disk", &small.device, "--fstab", fstab_arg, "--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("not enough space on") && err.contains("the data needs") && err.contains("free"),
+        "{err}"
+    );
+    assert!(!host.state.path().join("journal.json").exists());
+    assert!(host.mounts_of(&small.device).is_empty());
+    assert_eq!(std::fs::read_to_string(&fstab).unwrap(), ORIGINAL_FSTAB);
+    assert_eq!(host.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
+
+    // The new disk fills up during the copy: stopped, the original untouched, rolled back.
+    let state = host.state.path().to_path_buf();
+    let out = {
+        let h = &host;
+        migrate_pausing_with(h, &["--to-disk", &dev.device, "--fstab", fstab_arg], &|target| {
+            if target == 0 {
+                let name = std::fs::read_dir(h.seen(&state))
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|n| n.starts_with("disk-"))
+                    .expect("the new disk's top level, mounted under the state directory");
+                // Measured and filled in the Podman's namespace, where it is mounted.
+                let top = state.join(name);
+                let df = ok(h.service.command("df").args(["-B1", "--output=avail"]).arg(&top));
+                let avail: u64 = df.lines().nth(1).unwrap().trim().parse().unwrap();
+                ok(h.service
+                    .command("fallocate")
+                    .arg("-l")
+                    .arg((avail - (4 << 20)).to_string())
+                    .arg(top.join("filler")));
+            }
+        })
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("no space left")
+            && err.contains("the original is untouched")
+            && err.contains("--rollback"),
+        "{err}"
+    );
+    assert_eq!(manifest(&pgdata), data);
+    let top = std::fs::read_dir(host.seen(&state))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("disk-"))
+        .unwrap()
+        .path();
+    std::fs::remove_file(top.join("filler")).unwrap();
+    host.rollback_to_the_end();
+    host.is_original(&view, &data);
+    assert!(host.mounts_of(&dev.device).is_empty());
+    assert_eq!(std::fs::read_to_string(&fstab).unwrap(), ORIGINAL_FSTAB);
+
+    // Migrated, then rolled back after the swap: the fstab has its original bytes again.
+    let out = host.migrate(&["--to-disk", &dev.device, "--fstab", fstab_arg, "--yes"]);
+    host.migrate_to_the_end(out);
+    host.restart_service();
+    assert_ne!(std::fs::read_to_string(&fstab).unwrap(), ORIGINAL_FSTAB);
+    assert_eq!(host.filesystem(&pgdata), "btrfs");
+    host.rollback_to_the_end();
+    assert_eq!(std::fs::read(&fstab).unwrap(), ORIGINAL_FSTAB.as_bytes());
+    assert!(host.mounts_of(&dev.device).is_empty());
+    assert_eq!(manifest(&host.seen(&pgdata)), data);
+    assert_eq!(host.view(), view);
+    host.read_its_data(3);
+}
+
+/// As [`migrate_pausing`] with extra arguments.
+fn migrate_pausing_with(host: &Host, args: &[&str], at: &dyn Fn(usize)) -> Output {
+    // In the host's own directory, which the tool sees wherever it runs.
+    static PAUSES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PAUSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pause = TempDir(host.etc.path().join(format!("pause-{n}")));
+    std::fs::create_dir(pause.path()).unwrap();
+    let mut child = host.spawn_migrate(
+        &[args, &["--yes"]].concat(),
+        &[("PODFS_TEST_PAUSE_DIR", pause.path())],
+        pause.path(),
+    );
+    let mut next = 0;
+    let start = Instant::now();
+    let logs = || std::fs::read_to_string(pause.path().join("stderr")).unwrap_or_default();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(120), "migrate hangs at pause {next}: {}", logs());
+        if pause.path().join(format!("copied-{next}")).exists() {
+            at(next);
+            std::fs::write(pause.path().join(format!("continue-{next}")), "").unwrap();
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    finished(child, pause.path())
+}
+
+#[test]
+fn to_disk_refuses_bad_disks_and_renders_nixos_and_systemd_mounts() {
+    if !can_run("migrate --to-disk input", &[NEEDS, &["wipefs", "nix-instantiate"]].concat(), true)
+        || !Podman::Host.available("migrate --to-disk input")
+    {
+        return;
+    }
+    let spare = LoopBtrfs::new("1G");
+    let blank = LoopBtrfs::new("200M");
+    ok(Command::new("wipefs").args(["-a", "-q", &blank.device]));
+    let mut mounted = LoopBtrfs::new("200M");
+    mounted.mount("/", "");
+    let used = LoopBtrfs::new("200M");
+    let host = Host::new(Podman::Host);
+    let etc = &host.etc;
+    let fstab = etc.path().join("fstab");
+    let refused = |dev: &str, code: i32, says: &[&str]| {
+        let out = host.migrate(&["--to-disk", dev, "--fstab", fstab.to_str().unwrap(), "--dry-run"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{dev}: {err}");
+        for s in says {
+            assert!(err.contains(s), "{dev}: {s} missing from {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let file = etc.path().join("disk.img");
+    std::fs::write(&file, "").unwrap();
+    refused(file.to_str().unwrap(), 2, &["not a block device", file.to_str().unwrap()]);
+    refused("/dev/no-such-disk", 2, &["/dev/no-such-disk"]);
+    refused(&blank.device, 3, &[&blank.device, "holds no btrfs", "never formats"]);
+    refused(&mounted.device, 3, &[&mounted.device, "is in use", "mounted"]);
+    refused(&host.service.fs.device, 3, &["graphroot", "is on that disk"]);
+    // A top level with data in it is not an empty disk.
+    let mut with_data = used;
+    let at = with_data.mount("/", "");
+    std::fs::write(at.join("family-photos"), "mine").unwrap();
+    with_data.umount(&at);
+    refused(&with_data.device, 3, &["family-photos (not a subvolume)"]);
+    // graphroot that is a mount point cannot be renamed aside.
+    let g = host.service.graphroot.clone();
+    ok(host.service.command("mount").arg("--bind").arg(&g).arg(&g));
+    refused(&spare.device, 3, &[&format!("{} is a mount point", g.display())]);
+    ok(host.service.command("umount").arg("-l").arg(&g));
+    assert!(!fstab.exists(), "nothing written");
+
+    // The NixOS module parses with the real Nix, and names the disk by UUID.
+    let nix = etc.path().join("mounts.nix");
+    let out = host.migrate(&[
+        "--to-disk",
+        &spare.device,
+        "--mounts",
+        "nixos",
+        "--nixos-file",
+        nix.to_str().unwrap(),
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &v["migration"]["to_disk"]["mounts"];
+    assert_eq!(m["kind"], "nixos");
+    assert_eq!(m["file"], nix.to_str().unwrap());
+    let text = m["entries"][0]["text"].as_str().unwrap();
+    assert!(!nix.exists(), "a dry run writes nothing");
+    std::fs::write(&nix, text).unwrap();
+    ok(Command::new("nix-instantiate").arg("--parse").arg(&nix));
+    let uuid = v["migration"]["to_disk"]["uuid"].as_str().unwrap();
+    let fs = nix_eval_expr(&format!("(import {} {{}}).fileSystems", nix.display()));
+    let graphroot = host.service.graphroot.display().to_string();
+    assert_eq!(fs[&graphroot]["device"], format!("/dev/disk/by-uuid/{uuid}"));
+    assert_eq!(fs[&graphroot]["fsType"], "btrfs");
+    assert_eq!(fs[&graphroot]["options"][0], "subvol=@containers-storage");
+    let pg = volume_dir(&host.service, "pgdata").display().to_string();
+    assert_eq!(fs[&pg]["options"][0], "subvol=@volume-pgdata");
+    // An existing module of someone else's is never written over.
+    std::fs::write(&nix, "{ ... }: { }\n").unwrap();
+    let out = host.migrate(&[
+        "--to-disk",
+        &spare.device,
+        "--mounts",
+        "nixos",
+        "--nixos-file",
+        nix.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+}
+
+impl Host {
+    /// `migrate ARGS` killed with SIGKILL at the pause after target `at` was copied.
+    fn kill_after_copy(&self, args: &[&str], at: usize) -> Value {
+        let pause = TempDir(self.etc.path().join(format!("kill-{at}")));
+        std::fs::create_dir(pause.path()).unwrap();
+        let mut child = self.spawn_migrate(
+            &[args, &["--yes"]].concat(),
+            &[("PODFS_TEST_PAUSE_DIR", pause.path())],
+            pause.path(),
+        );
+        let start = Instant::now();
+        let mut next = 0;
+        while next < at {
+            if pause.path().join(format!("copied-{next}")).exists() {
+                std::fs::write(pause.path().join(format!("continue-{next}")), "").unwrap();
+                next += 1;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "migrate ended before the kill");
+            assert!(start.elapsed() < Duration::from_secs(120), "migrate hangs");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        while !pause.path().join(format!("copied-{at}")).exists() {
+            assert!(child.try_wait().unwrap().is_none(), "migrate ended before the kill");
+            assert!(start.elapsed() < Duration::from_secs(120), "migrate hangs");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.journal()
+    }
+}
+
+on_each_podman!(to_disk_killed_mid_copy_rolls_back_or_resumes);
+fn to_disk_killed_mid_copy_rolls_back_or_resumes(podman: Podman) {
+    if !can_run("migrate --to-disk killed", &[NEEDS, &["mkfs.ext4", "stat"]].concat(), true)
+        || !podman.available("migrate --to-disk killed")
+    {
+        return;
+    }
+    let mut dev = LoopBtrfs::new("1G");
+    let device = dev.device.clone();
+    let mut host = Host::on_ext4(podman);
+    let fstab = host.etc.path().join("fstab");
+    std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
+    let args = ["--to-disk", &device, "--fstab", fstab.to_str().unwrap()];
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let graphroot = host.service.graphroot.clone();
+    let (view, data) = (host.view(), manifest(&pgdata));
+
+    // Killed during the copy, then rolled back: the original, nothing left on the disk.
+    let j = host.kill_after_copy(&args, 1);
+    assert!(!j["done"].as_array().unwrap().iter().any(|s| s == "copy"), "{j}");
+    assert!(!host.mounts_of(&device).is_empty(), "the new disk's top level is still mounted");
+    host.rollback_to_the_end();
+    assert!(host.mounts_of(&device).is_empty());
+    host.is_original(&view, &data);
+    assert_eq!(std::fs::read(&fstab).unwrap(), ORIGINAL_FSTAB.as_bytes());
+    let at = dev.mount("/", "");
+    assert_eq!(std::fs::read_dir(&at).unwrap().count(), 0, "the subvolumes it made are deleted");
+    dev.umount(&at);
+
+    // Killed during the copy, then resumed: migrated as if never interrupted. An empty
+    // subvolume of the plan's name (as disko makes them) is used, not made again.
+    let at = dev.mount("/", "");
+    ok(Command::new("btrfs").args(["subvolume", "create"]).arg(at.join("@volume-pgdata")));
+    dev.umount(&at);
+    host.kill_after_copy(&args, 1);
+    let out = host.migrate(&["--resume", "--yes"]);
+    host.migrate_to_the_end(out);
+    host.restart_service();
+    assert_eq!(host.filesystem(&graphroot), "btrfs");
+    assert_eq!(inode(&host.seen(&pgdata)), 256);
+    assert!(lsattr(&host.seen(&pgdata).join("base.dat")).contains('C'));
+    assert_eq!(manifest(&host.seen(&pgdata)), data);
+    assert_eq!(host.view(), view);
+    assert!(std::fs::read_to_string(&fstab).unwrap().contains("subvol=@volume-pgdata"));
+    host.read_its_data(3);
+    let made: Vec<(String, bool)> = host.journal()["to_disk"]["subvolumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["made"].as_bool().unwrap()))
+        .collect();
+    assert!(
+        made.contains(&("@volume-pgdata".into(), false))
+            && made.contains(&("@containers-storage".into(), true)),
+        "{made:?}"
+    );
+}
+
+/// Podman 5 in a mount namespace of its own, the tool outside it: mounts made by the tool
+/// would not be seen by Podman, so `--to-disk` refuses and says where to run.
+#[test]
+fn to_disk_refuses_a_podman_in_another_mount_namespace() {
+    if !can_run("migrate --to-disk namespace", NEEDS, true)
+        || !Podman::Trixie.available("migrate --to-disk namespace")
+    {
+        return;
+    }
+    let spare = LoopBtrfs::new("1G");
+    let host = Host::new(Podman::Trixie);
+    let out = host.migrate(&["--to-disk", &spare.device, "--mounts", "none", "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("another mount namespace") && err.contains("nsenter -t"), "{err}");
+    assert!(!host.state.path().join("journal.json").exists());
+}
+
+/// Time and space of moving 1 GiB of database volume data from ext4 onto a new btrfs disk.
+/// Run with `cargo test --release --test migrate_system bench_to_disk_1gib -- --ignored
+/// --nocapture` as root.
+#[test]
+#[ignore]
+fn bench_to_disk_1gib() {
+    if !can_run("bench migrate --to-disk", &[NEEDS, &["mkfs.ext4"]].concat(), true) {
+        return;
+    }
+    let dev = LoopBtrfs::new("4G");
+    let service = PodmanService::start_on_ext4(Podman::Host, "overlay", "4G", &[]);
+    service.import_busybox(&["localhost/app:1"]);
+    service.ok(&["volume", "create", "--label", "io.podfs.class=database", "data"]);
+    let dir = volume_dir(&service, "data");
+    for i in 0..4 {
+        std::fs::write(dir.join(format!("part{i}")), random(256 << 20, i + 1)).unwrap();
+    }
+    let state = TempDir::new("bench-state");
+    let etc = TempDir::new("bench-etc");
+    let fstab = etc.path().join("fstab");
+    let tool = || {
+        let mut cmd = service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise"));
+        cmd.envs(service.env()).stdin(Stdio::null());
+        cmd
+    };
+    let top = service.top.clone();
+    let before = free(&top);
+    let started = Instant::now();
+    let out = run(tool()
+        .args(["migrate", "--yes", "--url", &service.url, "--to-disk", &dev.device, "--fstab"])
+        .arg(&fstab)
+        .arg("--state-dir")
+        .arg(state.path()));
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let used_on_dev = ok(service.command("df").args(["-B1", "--output=used"]).arg(&dir));
+    let started = Instant::now();
+    let out = run(tool().args(["migrate", "--finalize", "--state-dir"]).arg(state.path()));
+    let finalize = started.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "BENCH to-disk: migrate {:.1} s, used on the new disk {} MiB, --finalize {:.1} s, freed on the ext4 {} MiB",
+        took.as_secs_f64(),
+        used_on_dev.lines().nth(1).unwrap().trim().parse::<u64>().unwrap() >> 20,
+        finalize.as_secs_f64(),
+        free(&top).saturating_sub(before) >> 20
+    );
 }

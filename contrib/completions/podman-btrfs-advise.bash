@@ -468,7 +468,7 @@ _podman_btrfs_advise() {
             return 0
             ;;
         podman_btrfs_advise__subcmd__migrate)
-            opts="-y -v -h --url --strategy --plan --dry-run --yes --resume --rollback --status --finalize --state-dir --format --verbose --log-format --help"
+            opts="-y -v -h --url --strategy --plan --dry-run --yes --resume --rollback --status --finalize --to-disk --mounts --fstab --unit-dir --nixos-file --state-dir --format --verbose --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -483,6 +483,26 @@ _podman_btrfs_advise() {
                     return 0
                     ;;
                 --plan)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-disk)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mounts)
+                    COMPREPLY=($(compgen -W "auto fstab systemd nixos none" -- "${cur}"))
+                    return 0
+                    ;;
+                --fstab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unit-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nixos-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,7 +35,7 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "storage-conf" -d 'Show, diff or apply the storage.conf a plan wants on this host'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "explain" -d 'Explain a `check` rule: what it checks, why it matters, an example and the fix'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "serve" -d 'Run the volume plugin daemon: each volume its own btrfs subvolume, plus drift watchers'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "migrate" -d 'Move this host\'s container data to the planned layout in place, losing nothing'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "migrate" -d 'Move this host\'s container data to the planned layout, in place or onto a new disk, losing nothing'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "snapshot" -d 'Take read-only btrfs snapshots of volumes while the containers using them are paused'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "restore" -d 'Put a snapshot taken by `snapshot` back in place of a volume\'s data'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_needs_command" -f -a "bench" -d 'Measure this host\'s storage choices on its own disk: database-like I/O, compression and a real Podman on the overlay and btrfs drivers'
@@ -164,6 +164,15 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 performance\t'Also NOCOW image-copy temp space and no compression on image storage'
 reliability\t'Copy-on-write and checksums everywhere unless a class is declared explicitly; overlay driver; a snapshots subvolume'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l plan -d 'Follow a plan written by `plan --out DIR` (its plan.json) instead of planning now' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l to-disk -d 'Move graphroot and the volumes whose class gets a subvolume of its own onto DEV, a btrfs block device (made by the plan\'s disko.nix, or an empty one; never formatted here), mounted at the same paths. Data on ext4 or xfs moves this way' -r
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l mounts -d 'With --to-disk: where the persistent mounts are written (auto: nixos when /etc/NIXOS exists, else fstab; none: shown, not written)' -r -f -a "auto\t'NixOS when /etc/NIXOS exists, else fstab'
+fstab\t''
+systemd\t''
+nixos\t''
+none\t'Write nothing: the entries are shown, to be added by hand'"
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l fstab -d 'With --to-disk --mounts fstab: the fstab to add the mounts to (backed up first)' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l unit-dir -d 'With --to-disk --mounts systemd: where the .mount units go' -r -F
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l nixos-file -d 'With --to-disk --mounts nixos: the NixOS module with the fileSystems entries' -r -F
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l state-dir -d 'Where the journal and its lock live' -r -F
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l format -d 'Output format on stdout' -r -f -a "human\t'For people'
 json\t'One JSON document with a stable schema (see `plan --help`)'"
@@ -219,7 +228,7 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "storage-conf" -d 'Show, diff or apply the storage.conf a plan wants on this host'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "explain" -d 'Explain a `check` rule: what it checks, why it matters, an example and the fix'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "serve" -d 'Run the volume plugin daemon: each volume its own btrfs subvolume, plus drift watchers'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "migrate" -d 'Move this host\'s container data to the planned layout in place, losing nothing'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "migrate" -d 'Move this host\'s container data to the planned layout, in place or onto a new disk, losing nothing'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "snapshot" -d 'Take read-only btrfs snapshots of volumes while the containers using them are paused'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "restore" -d 'Put a snapshot taken by `snapshot` back in place of a volume\'s data'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand help; and not __fish_seen_subcommand_from plan scan check storage-conf explain serve migrate snapshot restore bench help" -f -a "bench" -d 'Measure this host\'s storage choices on its own disk: database-like I/O, compression and a real Podman on the overlay and btrfs drivers'

@@ -1,14 +1,17 @@
-//! `migrate`: move a live Podman host to the planned layout in place, losing nothing.
+//! `migrate`: move a live Podman host to the planned layout, in place or onto a new disk
+//! (`--to-disk`), losing nothing.
 
 use super::Format;
 use crate::decide::Strategy;
 use crate::error::{Error, exit};
 use crate::migrate::journal::{
-    DEFAULT_STATE_DIR, Journal, Phase, PodmanFacts, Service, StateDir, Step, Target, VERSION,
+    DEFAULT_STATE_DIR, DiskSubvolume, Journal, Persisted, Phase, PodmanFacts, Service, StateDir, Step,
+    Target, ToDisk, VERSION,
 };
+use crate::migrate::persist::{self, MountSpec, MountsKind};
 use crate::migrate::podman_ops::{self, Podman};
 use crate::migrate::steps::{self, Run, Stop};
-use crate::migrate::{targets, tree};
+use crate::migrate::{disk, onto_disk, targets, tree};
 use crate::podman::discover;
 use crate::size::Human;
 use clap::Args;
@@ -24,7 +27,8 @@ const EXAMPLES: &str = "Examples:
   podman-btrfs-advise migrate --status
   podman-btrfs-advise migrate --resume               # after a crash, a kill or Ctrl-C
   podman-btrfs-advise migrate --rollback             # back to exactly the original state
-  podman-btrfs-advise migrate --finalize             # verify once more, delete the old data";
+  podman-btrfs-advise migrate --finalize             # verify once more, delete the old data
+  podman-btrfs-advise migrate --to-disk /dev/disk/by-id/NEW --dry-run   # onto a new btrfs disk";
 
 const LONG_HELP: &str = "Examples:
   podman-btrfs-advise migrate --dry-run
@@ -74,6 +78,40 @@ graphroot). With no API service answering, the host is read through a
 `podman system service` of migrate's own on a socket in the state directory, ended
 before the first step.
 
+Onto a new disk (--to-disk DEV): graphroot and the volumes whose class gets a subvolume of
+its own move onto DEV, a btrfs block device (one the plan's disko.nix formatted, without
+mounting it, or an empty one; migrate never formats anything), and are mounted at the
+same paths. Data on ext4 or xfs moves this way. DEV is refused (exit 3) when it holds no
+btrfs, is in use (mounted anywhere, swap, holders), holds graphroot, or its top level holds
+anything but empty subvolumes a plan names. Subvolumes: graphroot → @containers-storage, a
+volume path outside graphroot → @containers-volumes, each volume of an own-subvolume class
+→ @volume-NAME; an empty one disko made is used, the rest are made, each with its class's
+attributes before any data is written. Mount options: the plan's (noatime, compress=zstd:N).
+The steps differ here:
+  preflight         also DEV's size and free space: every byte is copied, nothing is shared
+  copy              DEV's top level mounted privately under the state directory, each target
+                    copied into its subvolume; graphroot without the volumes that get their
+                    own (their empty `_data` directories stay, as mount points)
+  swap              outer paths first: the directory renamed to NAME.podfs-old-STAMP, an
+                    empty one with its owner and mode made in its place, the subvolume
+                    mounted there (in migrate's mount namespace: run it in Podman's)
+  persist-mounts    the mounts written where the host keeps them, by UUID, exactly as the
+                    plan showed them before confirming (--mounts):
+                      fstab    lines added to --fstab FILE (default /etc/fstab), backed up
+                               first (FILE.STAMP.bak), each after a marker comment
+                      systemd  one .mount unit per path in --unit-dir DIR (default
+                               /etc/systemd/system), named by systemd's path escaping,
+                               WantedBy=local-fs.target and its wants link; then
+                               `systemctl daemon-reload`
+                      nixos    a module with fileSystems entries, --nixos-file FILE (default
+                               /etc/nixos/podman-btrfs-advise-mounts.nix): import it, then
+                               `nixos-rebuild switch`
+                      none     shown only, to add by hand
+                    auto (the default): nixos when /etc/NIXOS exists, else fstab
+--rollback unmounts (inner mounts first), removes exactly the entries it wrote and renames
+the old data back; after the swap the subvolumes on DEV are kept and named. --finalize
+verifies the old data against the mounted data and deletes it.
+
 --resume continues after a crash, a kill or Ctrl-C at any point; --rollback returns to
 exactly the original state from any point before --finalize (after the swap it first
 stops again what runs on the new data; the new subvolumes are then kept and named, as
@@ -91,18 +129,22 @@ JSON output (--format json), fields are only ever added:
    nocow, compression, bytes, needs, reflink, source, live, staging, old, inside, copied,
    verified, made_read_only}], containers [{id, name, state, stop_timeout, unit, stopped, started}],
    services [{kind: systemd|manual, …}], space {needed, available}, checks [STRING],
-   skipped [{what, why}], interrupted {step, message}|null, notes [{step, message}]}}
+   skipped [{what, why}], interrupted {step, message}|null, notes [{step, message}],
+   to_disk: null | {device, resolved, uuid, size, free, top, options [STRING],
+     subvolumes [{name, path, made}], mounts {kind, entries [{file, text}], file, lines
+     [STRING], backup, written}}}}
 
 Exit codes: 0 done (or nothing to do); 2 usage: no terminal to confirm on without --yes,
 a migration already under way, --resume without one; 3 refused or stopped: the
 environment does not allow it (too little space, a mount point below a target), a step failed,
 or Ctrl-C; the output then says `migrate --resume` or `migrate --rollback`.";
 
-/// Move this host's container data to the planned layout in place, losing nothing.
+/// Move this host's container data to the planned layout, in place or onto a new disk, losing nothing.
 ///
 /// Plans from the live host (as `plan --from-host`) or follows --plan DIR, prints every
 /// step and the space it needs, asks before it starts, then runs the steps from a journal
-/// that --resume, --rollback, --status and --finalize read.
+/// that --resume, --rollback, --status and --finalize read. --to-disk DEV moves the data
+/// onto a new btrfs disk instead, mounted at the same paths.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = LONG_HELP)]
 pub struct MigrateArgs {
@@ -141,6 +183,34 @@ pub struct MigrateArgs {
     /// Verify the old data against the live data once more, then delete it.
     #[arg(long, group = "mode")]
     pub finalize: bool,
+
+    /// Move graphroot and the volumes whose class gets a subvolume of its own onto DEV, a
+    /// btrfs block device (made by the plan's disko.nix, or an empty one; never formatted
+    /// here), mounted at the same paths. Data on ext4 or xfs moves this way.
+    #[arg(long, value_name = "DEV")]
+    pub to_disk: Option<String>,
+
+    /// With --to-disk: where the persistent mounts are written (auto: nixos when /etc/NIXOS
+    /// exists, else fstab; none: shown, not written).
+    #[arg(long, value_enum, default_value_t = MountsKind::Auto, value_name = "KIND", requires = "to_disk")]
+    pub mounts: MountsKind,
+
+    /// With --to-disk --mounts fstab: the fstab to add the mounts to (backed up first).
+    #[arg(long, value_name = "FILE", default_value = "/etc/fstab", requires = "to_disk")]
+    pub fstab: PathBuf,
+
+    /// With --to-disk --mounts systemd: where the .mount units go.
+    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system", requires = "to_disk")]
+    pub unit_dir: PathBuf,
+
+    /// With --to-disk --mounts nixos: the NixOS module with the fileSystems entries.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/nixos/podman-btrfs-advise-mounts.nix",
+        requires = "to_disk"
+    )]
+    pub nixos_file: PathBuf,
 
     /// Where the journal and its lock live.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
@@ -342,6 +412,8 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         Some(dir) => strategy_of_plan(dir)?,
         None => args.strategy,
     };
+    // Bad input fails before anything runs.
+    let device = args.to_disk.as_deref().map(disk::open_device).transpose()?;
     let env = |name: &str| std::env::var(name).ok();
     let at = discover(args.url.as_deref(), &env, rustix::process::geteuid().is_root())?;
     // No API service answers: read the host through one of our own, ended before any step.
@@ -365,7 +437,16 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         report.endpoint = at.endpoint.url();
     }
     let stamp = stamp();
-    let (mut targets, skipped) = targets::in_place(&report, strategy, &stamp);
+    let (mut targets, skipped, mut to_disk) = match (&args.to_disk, &device) {
+        (Some(dev), Some((resolved, sb))) => {
+            let (targets, skipped, d) = plan_disk(args, state, &report, strategy, &stamp, dev, resolved, sb)?;
+            (targets, skipped, Some(d))
+        }
+        _ => {
+            let (targets, skipped) = targets::in_place(&report, strategy, &stamp);
+            (targets, skipped, None)
+        }
+    };
     let server_pid = report.placement_source.server_pid.filter(|_| planning.is_none());
     let facts = PodmanFacts {
         url: report.endpoint.clone(),
@@ -376,6 +457,13 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         foreign_namespace: podman_ops::foreign_namespace(server_pid),
     };
     if let Some(pid) = server_pid.filter(|_| facts.foreign_namespace) {
+        if let Some(d) = &to_disk {
+            return Err(Error::Environment(format!(
+                "Podman (pid {pid}) runs in another mount namespace: the mounts of {} made here would \
+                 not be seen there\n  = help: run migrate in Podman's mount namespace (`nsenter -t {pid} -m`)",
+                d.device
+            )));
+        }
         same_paths_here(pid, &targets)?;
     }
     let mut j = Journal {
@@ -391,6 +479,7 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         swapped_at: None,
         interrupted: None,
         notes: Vec::new(),
+        to_disk: None,
     };
     if targets.is_empty() {
         print_plan(args, state, &j, &skipped, &[], (0, 0));
@@ -399,13 +488,17 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         }
         return Ok(exit::OK);
     }
-    for t in &mut targets {
-        let totals = tree::measure(&t.source).map_err(|e| Error::Environment(e.to_string()))?;
+    for i in 0..targets.len() {
+        let nested = onto_disk::nested_in(&targets, i);
+        let t = &mut targets[i];
+        let totals =
+            tree::measure_except(&t.source, &nested).map_err(|e| Error::Environment(e.to_string()))?;
         t.bytes = totals.bytes;
         // A rewrite needs the data's extents, holes left out.
         t.needs = if t.reflink { 0 } else { totals.allocated };
     }
     j.targets = targets;
+    j.to_disk = to_disk.take();
     let podman = match &planning {
         Some(p) => Podman::new(podman_ops::discovered(&p.url), j.podman.clone())?,
         None => podman_for(&j)?,
@@ -436,6 +529,103 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
     forward(args, state, &run, &mut j)
 }
 
+/// The targets and the new disk of `--to-disk`: refuses the disk graphroot is on, a disk
+/// something uses, and a top level that holds anything but empty subvolumes the plan names
+/// (read through a private read-only mount under the state directory, unmounted after).
+#[allow(clippy::too_many_arguments)]
+fn plan_disk(
+    args: &MigrateArgs,
+    state: &StateDir,
+    report: &crate::scan::ScanReport,
+    strategy: Strategy,
+    stamp: &str,
+    dev: &str,
+    resolved: &Path,
+    sb: &disk::Superblock,
+) -> Result<(Vec<Target>, Vec<targets::Skipped>, ToDisk), Error> {
+    if let Some(g) = &report.graphroot
+        && disk::holds(resolved, &g.device)
+    {
+        return Err(Error::Environment(format!(
+            "--to-disk {dev}: graphroot {} is on that disk ({}); the new disk must be another one\n  = help: \
+             name an empty disk; to give graphroot a subvolume of its own on this btrfs, run migrate without --to-disk",
+            g.path, g.device
+        )));
+    }
+    disk::refuse_in_use(dev)?;
+    let top = disk::top_dir(&state.dir, stamp);
+    let targets::DiskTargets { targets, names, skipped } =
+        targets::to_disk(report, strategy, stamp, &top).map_err(Error::Usage)?;
+    // The swap renames each outer path aside, which the kernel refuses for a mount point.
+    for t in targets.iter().filter(|t| t.inside.is_none()) {
+        if let Some(m) = disk::mount_at(&t.path)? {
+            return Err(Error::Environment(format!(
+                "{} is a mount point ({} from {}); migrate renames the directory aside and mounts the new \
+                 subvolume there, which it cannot do to a mount point\n  = help: mount that filesystem \
+                 elsewhere and make {} a directory on it (a bind mount), or copy by hand",
+                t.path.display(),
+                m.fs_type,
+                m.source,
+                t.path.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(&top).map_err(|e| Error::io(&top, "create directory", e))?;
+    let found = disk::mount(resolved, "/", &[], &top, true).and_then(|()| {
+        let entries = disk::read_top(&top);
+        let free = steps::available(&top);
+        entries.map(|e| (e, free))
+    });
+    let _ = disk::unmount(&top, resolved, "/");
+    let _ = std::fs::remove_dir(&top);
+    let (entries, free) = found?;
+    let unexpected = disk::unexpected_in_top(&entries, &names);
+    if !unexpected.is_empty() {
+        return Err(Error::Environment(format!(
+            "--to-disk {dev}: its top level holds {}; migrate copies only onto an empty btrfs or one with \
+             the plan's empty subvolumes\n  = help: name an empty disk (nothing on it is changed)",
+            unexpected.join(", ")
+        )));
+    }
+    let options = disk::mount_options(strategy, resolved);
+    let specs: Vec<MountSpec> = targets
+        .iter()
+        .zip(&names)
+        .map(|(t, n)| MountSpec { subvolume: n.clone(), path: t.path.clone() })
+        .collect();
+    let kind = args.mounts.resolve(Path::new("/etc/NIXOS").exists());
+    let places = persist::Places {
+        fstab: args.fstab.clone(),
+        unit_dir: args.unit_dir.clone(),
+        nixos_file: args.nixos_file.clone(),
+    };
+    let entries = persist::render(kind, &places, &sb.uuid, &specs, &options);
+    let lines =
+        if kind == MountsKind::Fstab { persist::fstab_lines(&sb.uuid, &specs, &options) } else { Vec::new() };
+    let file = match kind {
+        MountsKind::Systemd => args.unit_dir.clone(),
+        MountsKind::Nixos => args.nixos_file.clone(),
+        _ => args.fstab.clone(),
+    };
+    let d = ToDisk {
+        device: dev.to_string(),
+        resolved: resolved.to_path_buf(),
+        uuid: sb.uuid.clone(),
+        size: sb.total_bytes,
+        free,
+        top,
+        options,
+        subvolumes: names
+            .iter()
+            .zip(&targets)
+            .map(|(n, t)| DiskSubvolume { name: n.clone(), path: t.path.clone(), made: false })
+            .collect(),
+        mounts: Persisted { kind, entries, file, lines, backup: None, written: false },
+    };
+    persist::preflight(kind, &d.mounts.entries, &specs)?;
+    Ok((targets, skipped, d))
+}
+
 /// Refuses a migration when a path Podman names is another directory here than in its
 /// mount namespace: the renames happen here, and must rename what Podman sees.
 fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
@@ -460,7 +650,9 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
     let mut checks =
         vec![format!("Podman {} at {}, storage driver {}", j.podman.version, j.podman.url, j.podman.driver)];
     for t in &j.targets {
-        for p in [&t.staging, &t.old] {
+        // On a new disk the subvolumes may exist (empty, checked); the old data is beside.
+        let paths = if j.to_disk.is_some() { vec![&t.old] } else { vec![&t.staging, &t.old] };
+        for p in paths {
             if std::fs::symlink_metadata(p).is_ok() {
                 return Err(Error::Environment(format!(
                     "{} exists already; migrate never writes over what it did not make",
@@ -470,11 +662,34 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
         }
     }
     let needed: u64 = j.targets.iter().map(|t| t.needs).sum();
+    if let Some(d) = &j.to_disk {
+        // Metadata (kept twice on one device) and room for what runs once it is there.
+        let margin = (32 << 20) + needed / 20;
+        if needed + margin > d.free {
+            return Err(Error::Environment(format!(
+                "not enough space on {}: the data needs {} (every byte is copied: nothing is shared across \
+                 filesystems) and {} to spare, but the btrfs on it ({} in all) has {} free; nothing was changed",
+                d.device,
+                Human(needed),
+                Human(margin),
+                Human(d.size),
+                Human(d.free)
+            )));
+        }
+        checks.push(format!(
+            "space: the data needs {}, {} (btrfs UUID {}, {} in all) has {} free",
+            Human(needed),
+            d.device,
+            d.uuid,
+            Human(d.size),
+            Human(d.free)
+        ));
+    }
     // Metadata of reflinked copies, and room to spare for what runs meanwhile.
     let margin = 256 << 20;
     let at = parent(&j.targets[0].path);
-    let available = steps::available(&at);
-    if needed + margin > available {
+    let available = j.to_disk.as_ref().map_or_else(|| steps::available(&at), |d| d.free);
+    if j.to_disk.is_none() && needed + margin > available {
         return Err(Error::Environment(format!(
             "not enough space: the copies need {} (NOCOW copies cannot share extents) and {} to spare, \
              but {} has {} free",
@@ -484,7 +699,9 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
             Human(available)
         )));
     }
-    checks.push(format!("space: the copies need {} more, {} is free", Human(needed), Human(available)));
+    if j.to_disk.is_none() {
+        checks.push(format!("space: the copies need {} more, {} is free", Human(needed), Human(available)));
+    }
     let device = report.graphroot.as_ref().map(|g| g.device.clone()).unwrap_or_default();
     checks.push(if quotas_on(&device) {
         "btrfs quotas are on: each new subvolume gets a qgroup; the old data counts until --finalize".into()
@@ -569,6 +786,34 @@ fn target_line(t: &Target) -> String {
     format!("{} ({}) → new subvolume {} ({attrs}), {cost}", t.path.display(), t.class, t.staging.display())
 }
 
+fn disk_target_line(t: &Target, subvolume: &str, device: &str) -> String {
+    let attrs = match (t.nocow, &t.compression) {
+        (true, _) => "NOCOW".to_string(),
+        (false, Some(c)) => format!("compression {c}"),
+        (false, None) => "copy-on-write".to_string(),
+    };
+    format!(
+        "{} ({}) → subvolume {subvolume} on {device} ({attrs}), {} written ({} with holes)",
+        t.path.display(),
+        t.class,
+        Human(t.needs),
+        Human(t.bytes)
+    )
+}
+
+fn persisted_line(m: &Persisted) -> String {
+    match m.kind {
+        MountsKind::Fstab => format!("these lines added to {} (backed up first):", m.file.display()),
+        MountsKind::Systemd => {
+            format!("these units written to {}, enabled for local-fs.target:", m.file.display())
+        }
+        MountsKind::Nixos => {
+            format!("this module written to {} (import it, then `nixos-rebuild switch`):", m.file.display())
+        }
+        _ => "none written (--mounts none); add these fstab lines or their equivalent by hand:".into(),
+    }
+}
+
 fn print_plan(
     args: &MigrateArgs,
     state: &StateDir,
@@ -598,12 +843,22 @@ fn print_plan(
             }
         }
         Format::Human => {
-            println!(
-                "Migration {} in place (strategy {}), journal in {}:",
-                j.stamp,
-                j.strategy,
-                state.dir.display()
-            );
+            match &j.to_disk {
+                Some(d) => println!(
+                    "Migration {} onto {} (btrfs UUID {}, strategy {}), journal in {}:",
+                    j.stamp,
+                    d.device,
+                    d.uuid,
+                    j.strategy,
+                    state.dir.display()
+                ),
+                None => println!(
+                    "Migration {} in place (strategy {}), journal in {}:",
+                    j.stamp,
+                    j.strategy,
+                    state.dir.display()
+                ),
+            }
             println!("  1. preflight");
             for c in checks {
                 println!("       {c}");
@@ -628,12 +883,40 @@ fn print_plan(
                 if services.is_empty() { "none".into() } else { services.join(", ") }
             );
             println!("  4. copy:");
-            for t in &j.targets {
-                println!("       {}", target_line(t));
+            for (i, t) in j.targets.iter().enumerate() {
+                match &j.to_disk {
+                    Some(d) => println!("       {}", disk_target_line(t, &d.subvolumes[i].name, &d.device)),
+                    None => println!("       {}", target_line(t)),
+                }
             }
             println!("  5. verify: every file by content and metadata");
-            println!("  6. swap: renames; the old data stays as NAME.podfs-old-{} until --finalize", j.stamp);
-            println!("  7. start-services   8. start-containers   9. check (scan)");
+            match &j.to_disk {
+                Some(d) => {
+                    println!(
+                        "  6. swap: each path renamed to NAME.podfs-old-{}, an empty directory with its owner and \
+                         mode made in its place, the subvolume mounted there ({})",
+                        j.stamp,
+                        d.options.join(",")
+                    );
+                    println!("  7. persist-mounts: {}", persisted_line(&d.mounts));
+                    for e in &d.mounts.entries {
+                        if d.mounts.kind != MountsKind::Fstab {
+                            println!("       {}:", e.file.display());
+                        }
+                        for line in e.text.lines() {
+                            println!("         {line}");
+                        }
+                    }
+                    println!("  8. start-services   9. start-containers   10. check (scan)");
+                }
+                None => {
+                    println!(
+                        "  6. swap: renames; the old data stays as NAME.podfs-old-{} until --finalize",
+                        j.stamp
+                    );
+                    println!("  7. start-services   8. start-containers   9. check (scan)");
+                }
+            }
             for s in skipped {
                 println!("  left as it is: {}: {}", s.what, s.why);
             }

@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/podman-btrfs-advise/migrate";
 const JOURNAL: &str = "journal.json";
 const LOCK: &str = "lock";
-/// Journals of this version are read; an older or newer one is refused.
-pub const VERSION: u32 = 1;
+/// Journals of this version are written; 2 added `--to-disk` (its `to_disk` record and the
+/// `persist-mounts` step). Version 1 journals, of in-place migrations, are read as well.
+pub const VERSION: u32 = 2;
+/// The oldest version read.
+const OLDEST: u32 = 1;
 
 /// The steps of a migration, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -27,19 +30,22 @@ pub enum Step {
     Copy,
     Verify,
     Swap,
+    /// `--to-disk`: the new mounts written where the host keeps them (nothing in place).
+    PersistMounts,
     StartServices,
     StartContainers,
     Check,
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::Preflight,
         Step::StopContainers,
         Step::StopServices,
         Step::Copy,
         Step::Verify,
         Step::Swap,
+        Step::PersistMounts,
         Step::StartServices,
         Step::StartContainers,
         Step::Check,
@@ -53,6 +59,7 @@ impl Step {
             Step::Copy => "copy",
             Step::Verify => "verify",
             Step::Swap => "swap",
+            Step::PersistMounts => "persist-mounts",
             Step::StartServices => "start-services",
             Step::StartContainers => "start-containers",
             Step::Check => "check",
@@ -80,6 +87,8 @@ pub enum Phase {
 pub enum Role {
     Graphroot,
     Volume(String),
+    /// The named-volume path (containers.conf `volume_path`) outside graphroot.
+    VolumePath,
 }
 
 /// One directory that becomes a subvolume of its own at the same path.
@@ -200,11 +209,65 @@ pub struct Journal {
     /// The step that was running when the run stopped, with why.
     pub interrupted: Option<Note>,
     pub notes: Vec<Note>,
+    /// `--to-disk`: the new disk, its subvolumes and the persistent mounts; `None` in place.
+    #[serde(default)]
+    pub to_disk: Option<ToDisk>,
+}
+
+/// The new disk of a `--to-disk` migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToDisk {
+    /// The block device as named, and as resolved.
+    pub device: String,
+    pub resolved: PathBuf,
+    /// The btrfs filesystem UUID, which the persistent mounts name.
+    pub uuid: String,
+    /// The filesystem's size in bytes, and what was free on it when planned.
+    pub size: u64,
+    #[serde(default)]
+    pub free: u64,
+    /// Where its top level is mounted (privately) while the data is copied.
+    pub top: PathBuf,
+    /// The mount options of every subvolume mount (the plan's filesystem-wide ones).
+    pub options: Vec<String>,
+    /// One per target, in the targets' order.
+    pub subvolumes: Vec<DiskSubvolume>,
+    pub mounts: Persisted,
+}
+
+/// A subvolume of the new disk and the path it is mounted at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSubvolume {
+    pub name: String,
+    pub path: PathBuf,
+    /// Made by this migration (else an empty one found there, made by disko).
+    #[serde(default)]
+    pub made: bool,
+}
+
+/// The persistent mounts: shown before confirming, written by the `persist-mounts` step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persisted {
+    /// fstab, systemd, nixos or none.
+    pub kind: crate::migrate::persist::MountsKind,
+    /// Each file and the exact text written to it (for fstab, the lines added).
+    pub entries: Vec<crate::migrate::persist::Entry>,
+    /// The file written (fstab, NixOS module) or the unit directory.
+    pub file: PathBuf,
+    /// The fstab lines written, each marker followed by its entry (fstab only).
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// The backup of the fstab made before it was changed.
+    #[serde(default)]
+    pub backup: Option<PathBuf>,
+    #[serde(default)]
+    pub written: bool,
 }
 
 impl Journal {
     pub fn is_done(&self, step: Step) -> bool {
-        self.done.contains(&step)
+        // In place there are no new mounts to write.
+        self.done.contains(&step) || (step == Step::PersistMounts && self.to_disk.is_none())
     }
 
     /// The first step not done yet.
@@ -275,9 +338,9 @@ impl StateDir {
                 path.display()
             ))
         })?;
-        if journal.version != VERSION {
+        if !(OLDEST..=VERSION).contains(&journal.version) {
             return Err(Error::Environment(format!(
-                "the migration journal {} has version {} but this tool reads version {VERSION}",
+                "the migration journal {} has version {} but this tool reads versions {OLDEST} to {VERSION}",
                 path.display(),
                 journal.version
             )));
@@ -334,6 +397,7 @@ mod tests {
             swapped_at: None,
             interrupted: None,
             notes: vec![],
+            to_disk: None,
         };
         assert_eq!(j.next_step(), Some(Step::StopServices));
         let text = serde_json::to_string(&j).unwrap();

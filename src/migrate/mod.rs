@@ -4,7 +4,10 @@
 //! while the old data waits beside it until `--finalize`.
 
 pub mod copy;
+pub mod disk;
 pub mod journal;
+pub mod onto_disk;
+pub mod persist;
 pub mod podman_ops;
 pub mod progress;
 pub mod steps;

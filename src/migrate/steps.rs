@@ -30,11 +30,11 @@ pub enum Stop {
 }
 
 impl Run<'_> {
-    fn save(&self, j: &Journal) -> Result<(), Error> {
+    pub(super) fn save(&self, j: &Journal) -> Result<(), Error> {
         self.state.save(j)
     }
 
-    fn check_cancel(&self, step: Step) -> Result<(), Stop> {
+    pub(super) fn check_cancel(&self, step: Step) -> Result<(), Stop> {
         if self.cancel.load(Ordering::Relaxed) { Err(Stop::Cancelled(step)) } else { Ok(()) }
     }
 
@@ -47,9 +47,13 @@ impl Run<'_> {
                 Step::Preflight => Ok(()),
                 Step::StopContainers => self.stop_containers(j),
                 Step::StopServices => self.stop_services(j),
+                Step::Copy if j.to_disk.is_some() => self.disk_copy(j),
+                Step::Swap if j.to_disk.is_some() => self.disk_swap(j),
                 Step::Copy => self.copy(j),
                 Step::Verify => self.verify(j),
                 Step::Swap => self.swap(j),
+                Step::PersistMounts if j.to_disk.is_some() => self.persist_mounts(j),
+                Step::PersistMounts => Ok(()),
                 Step::StartServices => self.start_services(j),
                 Step::StartContainers => self.start_containers(j),
                 Step::Check => self.check(j),
@@ -123,29 +127,7 @@ impl Run<'_> {
             }
             let t = j.targets[i].clone();
             make_staging(&t).map_err(fail)?;
-            let totals = tree::measure(&t.source).map_err(|e| fail(Error::Environment(e.to_string())))?;
-            let progress = Progress::new(&format!("copy {}", t.path.display()), totals.bytes, totals.files);
-            let copied = tree::copy(&t.source, &t.staging, t.reflink, self.cancel, &|p: &tree::Progress| {
-                progress.update(p.bytes, p.files)
-            });
-            progress.finish();
-            match copied {
-                Ok(stats) => tracing::info!(
-                    written = stats.bytes_written,
-                    reflinked = stats.bytes_reflinked,
-                    files = stats.files,
-                    "copied {}",
-                    t.source.display()
-                ),
-                Err(tree::CopyError::Cancelled) => return Err(Stop::Cancelled(step)),
-                Err(e) => {
-                    return Err(fail(Error::Environment(format!(
-                        "copying {} into {} stopped: {e}; the original is untouched",
-                        t.source.display(),
-                        t.staging.display()
-                    ))));
-                }
-            }
+            self.copy_target(&t, &[], &t.staging.display().to_string())?;
             #[cfg(debug_assertions)]
             test_hooks::after_copy(i, &t);
             (self.say)(&format!(
@@ -160,16 +142,58 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Copies one target's source into its staging directory, leaving out `exclude`, with
+    /// a progress bar; `into` names the target in the error.
+    pub(super) fn copy_target(
+        &self,
+        t: &Target,
+        exclude: &[std::path::PathBuf],
+        into: &str,
+    ) -> Result<(), Stop> {
+        let step = Step::Copy;
+        let fail = |e: Error| Stop::Failed(step, e);
+        let totals =
+            tree::measure_except(&t.source, exclude).map_err(|e| fail(Error::Environment(e.to_string())))?;
+        let progress = Progress::new(&format!("copy {}", t.path.display()), totals.bytes, totals.files);
+        let copied = tree::copy_except(&t.source, &t.staging, t.reflink, exclude, self.cancel, &|p| {
+            progress.update(p.bytes, p.files)
+        });
+        progress.finish();
+        match copied {
+            Ok(stats) => {
+                tracing::info!(
+                    written = stats.bytes_written,
+                    reflinked = stats.bytes_reflinked,
+                    files = stats.files,
+                    "copied {}",
+                    t.source.display()
+                );
+                Ok(())
+            }
+            Err(tree::CopyError::Cancelled) => Err(Stop::Cancelled(step)),
+            Err(e) => Err(fail(Error::Environment(format!(
+                "copying {} into {into} stopped: {e}; the original is untouched",
+                t.source.display(),
+            )))),
+        }
+    }
+
     fn verify(&self, j: &mut Journal) -> Result<(), Stop> {
         let step = Step::Verify;
         let fail = |e: Error| Stop::Failed(step, e);
+        if let Some(d) = &j.to_disk {
+            super::onto_disk::mount_top(d).map_err(fail)?;
+        }
         for i in 0..j.targets.len() {
             self.check_cancel(step)?;
             if j.targets[i].verified {
                 continue;
             }
             let t = j.targets[i].clone();
-            match tree::verify(&t.source, &t.staging, self.cancel) {
+            // On a new disk the nested targets are left out of the outer copy.
+            let exclude =
+                if j.to_disk.is_some() { super::onto_disk::nested_in(&j.targets, i) } else { Vec::new() };
+            match tree::verify_except(&t.source, &t.staging, &exclude, None, self.cancel) {
                 Ok(()) => {}
                 Err(tree::VerifyError::Copy(tree::CopyError::Cancelled)) => {
                     return Err(Stop::Cancelled(step));
@@ -184,7 +208,11 @@ impl Run<'_> {
                     ))));
                 }
             }
-            (self.say)(&format!("verified {}: every file matches", t.staging.display()));
+            let name = match &j.to_disk {
+                Some(d) => format!("{} on {}", d.subvolumes[i].name, d.device),
+                None => t.staging.display().to_string(),
+            };
+            (self.say)(&format!("verified {name}: every file matches"));
             j.targets[i].verified = true;
             self.save(j).map_err(fail)?;
         }
@@ -193,8 +221,7 @@ impl Run<'_> {
 
     fn swap(&self, j: &mut Journal) -> Result<(), Stop> {
         if j.swapped_at.is_none() {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            j.swapped_at = Some(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX));
+            j.swapped_at = Some(now_ns());
             self.save(j).map_err(|e| Stop::Failed(Step::Swap, e))?;
         }
         // Nested targets first: they move into the outer staging copy before it moves.
@@ -235,6 +262,7 @@ impl Run<'_> {
         for t in &j.targets {
             let placement = match &t.role {
                 super::journal::Role::Graphroot => report.graphroot.clone(),
+                super::journal::Role::VolumePath => report.volume_path.clone(),
                 super::journal::Role::Volume(name) => {
                     report.volumes.iter().find(|v| &v.volume.name == name).and_then(|v| v.placement.clone())
                 }
@@ -267,7 +295,7 @@ impl Run<'_> {
 /// Nothing may write below a target while it is copied: a stopped container's conmon
 /// runs its exit command (`podman container cleanup`) after the stop returned, so wait
 /// for every process that still holds a file there, and for mounts below it to go.
-fn quiet(j: &Journal) -> Result<(), Error> {
+pub(super) fn quiet(j: &Journal) -> Result<(), Error> {
     let paths: Vec<&Path> = j.targets.iter().map(|t| t.source.as_path()).collect();
     if let Err(held) = podman_ops::wait_until_released(&paths, std::time::Duration::from_secs(120)) {
         return Err(Error::Environment(format!(
@@ -275,6 +303,7 @@ fn quiet(j: &Journal) -> Result<(), Error> {
             held.join("; ")
         )));
     }
+    unmount_self_binds(&paths)?;
     let mounts = crate::inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
     let below: Vec<String> = mounts
         .iter()
@@ -313,7 +342,44 @@ fn protect_old_copies(j: &mut Journal, run: &Run) -> Result<(), Error> {
     Ok(())
 }
 
-fn start_services(j: &mut Journal, run: &Run) -> Result<(), Error> {
+/// Makes writable again exactly the old copies' subvolumes [`protect_old_copies`] made
+/// read-only, before a rollback puts the old data back in use.
+pub(super) fn writable_again(j: &mut Journal) -> Result<(), Error> {
+    for t in &mut j.targets {
+        tree::set_read_only(&t.made_read_only, false)?;
+        t.made_read_only.clear();
+    }
+    Ok(())
+}
+
+/// Unmounts every directory bind-mounted onto itself below `paths`: the overlay driver of
+/// a stopped Podman leaves its directory so (seen with Podman 4.3 on ext4). The data is
+/// the same with or without it, and Podman makes the mount again when it starts.
+pub(super) fn unmount_self_binds(paths: &[&Path]) -> Result<(), Error> {
+    let mounts = crate::inspect::read_mounts().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
+    let binds = mounts
+        .iter()
+        .filter(|m| paths.iter().any(|p| Path::new(&m.mountpoint).starts_with(p)))
+        .filter(|m| tree::is_self_bind(m, &mounts));
+    // Later mounts first: one may lie on another.
+    for m in binds.rev() {
+        let out = std::process::Command::new("umount")
+            .arg(&m.mountpoint)
+            .output()
+            .map_err(|e| Error::Environment(format!("cannot run umount: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Environment(format!(
+                "{} (a bind mount of the directory onto itself) cannot be unmounted: {}",
+                m.mountpoint,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        tracing::info!("unmounted {}, the storage driver's bind mount of it onto itself", m.mountpoint);
+    }
+    Ok(())
+}
+
+pub(super) fn start_services(j: &mut Journal, run: &Run) -> Result<(), Error> {
     for i in 0..j.services.len() {
         match &j.services[i] {
             Service::Systemd { stopped: true, started: false, .. } => {
@@ -339,7 +405,7 @@ fn start_services(j: &mut Journal, run: &Run) -> Result<(), Error> {
     Ok(())
 }
 
-fn start_containers(j: &mut Journal, run: &Run) -> Result<(), Error> {
+pub(super) fn start_containers(j: &mut Journal, run: &Run) -> Result<(), Error> {
     for i in 0..j.containers.len() {
         let c = &j.containers[i];
         if !c.stopped || c.started {
@@ -357,7 +423,7 @@ fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), Error> {
+pub(super) fn rename(from: &Path, to: &Path) -> Result<(), Error> {
     std::fs::rename(from, to).map_err(|e| Error::io(from, "rename", e))?;
     let dir = to.parent().unwrap_or(Path::new("/"));
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, "sync", e))
@@ -393,7 +459,7 @@ fn unswap_one(t: &Target) -> Result<(), Error> {
     }
 }
 
-fn unexpected(t: &Target) -> Error {
+pub(super) fn unexpected(t: &Target) -> Error {
     let state = |p: &Path| if exists(p) { "exists" } else { "missing" };
     Error::Environment(format!(
         "{} is in a state this tool did not leave it in: {} {}, {} {}, {} {}; nothing was changed\n  = help: \
@@ -411,7 +477,7 @@ fn unexpected(t: &Target) -> Error {
 /// Creates the staging subvolume with the target's attributes, unless it exists; an
 /// existing one that is still empty gets the attributes again (a crash may have come
 /// between creating and setting them).
-fn make_staging(t: &Target) -> Result<(), Error> {
+pub(super) fn make_staging(t: &Target) -> Result<(), Error> {
     let parent = t.staging.parent().unwrap_or(Path::new("/"));
     let name = t.staging.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = crate::btrfs::open_dir(rustix::fs::CWD, &parent.to_string_lossy())
@@ -443,7 +509,7 @@ fn make_staging(t: &Target) -> Result<(), Error> {
 
 /// Deletes a staging subvolume this migration made (checked: a subvolume root at the
 /// path the journal names).
-fn delete_staging(t: &Target) -> Result<bool, Error> {
+pub(super) fn delete_staging(t: &Target) -> Result<bool, Error> {
     if !exists(&t.staging) {
         return Ok(false);
     }
@@ -469,6 +535,9 @@ impl Run<'_> {
     /// containers ran on them since the swap), services and containers started as they
     /// were.
     pub fn rollback(&self, j: &mut Journal) -> Result<(), Error> {
+        if j.to_disk.is_some() {
+            return self.disk_rollback(j);
+        }
         let swapped = j.swapped_at.is_some();
         // Done once: after the swaps are undone, a run that failed later does not stop
         // again what the user started meanwhile.
@@ -476,10 +545,7 @@ impl Run<'_> {
             self.stop_again(j)?;
             quiet(j)?;
         }
-        for t in &mut j.targets {
-            tree::set_read_only(&t.made_read_only, false)?;
-            t.made_read_only.clear();
-        }
+        writable_again(j)?;
         self.save(j)?;
         for t in &j.targets {
             unswap_one(t)?;
@@ -506,6 +572,12 @@ impl Run<'_> {
                 ));
             }
         }
+        self.finish_rollback(j, kept)
+    }
+
+    /// The end of every rollback: `kept` noted, the copy steps undone in the journal,
+    /// services and containers started as they were.
+    pub(super) fn finish_rollback(&self, j: &mut Journal, kept: Vec<String>) -> Result<(), Error> {
         for msg in kept {
             j.note(Step::Swap, msg);
         }
@@ -519,13 +591,12 @@ impl Run<'_> {
         start_containers(j, self)?;
         j.phase = Phase::RolledBack;
         j.interrupted = None;
-        self.save(j)?;
-        Ok(())
+        self.save(j)
     }
 
     /// After the swap, what was started again runs on the new data: stop it (and the API
     /// services) once more before the original goes back.
-    fn stop_again(&self, j: &mut Journal) -> Result<(), Error> {
+    pub(super) fn stop_again(&self, j: &mut Journal) -> Result<(), Error> {
         for i in 0..j.containers.len() {
             if j.containers[i].started {
                 let said = self.podman.stop(&j.containers[i])?;
@@ -560,6 +631,9 @@ impl Run<'_> {
     /// host changed after the swap (inode changed since) is its own doing and not
     /// compared; everything else must still match.
     pub fn finalize(&self, j: &mut Journal) -> Result<(), Error> {
+        if j.to_disk.is_some() {
+            return self.disk_finalize(j);
+        }
         for (i, t) in j.targets.iter().enumerate().rev() {
             let old = settled(j, t, &t.old);
             if !exists(&old) {
@@ -601,7 +675,7 @@ pub fn settled(j: &Journal, t: &Target, p: &Path) -> std::path::PathBuf {
 }
 
 /// Deletes an old copy, file by file; never through a mount point below it.
-fn delete_old(old: &Path) -> Result<(), Error> {
+pub(super) fn delete_old(old: &Path) -> Result<(), Error> {
     let name = old.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if !name.contains(".podfs-old-") {
         return Err(Error::Environment(format!("{} is not an old copy this tool made", old.display())));
@@ -616,6 +690,12 @@ fn delete_old(old: &Path) -> Result<(), Error> {
         )));
     }
     Ok(tree::delete(old)?)
+}
+
+/// Nanoseconds since the epoch.
+pub(super) fn now_ns() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Bytes available to unprivileged users on the filesystem of `path`, after the
@@ -637,7 +717,7 @@ pub fn available(path: &Path) -> u64 {
 ///   (up to two minutes) for `DIR/continue-N`, so a test can change the source or fill
 ///   the filesystem at a known point with real tools.
 #[cfg(debug_assertions)]
-mod test_hooks {
+pub(super) mod test_hooks {
     use super::Target;
     use std::path::{Path, PathBuf};
 

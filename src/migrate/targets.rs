@@ -105,6 +105,85 @@ pub fn in_place(report: &ScanReport, strategy: Strategy, stamp: &str) -> (Vec<Ta
     (targets, skipped)
 }
 
+/// The targets of a `--to-disk` migration, each with the subvolume it gets on the new
+/// disk (mounted at `top` while copying): graphroot, the volume path when it lies outside
+/// graphroot, and every local volume of a class with a subvolume of its own, whatever
+/// filesystem holds them now. Outer targets come first; a target inside another is
+/// left out of the outer copy and mounted inside it. All are written in full: nothing is
+/// shared across filesystems.
+pub fn to_disk(
+    report: &ScanReport,
+    strategy: Strategy,
+    stamp: &str,
+    top: &Path,
+) -> Result<DiskTargets, String> {
+    let mut targets = Vec::new();
+    let mut skipped = Vec::new();
+    let graphroot = PathBuf::from(&report.storage.graphroot);
+    let compression = Some(image_store_compression(strategy).as_str().to_string());
+    targets.push(target(Role::Graphroot, &graphroot, "graphroot", false, compression, 0, None, stamp));
+    if let Some(v) = report.storage.volume_path.as_deref().map(PathBuf::from)
+        && !v.starts_with(&graphroot)
+    {
+        // As the plan gives `@containers-volumes` (src/decide/layout.rs).
+        let zstd = Some("zstd".to_string());
+        targets.push(target(Role::VolumePath, &v, "volumes", false, zstd, 0, None, stamp));
+    }
+    for v in &report.volumes {
+        let name = &v.volume.name;
+        if !v.class.info().own_subvolume {
+            continue;
+        }
+        if !v.volume.driver.is_empty() && v.volume.driver != "local" {
+            skipped.push(Skipped {
+                what: format!("volume {name}"),
+                why: format!("driver {} manages its own storage", v.volume.driver),
+            });
+            continue;
+        }
+        let declared = v.evidence.first().is_some_and(|e| e.kind == EvidenceKind::Explicit);
+        let (nocow, compression) = data_attributes(v.class, strategy, declared);
+        let compression = compression.map(|c| c.as_str().to_string());
+        let path = PathBuf::from(&v.data_dir);
+        targets.push(target(
+            Role::Volume(name.clone()),
+            &path,
+            v.class.as_str(),
+            nocow,
+            compression,
+            v.volume.size.unwrap_or(0),
+            None,
+            stamp,
+        ));
+    }
+    let inside = super::disk::nesting(&targets);
+    let mut names = Vec::new();
+    for i in 0..targets.len() {
+        let name = super::disk::subvolume_name(&targets[i].role)?;
+        let t = &mut targets[i];
+        t.inside = inside[i];
+        t.reflink = false;
+        t.needs = t.bytes;
+        t.staging = top.join(&name);
+        names.push(name);
+        if let Some(o) = inside[i] {
+            // Its original stays inside the outer target's old copy.
+            let outer_old = targets[o].old.clone();
+            let outer_path = targets[o].path.clone();
+            targets[i].old = rebase(&targets[i].path, &outer_path, &outer_old);
+        }
+    }
+    Ok(DiskTargets { targets, names, skipped })
+}
+
+/// The targets of `--to-disk`, with the name of each one's subvolume (same order).
+#[derive(Debug)]
+pub struct DiskTargets {
+    pub targets: Vec<Target>,
+    pub names: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn target(
     role: Role,
@@ -237,6 +316,37 @@ mod tests {
             report(vec![volume("db", nocow_class, false, placement("/g/volumes/db/_data", false, false))]);
         let (targets, _) = in_place(&r, Strategy::Reliability, "S");
         assert!(!targets[1].nocow && targets[1].compression.is_some());
+    }
+
+    #[test]
+    fn onto_a_new_disk_every_own_subvolume_volume_moves_nested_in_its_outer_target() {
+        let nocow_class = Class::ALL.into_iter().find(|c| c.info().nocow && c.info().own_subvolume).unwrap();
+        let shared = Class::ALL.into_iter().find(|c| !c.info().own_subvolume).unwrap();
+        let mut ext4 = placement("/g/volumes/db/_data", false, false);
+        ext4.filesystem = "ext4".into();
+        let mut r = report(vec![
+            volume("db", nocow_class, true, ext4),
+            volume("plain", shared, false, placement("/v/plain/_data", false, false)),
+            volume("done", nocow_class, true, placement("/v/done/_data", true, true)),
+        ]);
+        r.storage.volume_path = Some("/v".into());
+        let d = to_disk(&r, Strategy::Balanced, "S", Path::new("/state/disk-S")).unwrap();
+        assert_eq!(d.names, ["@containers-storage", "@containers-volumes", "@volume-db", "@volume-done"]);
+        let [g, v, db, done] = &d.targets[..] else { panic!("{:?}", d.targets) };
+        assert_eq!((g.role.clone(), v.role.clone()), (Role::Graphroot, Role::VolumePath));
+        assert_eq!(v.compression.as_deref(), Some("zstd"));
+        assert_eq!((g.inside, v.inside, db.inside, done.inside), (None, None, Some(0), Some(1)));
+        assert_eq!(db.staging, PathBuf::from("/state/disk-S/@volume-db"));
+        assert_eq!(db.old, PathBuf::from("/g.podfs-old-S/volumes/db/_data"), "inside graphroot's old copy");
+        assert_eq!(done.old, PathBuf::from("/v.podfs-old-S/done/_data"));
+        assert!(
+            d.targets.iter().all(|t| !t.reflink && t.needs == t.bytes),
+            "nothing shared across filesystems"
+        );
+        assert!(db.nocow);
+
+        r.volumes[0].volume.name = "../escape".into();
+        assert!(to_disk(&r, Strategy::Balanced, "S", Path::new("/t")).is_err());
     }
 
     #[test]

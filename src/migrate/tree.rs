@@ -21,32 +21,47 @@ pub use super::verify::VerifyError;
 /// while Podman runs), which is counted as the plain directory it is. A mount table that
 /// cannot be read is an error, not an empty one.
 pub fn measure(path: &Path) -> Result<Totals, CopyError> {
+    measure_except(path, &[])
+}
+
+/// As [`measure`], leaving out `exclude` too (paths relative to `path`).
+pub fn measure_except(path: &Path, exclude: &[PathBuf]) -> Result<Totals, CopyError> {
     let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
         path: "/proc/self/mountinfo".into(),
         op: "read",
         source,
     })?;
-    measure_with(path, &mounts)
+    measure_with(path, exclude, &mounts)
 }
 
-fn measure_with(path: &Path, mounts: &[MountEntry]) -> Result<Totals, CopyError> {
+/// [`measure_except`] over a mount table: mounts below `path` are left out, but for a
+/// directory bound onto itself, measured as the plain directory it is.
+fn measure_with(path: &Path, exclude: &[PathBuf], mounts: &[MountEntry]) -> Result<Totals, CopyError> {
     let below: Vec<&MountEntry> = mounts
         .iter()
         .filter(|m| Path::new(&m.mountpoint).strip_prefix(path).is_ok_and(|r| !r.as_os_str().is_empty()))
         .collect();
-    let relative: Vec<PathBuf> = below
+    let mut relative: Vec<PathBuf> = below
         .iter()
         .filter_map(|m| Path::new(&m.mountpoint).strip_prefix(path).ok())
         .map(Path::to_path_buf)
         .collect();
+    relative.extend(exclude.iter().cloned());
     let mut totals = copy::measure_excluding(path, &relative)?;
     let outermost = |m: &&&MountEntry| {
         !below
             .iter()
             .any(|o| o.mountpoint != m.mountpoint && Path::new(&m.mountpoint).starts_with(&o.mountpoint))
     };
-    for bind in below.iter().filter(outermost).filter(|m| bound_onto_itself(m, mounts)) {
-        let inside = measure_with(Path::new(&bind.mountpoint), mounts)?;
+    for bind in below.iter().filter(outermost).filter(|m| is_self_bind(m, mounts)) {
+        let at = Path::new(&bind.mountpoint);
+        let rel = at.strip_prefix(path).unwrap_or(at);
+        if exclude.iter().any(|e| rel.starts_with(e)) {
+            continue;
+        }
+        let inner: Vec<PathBuf> =
+            exclude.iter().filter_map(|e| e.strip_prefix(rel).ok().map(Path::to_path_buf)).collect();
+        let inside = measure_with(at, &inner, mounts)?;
         totals.files += inside.files + 1;
         totals.dirs += inside.dirs + 1;
         totals.subvolumes += inside.subvolumes;
@@ -56,12 +71,24 @@ fn measure_with(path: &Path, mounts: &[MountEntry]) -> Result<Totals, CopyError>
     Ok(totals)
 }
 
-/// Whether mount `m` shows the same directory of the same filesystem as its parent mount
-/// shows at that place (`mount --bind DIR DIR`).
-fn bound_onto_itself(m: &MountEntry, mounts: &[MountEntry]) -> bool {
+/// Whether `m` mounts a directory onto itself (same filesystem, same directory, as
+/// `mount --bind DIR DIR`): its content is the data below it, not another filesystem's.
+pub fn is_self_bind(m: &MountEntry, mounts: &[MountEntry]) -> bool {
     let Some(parent) = mounts.iter().find(|p| p.mount_id == m.parent_id) else { return false };
     let Ok(rel) = Path::new(&m.mountpoint).strip_prefix(&parent.mountpoint) else { return false };
-    parent.device_number == m.device_number && Path::new(&m.root) == Path::new(&parent.root).join(rel)
+    parent.device_number == m.device_number && Path::new(&parent.root).join(rel) == Path::new(&m.root)
+}
+
+/// Mount points strictly below `path`, relative to it; a directory bind-mounted onto
+/// itself is data of `path` and not listed.
+pub fn mounts_below(mounts: &[MountEntry], path: &Path) -> Vec<PathBuf> {
+    mounts
+        .iter()
+        .filter(|m| !is_self_bind(m, mounts))
+        .filter_map(|m| Path::new(&m.mountpoint).strip_prefix(path).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .collect()
 }
 
 /// Copies the contents of `src` and the metadata of its root into the existing, empty (or
@@ -74,12 +101,7 @@ pub fn copy(
     cancel: &AtomicBool,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<CopyStats, CopyError> {
-    let options = CopyOptions {
-        reflink: if reflink { Reflink::Auto } else { Reflink::Never },
-        cancel: Some(cancel),
-        ..CopyOptions::new(progress)
-    };
-    copy::copy_tree(src, dst, &options)
+    copy_except(src, dst, reflink, &[], cancel, progress)
 }
 
 /// Compares both trees: every file's content and metadata. `Err` names the first
@@ -100,9 +122,7 @@ pub fn verify_unchanged_since(
     exclude: &[PathBuf],
     cancel: &AtomicBool,
 ) -> Result<(), VerifyError> {
-    let options =
-        CopyOptions { cancel: Some(cancel), changed_since: Some(since), exclude, ..CopyOptions::default() };
-    verify::verify_tree(src, dst, &options).map(drop)
+    verify_except(src, dst, exclude, Some(since), cancel)
 }
 
 /// The parent directory of `path`, opened, and `path`'s last component.
@@ -175,11 +195,43 @@ pub fn set_read_only(paths: &[PathBuf], read_only: bool) -> Result<(), CopyError
     Ok(())
 }
 
+/// As [`copy`], leaving out `exclude` (paths relative to `src`: the volumes that get
+/// subvolumes of their own).
+pub fn copy_except(
+    src: &Path,
+    dst: &Path,
+    reflink: bool,
+    exclude: &[PathBuf],
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<CopyStats, CopyError> {
+    let options = CopyOptions {
+        reflink: if reflink { Reflink::Auto } else { Reflink::Never },
+        cancel: Some(cancel),
+        exclude,
+        ..CopyOptions::new(progress)
+    };
+    copy::copy_tree(src, dst, &options)
+}
+
+/// As [`verify`], leaving out `exclude`; with `since`, as [`verify_unchanged_since`].
+pub fn verify_except(
+    src: &Path,
+    dst: &Path,
+    exclude: &[PathBuf],
+    since: Option<u64>,
+    cancel: &AtomicBool,
+) -> Result<(), VerifyError> {
+    let options =
+        CopyOptions { cancel: Some(cancel), exclude, changed_since: since, ..CopyOptions::default() };
+    verify::verify_tree(src, dst, &options).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn mount(id: u64, parent: u64, dev: &str, root: &str, at: &str) -> MountEntry {
+    fn entry(id: u64, parent: u64, dev: &str, root: &str, at: &str) -> MountEntry {
         MountEntry {
             mount_id: id,
             parent_id: parent,
@@ -196,17 +248,35 @@ mod tests {
     #[test]
     fn a_directory_bound_onto_itself_is_told_from_other_mounts() {
         let mounts = [
-            mount(1, 0, "0:20", "/", "/"),
-            mount(2, 1, "0:30", "/", "/mnt"),
+            entry(1, 0, "0:20", "/", "/"),
+            entry(2, 1, "0:30", "/", "/mnt"),
             // The btrfs storage driver's own directory, bound onto itself.
-            mount(3, 2, "0:30", "/storage/btrfs", "/mnt/storage/btrfs"),
+            entry(3, 2, "0:30", "/storage/btrfs", "/mnt/storage/btrfs"),
             // Another directory of the same filesystem bound there, and a tmpfs.
-            mount(4, 2, "0:30", "/elsewhere", "/mnt/storage/volumes"),
-            mount(5, 3, "0:40", "/", "/mnt/storage/btrfs/containers/x/shm"),
+            entry(4, 2, "0:30", "/elsewhere", "/mnt/storage/volumes"),
+            entry(5, 3, "0:40", "/", "/mnt/storage/btrfs/containers/x/shm"),
         ];
-        assert!(bound_onto_itself(&mounts[2], &mounts));
-        assert!(!bound_onto_itself(&mounts[3], &mounts));
-        assert!(!bound_onto_itself(&mounts[4], &mounts));
-        assert!(!bound_onto_itself(&mounts[1], &mounts), "another filesystem");
+        assert!(is_self_bind(&mounts[2], &mounts));
+        assert!(!is_self_bind(&mounts[3], &mounts));
+        assert!(!is_self_bind(&mounts[4], &mounts));
+        assert!(!is_self_bind(&mounts[1], &mounts), "another filesystem");
+    }
+
+    #[test]
+    fn a_directory_bind_mounted_onto_itself_is_data_and_other_mounts_are_not() {
+        // As Podman 4.3's overlay driver leaves it on ext4 (mountinfo of the real system).
+        let mounts = vec![
+            entry(64, 44, "7:1", "/", "/m"),
+            entry(68, 64, "7:1", "/storage/overlay", "/m/storage/overlay"),
+            entry(70, 64, "7:1", "/elsewhere", "/m/storage/volumes"),
+            entry(71, 64, "0:50", "/", "/m/storage/overlay/x/merged"),
+        ];
+        assert!(is_self_bind(&mounts[1], &mounts));
+        assert!(!is_self_bind(&mounts[2], &mounts), "another directory of the same filesystem");
+        assert!(!is_self_bind(&mounts[3], &mounts), "another filesystem");
+        assert_eq!(
+            mounts_below(&mounts, Path::new("/m/storage")),
+            [PathBuf::from("volumes"), PathBuf::from("overlay/x/merged")]
+        );
     }
 }

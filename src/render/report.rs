@@ -351,7 +351,11 @@ fn applying(out: &mut String, plan: &Plan) {
          the host in place, keeping every path Podman knows: graphroot and the volumes of \
          classes with a subvolume of their own become subvolumes with their attributes, \
          filled by a verified copy, the old data kept until `migrate --finalize` \
-         (`migrate --rollback` returns to the original state).\n\
+         (`migrate --rollback` returns to the original state). Data on another disk, or on \
+         ext4 or xfs: format the new disk with disko without mounting it (`disko --mode \
+         destroy,format disko.nix`), then `podman-btrfs-advise migrate --plan DIR --to-disk DEV` \
+         copies onto it, verifies, mounts the subvolumes at the same paths and writes the \
+         persistent mounts (fstab, systemd units or a NixOS module) it showed before starting.\n\
          4. Check the result: `lsattr -d DIR` shows `C` on NOCOW directories and \
          `btrfs property get DIR compression` the compression.\n",
     );

@@ -109,27 +109,34 @@ pub struct LoopBtrfs {
     pub dir: TempDir,
     pub device: String,
     mounts: Vec<PathBuf>,
+    /// `btrfs`, or the filesystem [`with_fs`](Self::with_fs) made instead.
+    fs: String,
 }
 
 impl LoopBtrfs {
     pub fn new(size: &str) -> Self {
-        let dir = TempDir::new("btrfs");
+        Self::with_fs(size, "btrfs")
+    }
+
+    /// The same on a loop device with `fs` (`mkfs.FS`), e.g. ext4 for a host without btrfs.
+    pub fn with_fs(size: &str, fs: &str) -> Self {
+        let dir = TempDir::new(fs);
         let img = dir.path().join("fs.img");
         ok(Command::new("truncate").arg("-s").arg(size).arg(&img));
-        ok(Command::new("mkfs.btrfs").arg("-q").arg(&img));
+        ok(Command::new(format!("mkfs.{fs}")).arg("-q").arg(&img));
         let device = ok(Command::new("losetup").arg("--find").arg("--show").arg(&img)).trim().to_string();
-        LoopBtrfs { dir, device, mounts: Vec::new() }
+        LoopBtrfs { dir, device, mounts: Vec::new(), fs: fs.into() }
     }
 
     /// Mounts a subvolume (`/` for the top level) with extra options at a new directory.
     pub fn mount(&mut self, subvol: &str, options: &str) -> PathBuf {
         let at = self.dir.path().join(format!("mnt{}", self.mounts.len()));
         std::fs::create_dir_all(&at).unwrap();
-        let mut opts = format!("subvol={subvol}");
+        let mut opts = if self.fs == "btrfs" { format!("subvol={subvol}") } else { "defaults".into() };
         if !options.is_empty() {
             opts = format!("{options},{opts}");
         }
-        ok(Command::new("mount").args(["-t", "btrfs", "-o", &opts, &self.device]).arg(&at));
+        ok(Command::new("mount").args(["-t", &self.fs, "-o", &opts, &self.device]).arg(&at));
         self.mounts.push(at.clone());
         at
     }

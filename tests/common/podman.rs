@@ -118,7 +118,7 @@ impl PodmanService {
     /// trixie one sees its own directories, the btrfs and `shared` at their host paths, so
     /// every path (sockets, graphroot, volumes) reads the same inside and outside.
     pub fn start_with_on(podman: Podman, driver: &str, extra: &str, shared: &[&Path]) -> Self {
-        Self::start_full(podman, driver, extra, shared, true, "2G")
+        Self::start_fs(podman, driver, extra, shared, true, "2G", "btrfs")
     }
 
     /// A service of `podman` (overlay) that knows the volume plugin `podfs` on `socket`,
@@ -131,23 +131,30 @@ impl PodmanService {
     /// As [`start_on`](Self::start_on), with graphroot a plain directory in the
     /// filesystem's top level (as on a host that never planned its layout).
     pub fn start_in_directory_on(podman: Podman, driver: &str) -> Self {
-        Self::start_full(podman, driver, "", &[], false, "2G")
+        Self::start_fs(podman, driver, "", &[], false, "2G", "btrfs")
     }
 
     /// As [`start_in_directory_on`](Self::start_in_directory_on) on a filesystem of `size`.
     pub fn start_in_directory_sized(podman: Podman, driver: &str, size: &str) -> Self {
-        Self::start_full(podman, driver, "", &[], false, size)
+        Self::start_fs(podman, driver, "", &[], false, size, "btrfs")
     }
 
-    fn start_full(
+    /// As [`start_in_directory_on`](Self::start_in_directory_on), on an ext4 filesystem of
+    /// `size` (a host without btrfs); the trixie root also sees `shared`.
+    pub fn start_on_ext4(podman: Podman, driver: &str, size: &str, shared: &[&Path]) -> Self {
+        Self::start_fs(podman, driver, "", shared, false, size, "ext4")
+    }
+
+    fn start_fs(
         podman: Podman,
         driver: &str,
         extra: &str,
         shared: &[&Path],
         subvolume: bool,
         size: &str,
+        fs: &str,
     ) -> Self {
-        let mut fs = LoopBtrfs::new(size);
+        let mut fs = LoopBtrfs::with_fs(size, fs);
         let top = fs.mount("/", "");
         let graphroot = top.join("storage");
         if subvolume {
