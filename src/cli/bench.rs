@@ -399,7 +399,7 @@ fn measure_containers(
     }
     let show = |line: &str| {
         progress.show(&Step {
-            phase: format!("containers: {line}"),
+            phase: line.to_string(),
             round: plan.rounds,
             rounds: plan.rounds,
             done: 0,
@@ -587,6 +587,26 @@ pub fn summary(r: &BenchReport, took: Duration) -> String {
             out.push('\n');
         }
     }
+    if let Some(first) = r.containers.first() {
+        out += &format!(
+            "\nContainers: Podman {} on a throwaway store per driver, an image of {} files; ms per operation\n",
+            first.podman_version, first.image_files
+        );
+        out += &format!("  {:<9}", "operation");
+        for d in &r.containers {
+            out += &format!(" {:<21}", d.driver);
+        }
+        out = out.trim_end().to_string() + "\n";
+        for op in first.operations.iter().map(|o| o.operation.as_str()) {
+            let mut line = format!("  {op:<9}");
+            for d in &r.containers {
+                let cell = d.operations.iter().find(|o| o.operation == op).map(|o| stat_cell(&o.ms));
+                line += &format!(" {:<21}", cell.unwrap_or_else(|| "-".into()));
+            }
+            out += line.trim_end();
+            out.push('\n');
+        }
+    }
     if !r.skipped.is_empty() {
         out += "\nNot measured:\n";
         for s in &r.skipped {
@@ -645,10 +665,29 @@ mod tests {
                 cpu_s_per_gb: stat(&[9.83]),
                 disk_bytes: stat(&[16.0 * 1024.0 * 1024.0]),
             }],
-            containers: vec![],
+            containers: ["overlay", "btrfs"]
+                .iter()
+                .zip([[1283.0, 1178.0, 1519.0], [311.0, 250.0, 359.0]])
+                .map(|(driver, chmod)| crate::bench::report::DriverResult {
+                    driver: driver.to_string(),
+                    podman_version: "4.3.1".into(),
+                    image_files: 2001,
+                    image_bytes: 1 << 22,
+                    operations: vec![crate::bench::report::OperationResult {
+                        operation: "chmod".into(),
+                        ms: stat(&chmod),
+                    }],
+                })
+                .collect(),
             skipped: not_measured(false, true),
         };
         let text = summary(&report, Duration::from_secs(57));
+        assert!(
+            text.contains("Containers: Podman 4.3.1 on a throwaway store per driver, an image of 2001 files"),
+            "{text}"
+        );
+        let row = text.lines().find(|l| l.trim_start().starts_with("chmod")).expect("a chmod row");
+        assert_eq!(row, "  chmod     1283 (1178–1519)      311 (250–359)", "{text}");
         assert!(
             text.starts_with("Measured in /srv (btrfs on /dev/vdb), 3 rounds (--quick), in 0:57"),
             "{text}"
