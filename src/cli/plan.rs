@@ -54,7 +54,9 @@ Measurements (--bench FILE, a report of `bench --out FILE`):
   min-max ranges over at least 2 rounds do not overlap. The storage driver follows the
   measurements past that threshold: compared are the summed medians of import, commit
   and rmi where builds are at least as many containers as short-lived jobs, else of
-  create, start, stop and rm (the reliability strategy keeps overlay). Below it, or for
+  create, start, stop and rm, when builds and short-lived jobs are at least a quarter of
+  the containers (else those operations are rare; the reliability strategy keeps
+  overlay). Below it, or for
   NOCOW (which also keeps files from fragmenting), the general reasons decide and the
   decision says what was measured. PLAN.md gets a \"Measured on this disk\" section
   with every figure and the decisions they changed. A report taken on another

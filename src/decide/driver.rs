@@ -46,6 +46,16 @@ fn favours_btrfs(profile: &Profile) -> bool {
     build > 0 && (build * 4 >= all || (build + job) * 2 >= all)
 }
 
+/// Whether builds and short-lived jobs are common enough here (a quarter of the
+/// containers or more) for the speed of the operations they repeat to decide the driver:
+/// on a host of long-running services a container is created and removed rarely, and the
+/// general reasons (page cache shared between containers, the default and most tested
+/// driver) outweigh how long those rare operations take.
+pub fn churn_is_common(profile: &Profile) -> bool {
+    let (build, job) = churn(profile);
+    build + job > 0 && (build + job) * 4 >= profile.containers()
+}
+
 /// The Podman operations this host's mix does most: a build's (import, commit, rmi)
 /// where build containers are at least as many as short-lived jobs, else a container's
 /// life (create, start, stop, rm).
@@ -68,8 +78,9 @@ pub fn choose_driver(profile: &Profile, strategy: Strategy, bench: Option<&Bench
     let favours = favours_btrfs(profile);
     let general = if favours && strategy != Strategy::Reliability { Driver::Btrfs } else { Driver::Overlay };
     let measurement = bench.and_then(|r| measured::drivers(r, operations_of_mix(profile)).map(|m| (r, m)));
+    let common = churn_is_common(profile);
     let driver = match &measurement {
-        Some((_, m)) if strategy != Strategy::Reliability => m.clearly_faster.unwrap_or(general),
+        Some((_, m)) if strategy != Strategy::Reliability && common => m.clearly_faster.unwrap_or(general),
         _ => general,
     };
     let mut decision = general_decision(profile, strategy, driver, favours);
@@ -79,6 +90,12 @@ pub fn choose_driver(profile: &Profile, strategy: Strategy, bench: Option<&Bench
             (Some(faster), Strategy::Reliability) => format!(
                 "{faster} was clearly faster here ({}), but the reliability strategy keeps the \
                  overlay driver whatever the speed",
+                measured::threshold_text()
+            ),
+            (Some(faster), _) if faster != general && !common => format!(
+                "{faster} was clearly faster here ({}), but builds and short-lived jobs are under a \
+                 quarter of this host's containers: the operations measured are rare on it, so the \
+                 general reasons below decide",
                 measured::threshold_text()
             ),
             (Some(faster), _) if faster != general => format!(
@@ -218,13 +235,25 @@ mod tests {
         assert!(why.contains("the measurements decide: overlay was clearly faster"), "{why}");
         assert!(why.contains("would favour the btrfs driver, but it measured clearly slower"), "{why}");
 
-        let home = profile("homelab");
-        let c = choose_driver(&home, Strategy::Performance, Some(&faster(Driver::Btrfs)));
+        // The fleet node runs enough jobs for their operations to count, though the mix
+        // alone keeps overlay.
+        let fleet = profile("fleet-node");
+        assert!(churn_is_common(&fleet));
+        assert_eq!(choose_driver(&fleet, Strategy::Performance, None).driver, Driver::Overlay);
+        let c = choose_driver(&fleet, Strategy::Performance, Some(&faster(Driver::Btrfs)));
         assert_eq!(c.driver, Driver::Btrfs);
         assert!(c.changed_by_bench);
         let why = c.decision.why.join("\n");
         assert!(why.contains("create+start+stop+rm summed"), "{why}");
         assert!(!why.contains("dominate this host"), "the mix does not favour btrfs here: {why}");
+
+        // On the homelab, services run for months: the measured operations are rare there.
+        let home = profile("homelab");
+        assert!(!churn_is_common(&home));
+        let c = choose_driver(&home, Strategy::Performance, Some(&faster(Driver::Btrfs)));
+        assert_eq!((c.driver, c.changed_by_bench, c.cites_bench), (Driver::Overlay, false, true));
+        let why = c.decision.why.join("\n");
+        assert!(why.contains("btrfs was clearly faster here") && why.contains("under a quarter"), "{why}");
 
         // Agreeing measurements change nothing but are cited.
         let c = choose_driver(&ci, Strategy::Balanced, Some(&faster(Driver::Btrfs)));
