@@ -227,3 +227,31 @@ fn a_reader_that_goes_away_ends_the_tool_quietly() {
         assert!(err.is_empty(), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn migrate_refuses_a_plan_it_cannot_follow_before_it_reads_the_host() {
+    let dir = TempDir::new("migrate-plan");
+    let plan = dir.path().join("plan");
+    let out = run(bin()
+        .args(["plan", "--example", "database-host", "--strategy", "performance", "--database-fs", "xfs"])
+        .arg("--out")
+        .arg(&plan));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state = dir.path().join("state");
+    let migrate = |plan: &std::path::Path| {
+        run(bin()
+            .args(["migrate", "--dry-run", "--url", "unix:///nonexistent/podman.sock", "--plan"])
+            .arg(plan)
+            .arg("--state-dir")
+            .arg(&state))
+    };
+    let out = migrate(&plan);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("partition of its own (xfs)") && stderr(&out).contains("plan.json"));
+    // A plan.json that is not one names the file.
+    std::fs::write(plan.join("plan.json"), "{\"plan\": ").unwrap();
+    let out = migrate(&plan);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not a plan written by `plan --out`"), "{}", stderr(&out));
+    assert!(!state.exists(), "nothing was written");
+}

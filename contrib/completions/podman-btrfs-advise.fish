@@ -217,7 +217,7 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 json\t'One JSON document with a stable schema (see `plan --help`)'"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand bench" -l log-format -d 'Log lines on stderr as text or as one JSON object each' -r -f -a "text\t'`LEVEL target: message key=value …`'
 json\t'One JSON object a line, fields included'"
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand bench" -l quick -d 'Fewer, shorter rounds: about a minute instead of about five'
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand bench" -l quick -d 'Fewer, shorter rounds: under a minute instead of about six (both measured on a loop disk; a slow disk takes longer)'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand bench" -l no-containers -d 'Leave out the container part (a real Podman on the overlay and btrfs drivers)'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand bench" -l clean -d 'Remove what a killed run left (.podfs-bench-* in DIR and --compare-dir, and only that) instead of measuring'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand bench" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "Examples:
-  podman-btrfs-advise bench --quick                       # about a minute, on graphroot's filesystem
+  podman-btrfs-advise bench --quick                       # under a minute, on graphroot's filesystem
   podman-btrfs-advise bench --out bench.json --svg bench.svg
   podman-btrfs-advise bench --dir /srv --compare-dir /mnt/ext4 --format json
   podman-btrfs-advise plan --from-host --bench bench.json
@@ -101,7 +101,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Fewer, shorter rounds: about a minute instead of about five.
+    /// Fewer, shorter rounds: under a minute instead of about six (both measured on a loop
+    /// disk; a slow disk takes longer).
     #[arg(long)]
     pub quick: bool,
 

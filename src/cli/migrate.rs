@@ -233,7 +233,8 @@ pub fn run(args: MigrateArgs) -> Result<u8, Error> {
         print_result(&args, &state, &j, "status", None, None);
         return Ok(exit::OK);
     }
-    let _lock = state.lock()?;
+    // A dry run writes nothing: no state directory or lock unless a migration made them.
+    let _lock = if args.dry_run && !state.dir.exists() { None } else { Some(state.lock()?) };
     let existing = state.load()?;
     if args.resume || args.rollback || args.finalize {
         let Some(mut j) = existing else {
@@ -395,6 +396,24 @@ fn podman_for(j: &Journal) -> Result<Podman, Error> {
     Podman::new(at, j.podman.clone())
 }
 
+/// A dry run's own directory for the planning service's socket, removed when dropped
+/// (after the service ended), so that a dry run leaves nothing behind.
+struct DryRunDir(PathBuf);
+
+impl DryRunDir {
+    fn new() -> Result<DryRunDir, Error> {
+        let dir = std::env::temp_dir().join(format!("podman-btrfs-advise-dry-run-{}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+        Ok(DryRunDir(dir))
+    }
+}
+
+impl Drop for DryRunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The strategy of a plan written by `plan --out DIR`.
 fn strategy_of_plan(dir: &Path) -> Result<Strategy, Error> {
     let path = dir.join("plan.json");
@@ -402,6 +421,14 @@ fn strategy_of_plan(dir: &Path) -> Result<Strategy, Error> {
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::Usage(format!("{} is not a plan written by `plan --out`: {e}", path.display()))
     })?;
+    if let Some(fs) = v["plan"]["database_fs"].as_str() {
+        return Err(Error::Usage(format!(
+            "{} puts database data on a partition of its own ({fs}); migrate moves data into btrfs \
+             subvolumes and never partitions a disk\n  = help: lay out the disk with the plan's disko.nix, \
+             move the database data there yourself, or plan again without --database-fs",
+            path.display()
+        )));
+    }
     let name = v["plan"]["strategy"].as_str().unwrap_or_default();
     <Strategy as clap::ValueEnum>::from_str(name, true)
         .map_err(|_| Error::Usage(format!("{}: unknown strategy {name:?}", path.display())))
@@ -417,11 +444,18 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
     let env = |name: &str| std::env::var(name).ok();
     let at = discover(args.url.as_deref(), &env, rustix::process::geteuid().is_root())?;
     // No API service answers: read the host through one of our own, ended before any step.
+    let dry_run_dir;
     let planning = if podman_ops::answers_at(&at) {
         None
     } else {
-        std::fs::create_dir_all(&state.dir).map_err(|e| Error::io(&state.dir, "create directory", e))?;
-        let service = podman_ops::PlanningService::start(&state.dir)?;
+        let socket_dir = if args.dry_run {
+            dry_run_dir = DryRunDir::new()?;
+            dry_run_dir.0.as_path()
+        } else {
+            std::fs::create_dir_all(&state.dir).map_err(|e| Error::io(&state.dir, "create directory", e))?;
+            state.dir.as_path()
+        };
+        let service = podman_ops::PlanningService::start(socket_dir)?;
         tracing::info!(
             "no Podman API answers at {}: reading the host through {}",
             at.endpoint.url(),
