@@ -41,6 +41,8 @@ declare -A PACKAGES=(
   [newuidmap]=uidmap
   [man]=man-db
   [btrbk]=btrbk
+  [qemu-aarch64]=qemu-user
+  [qemu-x86_64]=qemu-user
 )
 
 # Debian 13's Podman (5.4.2) for the tests, run in a namespace of its own by tests/common/podman.rs. Outside
