@@ -132,7 +132,8 @@ pub fn measured(out: &mut String, plan: &Plan) {
         "\nMeasurements overrule the general reasons only where two options differ clearly: {}. \
          For the storage driver the figures compared are the summed medians of the operations \
          the workload mix does most (builds: import, commit, rmi; otherwise: create, start, \
-         stop, rm); the reliability strategy keeps overlay whatever they show.\n",
+         stop, rm), and they decide only where builds and short-lived jobs are at least a \
+         quarter of the containers; the reliability strategy keeps overlay whatever they show.\n",
         b.threshold
     );
     let topics = |t: &[String]| t.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
@@ -406,9 +407,11 @@ mod tests {
         let mut bench = report(slow, fast);
         bench.host.filesystem = "ext4".into();
         bench.host.quick = true;
-        let plan = plan_of("homelab", Strategy::Balanced, &bench);
+        // The fleet node runs enough jobs for container operations to decide.
+        let plan = plan_of("fleet-node", Strategy::Balanced, &bench);
         assert_eq!(plan.storage.driver, crate::decide::Driver::Btrfs);
         let text = section(&plan);
+        assert!(text.contains("at least a quarter of the containers"), "{text}");
         assert!(text.contains("Decisions the measurements changed: \"storage driver\"."), "{text}");
         assert!(text.contains("a quick run (`--quick`)"), "{text}");
         assert!(text.contains("Note: these figures were measured on ext4"), "{text}");
