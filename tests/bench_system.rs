@@ -229,7 +229,17 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
 
 #[test]
 fn ctrl_c_mid_run_stops_and_leaves_nothing_behind() {
-    if !can_run("ctrl_c_mid_run_stops_and_leaves_nothing_behind", NEEDS, true) {
+    stopped_mid_run_leaves_nothing_behind("ctrl_c_mid_run_stops_and_leaves_nothing_behind", "-INT");
+}
+
+/// What systemd and `kill` send: the same safe stop as Ctrl-C.
+#[test]
+fn sigterm_mid_run_stops_and_leaves_nothing_behind() {
+    stopped_mid_run_leaves_nothing_behind("sigterm_mid_run_stops_and_leaves_nothing_behind", "-TERM");
+}
+
+fn stopped_mid_run_leaves_nothing_behind(name: &str, signal: &str) {
+    if !can_run(name, NEEDS, true) {
         return;
     }
     let mut fs = LoopBtrfs::new("1G");
@@ -267,12 +277,12 @@ fn ctrl_c_mid_run_stops_and_leaves_nothing_behind() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(names(&mnt).iter().any(|n| n.starts_with(".podfs-bench-")), "{:?}", names(&mnt));
     assert_eq!(subvolumes(&mnt).len(), 1, "the scratch is a subvolume");
-    ok(Command::new("kill").args(["-INT", &child.0.id().to_string()]));
+    ok(Command::new("kill").args([signal, &child.0.id().to_string()]));
     let status = loop {
         if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline + Duration::from_secs(30), "bench did not stop after SIGINT");
+        assert!(Instant::now() < deadline + Duration::from_secs(30), "bench did not stop after {signal}");
         std::thread::sleep(Duration::from_millis(100));
     };
     seen.extend(rx.try_iter());

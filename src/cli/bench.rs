@@ -58,8 +58,8 @@ with the lowest and highest (min–max).
 
 Everything is written in one scratch subvolume, DIR/.podfs-bench-STAMP
 (never snapshotted with DIR), and a directory of the same name in
---compare-dir; both are removed at the end, also after a failure or Ctrl-C
-(which stops at the next safe point). A scratch left by a killed run is
+--compare-dir; both are removed at the end, also after a failure, Ctrl-C or SIGTERM
+(which stop at the next safe point). A scratch left by a killed run is
 named at the start; `bench --clean` removes such leftovers, and nothing
 that is not named .podfs-bench-*.
 
@@ -82,7 +82,7 @@ ever added, and a report whose schema is newer than the reader's is refused:
 Exit codes: 0 measured; 2 usage (DIR does not exist, no graphroot found
 without --dir); 3 refused or stopped: DIR is not on btrfs, --compare-dir is
 on the same filesystem, too little free space, a failed measurement, or
-Ctrl-C (\"interrupted\").";
+Ctrl-C or SIGTERM (\"interrupted\").";
 
 /// Measure this host's storage choices on its own disk: database-like I/O, compression and
 /// a real Podman on the overlay and btrfs drivers.
@@ -208,7 +208,7 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
 
     let started = Instant::now();
     let taken_at = output::timestamp();
-    let cancel = super::migrate::cancel_on_ctrl_c();
+    let cancel = super::cancel_on_signal();
     let work = scratch::Scratch::subvolume(&dir, &taken_at)?;
     let compare_work = compare.as_deref().map(|c| scratch::Scratch::directory(c, &taken_at)).transpose()?;
     tracing::info!(scratch = %work.path().display(), rounds = plan.rounds, "bench starts");
@@ -230,7 +230,7 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         removed?;
         return Err(Error::Environment(format!(
-            "interrupted: Ctrl-C; stopped at a safe point and removed {}",
+            "interrupted (Ctrl-C or SIGTERM): stopped at a safe point and removed {}",
             scratch_paths.join(" and ")
         )));
     }
@@ -239,7 +239,7 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
         Err(Stop::Cancelled) => {
             removed?;
             return Err(Error::Environment(format!(
-                "interrupted: Ctrl-C; stopped at a safe point and removed {}",
+                "interrupted (Ctrl-C or SIGTERM): stopped at a safe point and removed {}",
                 scratch_paths.join(" and ")
             )));
         }

@@ -18,8 +18,6 @@ use clap::Args;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 const EXAMPLES: &str = "Examples:
   podman-btrfs-advise migrate --dry-run              # print every step and the space it needs
@@ -137,7 +135,7 @@ JSON output (--format json), fields are only ever added:
 Exit codes: 0 done (or nothing to do); 2 usage: no terminal to confirm on without --yes,
 a migration already under way, --resume without one; 3 refused or stopped: the
 environment does not allow it (too little space, a mount point below a target), a step failed,
-or Ctrl-C; the output then says `migrate --resume` or `migrate --rollback`.";
+or Ctrl-C or SIGTERM (which stop at the next safe point); the output then says `migrate --resume` or `migrate --rollback`.";
 
 /// Move this host's container data to the planned layout, in place or onto a new disk, losing nothing.
 ///
@@ -277,7 +275,7 @@ fn human(args: &MigrateArgs) -> bool {
 
 fn continue_existing(args: &MigrateArgs, state: &StateDir, j: &mut Journal) -> Result<u8, Error> {
     let podman = podman_for(j)?;
-    let cancel = cancel_on_ctrl_c();
+    let cancel = super::cancel_on_signal();
     let say = |line: &str| say(args, line);
     let run = Run { state, podman: &podman, cancel: &cancel, say: &say };
     if args.rollback {
@@ -365,29 +363,6 @@ fn say(args: &MigrateArgs, line: &str) {
     if human(args) {
         println!("  {line}");
     }
-}
-
-/// Sets the flag on Ctrl-C, so the run stops at the next safe point instead of dying.
-pub(super) fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let set = flag.clone();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        rt.block_on(async {
-            let signal = tokio::signal::ctrl_c();
-            tokio::pin!(signal);
-            // Registered before the run starts: an early Ctrl-C is not lost.
-            let _ = futures_util::poll!(&mut signal);
-            let _ = ready_tx.send(());
-            if signal.await.is_ok() {
-                eprintln!("\nCtrl-C: stopping at the next safe point…");
-                set.store(true, Ordering::Relaxed);
-            }
-        });
-    });
-    let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(2));
-    flag
 }
 
 fn podman_for(j: &Journal) -> Result<Podman, Error> {
@@ -557,7 +532,7 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
     }
     j.done.push(Step::Preflight);
     state.save(&j)?;
-    let cancel = cancel_on_ctrl_c();
+    let cancel = super::cancel_on_signal();
     let say = |line: &str| say(args, line);
     let run = Run { state, podman: &podman, cancel: &cancel, say: &say };
     forward(args, state, &run, &mut j)

@@ -95,3 +95,37 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::GenerateDocs(args) => docs::run(args),
     }
 }
+
+/// A flag set on Ctrl-C (SIGINT) or SIGTERM (what `kill` and systemd send), so a long run
+/// stops at its next safe point, cleans up and says how to go on, instead of dying
+/// half-way. Both handlers are in place when this returns: an early signal is not lost.
+pub fn cancel_on_signal() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            let interrupt = tokio::signal::ctrl_c();
+            tokio::pin!(interrupt);
+            // ctrl_c registers on its first poll; signal() when it is made.
+            let _ = futures_util::poll!(&mut interrupt);
+            let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            let _ = ready_tx.send(());
+            let name = match terminate {
+                Ok(mut term) => tokio::select! {
+                    r = &mut interrupt => r.ok().map(|_| "Ctrl-C"),
+                    r = term.recv() => r.map(|_| "SIGTERM"),
+                },
+                Err(_) => interrupt.await.ok().map(|_| "Ctrl-C"),
+            };
+            if let Some(name) = name {
+                eprintln!("\n{name}: stopping at the next safe point…");
+                set.store(true, Ordering::Relaxed);
+            }
+        });
+    });
+    let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(2));
+    flag
+}
