@@ -179,6 +179,8 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
     assert_eq!(drivers, ["overlay", "btrfs"]);
     for c in containers {
         assert!(c["image_files"].as_u64().unwrap() >= 1000, "{c}");
+        // runc is installed here, and the bench prefers it (crun refuses hybrid cgroups).
+        assert_eq!(c["runtime"], "runc", "{c}");
         let operations: Vec<&str> =
             c["operations"].as_array().unwrap().iter().map(|o| o["operation"].as_str().unwrap()).collect();
         assert_eq!(operations, podfs::bench::containers::OPERATIONS, "{c}");

@@ -143,6 +143,7 @@ pub fn measure(input: &ContainerBench) -> (Vec<DriverResult>, Vec<SkippedPart>) 
                 results.push(DriverResult {
                     driver: driver.to_string(),
                     podman_version: podman_version.clone(),
+                    runtime: runtime().map(String::from),
                     image_files: shape.files,
                     image_bytes: shape.bytes,
                     operations,

@@ -166,6 +166,9 @@ pub struct DriverResult {
     /// `overlay` or `btrfs`.
     pub driver: String,
     pub podman_version: String,
+    /// The OCI runtime the stores were given (`runc`), or `null` for Podman's default.
+    #[serde(default)]
+    pub runtime: Option<String>,
     /// Files in the image imported (many small files).
     pub image_files: u64,
     pub image_bytes: u64,
@@ -259,6 +262,7 @@ mod tests {
             containers: vec![DriverResult {
                 driver: "overlay".into(),
                 podman_version: "4.3.1".into(),
+                runtime: None,
                 image_files: 10,
                 image_bytes: 100,
                 operations: vec![OperationResult { operation: "import".into(), ms: stat(50.0) }],

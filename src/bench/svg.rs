@@ -401,6 +401,7 @@ mod tests {
             .map(|d| DriverResult {
                 driver: (*d).into(),
                 podman_version: "4.3.1".into(),
+                runtime: None,
                 image_files: 10,
                 image_bytes: 100,
                 operations: ["import", "create", "rm"]

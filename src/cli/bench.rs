@@ -73,7 +73,7 @@ ever added, and a report whose schema is newer than the reader's is refused:
    compression [{property: zstd|none,
      data: compressible|incompressible, bytes, mb_per_s STAT,
      cpu_s_per_gb STAT, disk_bytes STAT}],
-   containers [{driver, podman_version, image_files, image_bytes,
+   containers [{driver, podman_version, runtime, image_files, image_bytes,
      operations [{operation, ms STAT}]}],
    skipped [{what, why}]}
   STAT: {median, min, max, samples [one per round]}
@@ -590,8 +590,10 @@ pub fn summary(r: &BenchReport, took: Duration) -> String {
     }
     if let Some(first) = r.containers.first() {
         out += &format!(
-            "\nContainers: Podman {} on a throwaway store per driver, an image of {} files; ms per operation\n",
-            first.podman_version, first.image_files
+            "\nContainers: Podman {}{} on a throwaway store per driver, an image of {} files; ms per operation\n",
+            first.podman_version,
+            first.runtime.as_deref().map(|r| format!(" with {r}")).unwrap_or_default(),
+            first.image_files
         );
         out += &format!("  {:<9}", "operation");
         for d in &r.containers {
@@ -672,6 +674,7 @@ mod tests {
                 .map(|(driver, chmod)| crate::bench::report::DriverResult {
                     driver: driver.to_string(),
                     podman_version: "4.3.1".into(),
+                    runtime: None,
                     image_files: 2001,
                     image_bytes: 1 << 22,
                     operations: vec![crate::bench::report::OperationResult {

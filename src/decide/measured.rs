@@ -362,6 +362,7 @@ pub(crate) mod tests {
         DriverResult {
             driver: name.into(),
             podman_version: "4.3.1".into(),
+            runtime: None,
             image_files: 20_000,
             image_bytes: 80 << 20,
             operations: ms
