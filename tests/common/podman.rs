@@ -248,6 +248,8 @@ impl PodmanService {
             ("CONTAINERS_STORAGE_CONF", d.join("storage.conf")),
             ("CONTAINERS_CONF", d.join("containers.conf")),
             ("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf")),
+            // migrate's preflight lists Quadlet units: from here, never the machine's.
+            ("QUADLET_UNIT_DIRS", d.join("quadlet")),
             // Podman 5 warns on every start that cgroups v1 is deprecated.
             ("PODMAN_IGNORE_CGROUPSV1_WARNING", "1".into()),
         ]
