@@ -123,6 +123,8 @@ run_tests() {
   cargo fmt --all -- --check
   say "cargo clippy"
   cargo clippy --quiet --all-targets -- -D warnings
+  say "cargo doc (broken links are errors)"
+  RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
   say "cargo test (system tests required: PODFS_REQUIRE_SYSTEM_TESTS=1)"
   # Skips for a missing tool or missing root become failures here.
   # A hung test must fail CI with a message, not run into its time limit.

@@ -1,6 +1,6 @@
 //! `snapshot`: read-only btrfs snapshots of volumes, taken while the containers that use
 //! them are paused. A volume's snapshots lie in a `.snapshots` directory beside its
-//! subvolume (for a plugin volume ROOT/<class>/.snapshots, which the plugin never lists
+//! subvolume (for a plugin volume `ROOT/<class>/.snapshots`, which the plugin never lists
 //! since it skips names that start with a dot), each named `<volume>@<UTC stamp>`.
 //! `restore` exchanges a writable copy of one with the volume's data and keeps the data
 //! it replaces as another snapshot.

@@ -23,7 +23,7 @@ pub const DEFAULT_SOCKET: &str = "/run/podman-btrfs-advise/podfs.sock";
 /// Nothing is kept outside the filesystem: a volume's class is the directory it lies in,
 /// so a restart or crash loses nothing. Remove deletes only a subvolume that lies directly
 /// in one of ROOT's class directories. Names follow Podman's rule
-/// ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 255 bytes).
+/// (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 255 bytes).
 ///
 /// Watchers (structured log lines on stderr, `--log-format json` for JSON):
 /// Podman's event stream flags new containers and volumes whose class does not match
@@ -124,7 +124,7 @@ fn default_containers_conf(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 }
 
 /// The files to watch from the flags, with the defaults filled in: `storage_conf` is the
-/// storage.conf Podman reads here (see [`default_storage_conf`]).
+/// storage.conf Podman reads here (see `default_storage_conf`).
 pub fn watched_files(
     args: &ServeArgs,
     env: &dyn Fn(&str) -> Option<String>,

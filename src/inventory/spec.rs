@@ -51,7 +51,7 @@ pub fn load(path: &Path) -> Result<Inventory, Error> {
     Ok(parse(&text, &name, Source::Spec(name.clone()))?)
 }
 
-/// Checks a block device path the way `disk` in [host] is checked, for `--disk` overrides.
+/// Checks a block device path the way `disk` in `[host]` is checked, for `--disk` overrides.
 pub fn check_device_path(path: &str) -> Result<(), String> {
     match device_path_problem(path) {
         None => Ok(()),

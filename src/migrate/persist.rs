@@ -334,7 +334,7 @@ pub fn write(kind: MountsKind, entries: &[Entry], lines: &[String]) -> Result<Op
     }
 }
 
-/// Removes exactly what [`write`] wrote: the fstab lines, the unit files and their links,
+/// Removes exactly what [`write()`] wrote: the fstab lines, the unit files and their links,
 /// the NixOS module; a file changed since is left alone, and said so.
 pub fn remove(kind: MountsKind, entries: &[Entry], lines: &[String]) -> Result<Vec<String>, Error> {
     let mut said = Vec::new();

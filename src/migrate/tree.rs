@@ -111,7 +111,7 @@ pub fn verify(src: &Path, dst: &Path, cancel: &AtomicBool) -> Result<(), VerifyE
     verify::verify_tree(src, dst, &options).map(drop)
 }
 
-/// As [`verify`], but what was changed in `dst` at or after `since` (ns since the epoch)
+/// As [`verify()`], but what was changed in `dst` at or after `since` (ns since the epoch)
 /// is taken as changed by its owner since, and `exclude` (paths relative to both roots)
 /// is left out: for checking the live data against its old copy after containers ran
 /// again, without the targets nested in it.
@@ -195,7 +195,7 @@ pub fn set_read_only(paths: &[PathBuf], read_only: bool) -> Result<(), CopyError
     Ok(())
 }
 
-/// As [`copy`], leaving out `exclude` (paths relative to `src`: the volumes that get
+/// As [`copy()`], leaving out `exclude` (paths relative to `src`: the volumes that get
 /// subvolumes of their own).
 pub fn copy_except(
     src: &Path,
@@ -214,7 +214,7 @@ pub fn copy_except(
     copy::copy_tree(src, dst, &options)
 }
 
-/// As [`verify`], leaving out `exclude`; with `since`, as [`verify_unchanged_since`].
+/// As [`verify()`], leaving out `exclude`; with `since`, as [`verify_unchanged_since`].
 pub fn verify_except(
     src: &Path,
     dst: &Path,

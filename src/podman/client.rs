@@ -152,7 +152,7 @@ impl Client {
     /// Every container, with its size, mounts and restart policy, in a constant number of
     /// calls made at once: the libpod list (state, image, labels, `--rm`, size), the
     /// Docker-compatible list (mounts) and two or three lists filtered by restart policy
-    /// ([`answers::RESTART_FILTERS`]). Only a
+    /// (`answers::RESTART_FILTERS`). Only a
     /// container the lists cannot describe (a `--tmpfs` mount; created between the lists)
     /// is inspected, 16 at a time; one removed before that is left out. `podman_version`
     /// tells the policy Podman reports for a container created without one.

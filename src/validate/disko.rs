@@ -625,7 +625,7 @@ const UNEVALUATED: &str = "<podfs: unevaluated>";
 /// at `attr` (calling it the same way when it is a module function), and evaluate only its devices (`disko.devices`, or the value itself when it
 /// is the devices attribute set) and `fileSystems.*.neededForBoot`, nothing else of a
 /// NixOS module. What JSON cannot hold (functions) becomes `null`, paths strings, and a
-/// value that throws the marker [`UNEVALUATED`].
+/// value that throws the marker `UNEVALUATED`.
 pub fn eval_expression(file: &Path, args: &[(String, NixArg)], attr: &[String], part: EvalPart) -> String {
     use crate::render::nix::quote;
     let file = quote(&file.to_string_lossy());

@@ -60,7 +60,7 @@ pub fn parse(text: &str) -> Result<ast::Root, SyntaxError> {
 const PARSE_STACK: usize = 64 << 20;
 
 /// Parses and reads `text` on a thread with a stack deep enough for any input that
-/// passes [`check_shape`].
+/// passes `check_shape`.
 pub fn analyse_text(text: &str) -> Result<Analysis, SyntaxError> {
     check_shape(text)?;
     let work = || parse(text).map(|root| analyse(&root));
