@@ -10,6 +10,7 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -455,20 +456,33 @@ fn a_migration_killed_mid_copy_resumes_or_rolls_back_to_the_original(podman: Pod
     let j = kill_mid_copy(&host);
     let done: Vec<&str> = j["done"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert!(!done.contains(&"copy"), "{done:?}");
-    let out = host.migrate(&["--resume", "--yes"]);
-    host.migrate_to_the_end(out);
-    if podman == Podman::Host {
-        host.restart_service();
-    }
-    assert_eq!(inode(&graphroot), 256);
-    assert_eq!(inode(&pgdata), 256);
-    assert!(lsattr(&pgdata.join("base.dat")).contains('C'));
-    assert_eq!(manifest(&pgdata), before_data);
-    assert_eq!(host.view(), before_view);
-    host.read_its_data(3);
+    host.resume_to_migrated(&before_view, &before_data, 3);
 }
 
 impl Host {
+    /// `--resume` to the end; then graphroot and the database volume are subvolumes of
+    /// their own, the volume NOCOW with its data, Podman's view `view`, and the container
+    /// ran again and read its data (its `starts`-th start).
+    fn resume_to_migrated(
+        &mut self,
+        view: &(String, String, String),
+        data: &BTreeMap<String, String>,
+        starts: usize,
+    ) {
+        let out = self.migrate(&["--resume", "--yes"]);
+        self.migrate_to_the_end(out);
+        if self.service.podman == Podman::Host {
+            self.restart_service();
+        }
+        let pgdata = volume_dir(&self.service, "pgdata");
+        assert_eq!(inode(&self.service.graphroot), 256);
+        assert_eq!(inode(&pgdata), 256);
+        assert!(lsattr(&pgdata.join("base.dat")).contains('C'));
+        assert_eq!(&manifest(&pgdata), data);
+        assert_eq!(&self.view(), view);
+        self.read_its_data(starts);
+    }
+
     /// `migrate ARGS` in the background with extra environment (the test hooks).
     fn spawn_migrate(&self, args: &[&str], env: &[(&str, &Path)], logs: &Path) -> std::process::Child {
         let mut cmd = self.tool();
@@ -1341,4 +1355,106 @@ fn bench_to_disk_1gib() {
         finalize.as_secs_f64(),
         free(&top).saturating_sub(before) >> 20
     );
+}
+
+impl Host {
+    /// Runs migrate (with `args`) until it kills itself after the swap's `change`-th
+    /// change to the filesystem (a rename, a mount point made, a mount); the journal then.
+    fn kill_in_swap(&self, args: &[&str], change: usize) -> Value {
+        let logs = TempDir::new("kill-in-swap");
+        let change = change.to_string();
+        let mut child = self.spawn_migrate(
+            &[args, &["--yes"]].concat(),
+            &[("PODFS_TEST_KILL_IN_SWAP", Path::new(&change))],
+            logs.path(),
+        );
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(180), "migrate hangs");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let err = std::fs::read_to_string(logs.path().join("stderr")).unwrap_or_default();
+        assert_eq!(status.signal(), Some(9), "killed in the swap at change {change}: {status:?}\n{err}");
+        let j = self.journal();
+        let done: Vec<&str> = j["done"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        assert!(done.contains(&"verify") && !done.contains(&"swap"), "{done:?}");
+        j
+    }
+}
+
+on_each_podman!(a_migration_killed_mid_swap_resumes_or_rolls_back);
+fn a_migration_killed_mid_swap_resumes_or_rolls_back(podman: Podman) {
+    if !can_run("migrate killed mid-swap", NEEDS, true) || !podman.available("migrate killed mid-swap") {
+        return;
+    }
+    let mut host = Host::new(podman);
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let graphroot = host.service.graphroot.clone();
+    let (view, data) = (host.view(), manifest(&pgdata));
+
+    // The database volume (nested, swapped first) is half swapped: its data renamed aside,
+    // the new subvolume not yet in its place. Rolled back: the original.
+    host.kill_in_swap(&[], 1);
+    host.rollback_to_the_end();
+    assert_ne!(inode(&graphroot), 256);
+    assert_ne!(inode(&pgdata), 256);
+    assert_eq!(manifest(&pgdata), data);
+    assert_eq!(host.view(), view);
+    assert_eq!(host.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
+    host.read_its_data(2);
+
+    // The database volume swapped, graphroot half swapped. Resumed: migrated.
+    host.kill_in_swap(&[], 3);
+    host.resume_to_migrated(&view, &data, 3);
+}
+
+on_each_podman!(to_disk_killed_mid_swap_resumes_or_rolls_back);
+fn to_disk_killed_mid_swap_resumes_or_rolls_back(podman: Podman) {
+    if !can_run("migrate --to-disk killed mid-swap", &[NEEDS, &["mkfs.ext4", "stat"]].concat(), true)
+        || !podman.available("migrate --to-disk killed mid-swap")
+    {
+        return;
+    }
+    let (first, second) = (LoopBtrfs::new("1G"), LoopBtrfs::new("1G"));
+    let mut host = Host::on_ext4(podman);
+    let fstab = host.etc.path().join("fstab");
+    std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
+    let pgdata = volume_dir(&host.service, "pgdata");
+    let graphroot = host.service.graphroot.clone();
+    let (view, data) = (host.view(), manifest(&pgdata));
+
+    // graphroot renamed aside and its empty mount point made, nothing mounted yet.
+    // Rolled back: the original, the fstab untouched.
+    host.kill_in_swap(&["--to-disk", &first.device, "--fstab", fstab.to_str().unwrap()], 2);
+    host.rollback_to_the_end();
+    assert!(host.mounts_of(&first.device).is_empty());
+    host.is_original(&view, &data);
+    assert_eq!(std::fs::read(&fstab).unwrap(), ORIGINAL_FSTAB.as_bytes());
+
+    // graphroot and the database volume mounted, the top level still mounted, no fstab
+    // line yet. Resumed: migrated, the fstab written.
+    host.kill_in_swap(&["--to-disk", &second.device, "--fstab", fstab.to_str().unwrap()], 4);
+    assert_eq!(std::fs::read(&fstab).unwrap(), ORIGINAL_FSTAB.as_bytes());
+    let out = host.migrate(&["--resume", "--yes"]);
+    host.migrate_to_the_end(out);
+    host.restart_service();
+    assert_eq!(host.filesystem(&graphroot), "btrfs");
+    assert_eq!(inode(&host.seen(&pgdata)), 256);
+    assert_eq!(manifest(&host.seen(&pgdata)), data);
+    assert_eq!(host.view(), view);
+    let written = std::fs::read_to_string(&fstab).unwrap();
+    assert!(
+        written.contains("subvol=@containers-storage") && written.contains("subvol=@volume-pgdata"),
+        "{written}"
+    );
+    // Mounted at graphroot and below it (the volumes, the storage driver's own binds); the
+    // top level the copies were made in is gone.
+    let mounts = host.mounts_of(&second.device);
+    assert!(mounts.iter().all(|m| Path::new(m).starts_with(&graphroot)), "{mounts:?}");
+    assert!(mounts.contains(&graphroot.display().to_string()), "{mounts:?}");
+    assert!(mounts.contains(&pgdata.display().to_string()), "{mounts:?}");
+    host.read_its_data(3);
 }

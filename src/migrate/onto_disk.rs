@@ -114,15 +114,25 @@ impl Run<'_> {
                 match (exists(&t.path), exists(&t.old)) {
                     (true, false) => {
                         steps::rename(&t.path, &t.old).map_err(fail)?;
+                        #[cfg(debug_assertions)]
+                        steps::test_hooks::swap_changed();
                         disk::make_mountpoint(&t.path, &t.old).map_err(fail)?;
+                        #[cfg(debug_assertions)]
+                        steps::test_hooks::swap_changed();
                     }
-                    (false, true) => disk::make_mountpoint(&t.path, &t.old).map_err(fail)?,
+                    (false, true) => {
+                        disk::make_mountpoint(&t.path, &t.old).map_err(fail)?;
+                        #[cfg(debug_assertions)]
+                        steps::test_hooks::swap_changed();
+                    }
                     // The mount point made before a crash; anything in it would be hidden.
                     (true, true) if is_empty_dir(&t.path) => {}
                     _ => return Err(fail(steps::unexpected(t))),
                 }
             }
             disk::mount(&d.resolved, &sub.name, &d.options, &t.path, false).map_err(fail)?;
+            #[cfg(debug_assertions)]
+            steps::test_hooks::swap_changed();
             (self.say)(&format!(
                 "{} is now {} of {} mounted; the old data is kept at {}",
                 t.path.display(),
@@ -219,6 +229,8 @@ impl Run<'_> {
         let swapped = j.swapped_at.is_some();
         let mut kept = Vec::new();
         if swapped {
+            // A run killed in the swap left the top level mounted, where the copies were made.
+            unmount_top(&d)?;
             for s in &d.subvolumes {
                 kept.push(format!(
                     "kept the new subvolume {} on {} (UUID {}): it holds what ran on it since the swap; delete \

@@ -435,9 +435,19 @@ fn swap_one(t: &Target) -> Result<(), Error> {
     match (live, staging, old) {
         (true, true, false) => {
             rename(&t.live, &t.old)?;
-            rename(&t.staging, &t.live)
+            #[cfg(debug_assertions)]
+            test_hooks::swap_changed();
+            rename(&t.staging, &t.live)?;
+            #[cfg(debug_assertions)]
+            test_hooks::swap_changed();
+            Ok(())
         }
-        (false, true, true) => rename(&t.staging, &t.live),
+        (false, true, true) => {
+            rename(&t.staging, &t.live)?;
+            #[cfg(debug_assertions)]
+            test_hooks::swap_changed();
+            Ok(())
+        }
         (true, false, true) => Ok(()),
         _ => Err(unexpected(t)),
     }
@@ -716,10 +726,25 @@ pub fn available(path: &Path) -> u64 {
 /// - `PODFS_TEST_PAUSE_DIR=DIR`: after copying target N, create `DIR/copied-N` and wait
 ///   (up to two minutes) for `DIR/continue-N`, so a test can change the source or fill
 ///   the filesystem at a known point with real tools.
+/// - `PODFS_TEST_KILL_IN_SWAP=N`: the process kills itself (SIGKILL) right after the
+///   swap step's N-th change to the filesystem (a rename, a mount point made, a mount),
+///   so a test can resume or roll back from between any two of them.
 #[cfg(debug_assertions)]
 pub(super) mod test_hooks {
     use super::Target;
     use std::path::{Path, PathBuf};
+
+    /// Counts the swap step's changes; see `PODFS_TEST_KILL_IN_SWAP`.
+    pub fn swap_changed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static CHANGES: AtomicUsize = AtomicUsize::new(0);
+        let n = CHANGES.fetch_add(1, Ordering::SeqCst) + 1;
+        let kill_at = std::env::var("PODFS_TEST_KILL_IN_SWAP").ok().and_then(|v| v.parse::<usize>().ok());
+        if kill_at == Some(n) {
+            tracing::warn!("test hook: killed after the swap's change {n}");
+            let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        }
+    }
 
     pub fn after_copy(index: usize, t: &Target) {
         if std::env::var_os("PODFS_TEST_CORRUPT_COPY").is_some() && !t.reflink {
