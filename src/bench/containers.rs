@@ -664,10 +664,9 @@ fn driver_unavailable(driver: &str, scratch: &Path) -> Option<String> {
             })
         }
         _ => {
-            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-            let release = release.trim();
+            let release = super::kernel_release();
             let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-            overlay_missing(&filesystems, release, |p| p.exists())
+            overlay_missing(&filesystems, &release, |p| p.exists())
         }
     }
 }
@@ -949,10 +948,10 @@ fn cgroups_below(parent: &str) -> Vec<PathBuf> {
 
 /// Mount points at or below `dir` in this process's namespace, deepest first.
 fn mounts_below(dir: &Path) -> Vec<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let dir = dir.to_string_lossy();
     let prefix = format!("{}/", dir.trim_end_matches('/'));
-    let mut points: Vec<String> = crate::inspect::mountinfo::parse(&info)
+    let mut points: Vec<String> = crate::inspect::read_mounts()
+        .unwrap_or_default()
         .into_iter()
         .map(|m| m.mountpoint)
         .filter(|m| m.starts_with(&prefix))

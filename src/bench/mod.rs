@@ -34,3 +34,8 @@ impl From<Error> for Stop {
         Stop::Failed(e)
     }
 }
+
+/// The running kernel's release (`uname -r`), empty when /proc cannot tell.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+}

@@ -227,28 +227,19 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
         std::iter::once(&work).chain(compare_work.as_ref()).map(|s| s.path().display().to_string()).collect();
     // Removed before anything is printed, so a failure to remove is reported with the rest.
     let removed = work.remove().and(compare_work.map_or(Ok(()), scratch::Scratch::remove));
-    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        removed?;
-        return Err(Error::Environment(format!(
-            "interrupted (Ctrl-C or SIGTERM): stopped at a safe point and removed {}",
-            scratch_paths.join(" and ")
-        )));
-    }
+    removed?;
+    // The container part reports a cancel among its skips; the flag says it for both parts.
+    let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
     let (database, compression) = match measured {
-        Ok(figures) => figures,
-        Err(Stop::Cancelled) => {
-            removed?;
+        Err(Stop::Failed(e)) => return Err(e),
+        Ok(figures) if !cancelled => figures,
+        Ok(_) | Err(Stop::Cancelled) => {
             return Err(Error::Environment(format!(
                 "interrupted (Ctrl-C or SIGTERM): stopped at a safe point and removed {}",
                 scratch_paths.join(" and ")
             )));
         }
-        Err(Stop::Failed(e)) => {
-            removed?;
-            return Err(e);
-        }
     };
-    removed?;
     let report = BenchReport {
         schema: SCHEMA,
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -257,7 +248,7 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
             dir: dir.display().to_string(),
             filesystem: here.filesystem,
             device: Some(here.device).filter(|d| !d.is_empty()),
-            kernel: kernel(),
+            kernel: crate::bench::kernel_release(),
             cpus: cpus(),
             quick: plan.quick,
             rounds: plan.rounds,
@@ -429,10 +420,6 @@ fn not_measured(compared: bool, no_containers: bool) -> Vec<SkippedPart> {
         });
     }
     out
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 /// Logical CPUs online (the `cpuN` lines of /proc/stat).
