@@ -744,7 +744,7 @@ fn write_image(path: &Path, files: u64, pause: &[u8]) -> io::Result<Shape> {
     let mut bytes = pause.len() as u64;
     tar_entry(&mut tar, PAUSE, 0o755, pause)?;
     tar_dir(&mut tar, &format!("{DATA}/"))?;
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut random = super::database::XorShift::new(1);
     let mut content = vec![0u8; 4096];
     for i in 0..files {
         let (top, sub) = (i / 1000, i / 100);
@@ -754,25 +754,14 @@ fn write_image(path: &Path, files: u64, pause: &[u8]) -> io::Result<Shape> {
         if i % 100 == 0 {
             tar_dir(&mut tar, &format!("{DATA}/a{top:03}/b{sub:05}/"))?;
         }
-        let size = (next(&mut seed) % 4097) as usize;
-        for chunk in content[..size].chunks_mut(8) {
-            let word = next(&mut seed).to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
+        let size = (random.next_u64() % 4097) as usize;
+        random.fill(&mut content[..size]);
         tar_entry(&mut tar, &format!("{DATA}/a{top:03}/b{sub:05}/f{i:06}"), 0o644, &content[..size])?;
         bytes += size as u64;
     }
     tar.write_all(&[0; 1024])?;
     tar.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(Shape { files: files + 1, bytes })
-}
-
-/// xorshift64: cheap, deterministic, not compressible.
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
 }
 
 fn tar_dir(tar: &mut impl Write, name: &str) -> io::Result<()> {
@@ -923,9 +912,8 @@ fn delete_subvolume(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
 /// The cgroup `parent` (`/name`) and the cgroups below it, in every cgroup hierarchy
 /// mounted here, deepest first.
 fn cgroups_below(parent: &str) -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut found = Vec::new();
-    for mount in crate::inspect::mountinfo::parse(&info) {
+    for mount in crate::inspect::read_mounts().unwrap_or_default() {
         if mount.fs_type != "cgroup" && mount.fs_type != "cgroup2" {
             continue;
         }

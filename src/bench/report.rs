@@ -70,11 +70,36 @@ impl Stat {
         let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
         Some(Stat { median, min: sorted[0], max: sorted[n - 1], samples: samples.to_vec() })
     }
+}
 
-    /// (max - min) / median: how far apart the rounds were.
-    pub fn relative_spread(&self) -> f64 {
-        if self.median == 0.0 { 0.0 } else { (self.max - self.min) / self.median }
+/// A figure as people read it, in PLAN.md, bench's summary and its chart alike: integers
+/// with thousands separators from 100 up, whole numbers as such, one decimal from 1, two
+/// below.
+pub fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 100.0 {
+        let n = x.round() as i64;
+        let digits = n.unsigned_abs().to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if n < 0 { format!("-{out}") } else { out }
+    } else if x.abs() >= 1.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
     }
+}
+
+/// A count (extents): a whole number with thousands separators.
+pub fn count(x: f64) -> String {
+    let r = x.round();
+    if r.abs() >= 100.0 { number(r) } else { format!("{r:.0}") }
 }
 
 /// The layout a database-like file was written on.
@@ -129,6 +154,15 @@ pub enum DataKind {
     Compressible,
     /// Random bytes, as media and already-compressed archives are.
     Incompressible,
+}
+
+impl DataKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataKind::Compressible => "compressible",
+            DataKind::Incompressible => "incompressible",
+        }
+    }
 }
 
 /// Writing a file with one compression property (`zstd` or `none`).
@@ -223,6 +257,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(number(2216.4), "2,216");
+        assert_eq!(number(47_915.0), "47,915");
+        assert_eq!(number(1_234_567.0), "1,234,567");
+        assert_eq!(number(242.0), "242");
+        assert_eq!(number(1.94), "1.9");
+        assert_eq!(number(0.352), "0.35");
+        assert_eq!(number(-1500.0), "-1,500");
+        assert_eq!(count(4.0), "4");
+        assert_eq!(count(47_915.4), "47,915");
+        assert_eq!((number(1.0), number(50.0), number(12.34)), ("1".into(), "50".into(), "12.3".into()));
+    }
+
+    #[test]
     fn median_of_odd_and_even_counts() {
         let s = Stat::of(&[3.0, 1.0, 2.0]).unwrap();
         assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
@@ -230,7 +278,6 @@ mod tests {
         assert_eq!(Stat::of(&[4.0, 1.0, 3.0, 2.0]).unwrap().median, 2.5);
         assert!(Stat::of(&[]).is_none());
         assert!(Stat::of(&[1.0, f64::NAN]).is_none());
-        assert!((Stat::of(&[1.0, 2.0, 3.0]).unwrap().relative_spread() - 1.0).abs() < 1e-9);
     }
 
     fn sample() -> BenchReport {

@@ -161,14 +161,14 @@ pub fn measure(
             database_rounds[i].push(r);
         }
         for (i, (property, kind)) in COMBINATIONS.iter().enumerate() {
-            step(format!("compression {property} {}", kind_name(*kind)), round);
+            step(format!("compression {property} {}", kind.as_str()), round);
             let r = compression::round(
                 &compression_dir(&places.scratch, property),
                 pool(*kind),
                 plan.compression_bytes,
                 cancel,
             )?;
-            tracing::debug!(property, kind = kind_name(*kind), round, ?r, "compression round");
+            tracing::debug!(property, kind = kind.as_str(), round, ?r, "compression round");
             compression_rounds[i].push(r);
         }
     }
@@ -188,13 +188,6 @@ pub fn measure(
         _ => Err(Stop::Failed(crate::error::Error::Environment(
             "a measurement gave no number (a round took no time?); run `bench` again".into(),
         ))),
-    }
-}
-
-pub fn kind_name(kind: DataKind) -> &'static str {
-    match kind {
-        DataKind::Compressible => "compressible",
-        DataKind::Incompressible => "incompressible",
     }
 }
 

@@ -3,8 +3,7 @@
 //! lowest to the highest round, the value written above it, axes with units, and a title
 //! with the host's facts. Written by hand: a chart of bars needs no library.
 
-use super::report::{BenchReport, Stat};
-use super::run::kind_name;
+use super::report::{BenchReport, Stat, number};
 use std::fmt::Write;
 
 const WIDTH: f64 = 960.0;
@@ -48,18 +47,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// A figure with as many digits as a reader needs.
-pub fn number(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 || (v.fract() == 0.0 && a < 1e15) {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
 }
 
 /// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^n) at or above
@@ -118,7 +105,7 @@ fn panels(report: &BenchReport) -> Vec<Panel<'_>> {
                 .iter()
                 .map(|c| Bar {
                     label: format!("property {}", c.property),
-                    sub: kind_name(c.data).into(),
+                    sub: c.data.as_str().into(),
                     stat: &c.mb_per_s,
                     series: usize::from(c.property != "zstd"),
                 })
@@ -429,10 +416,6 @@ mod tests {
         assert_eq!(
             [axis_top(0.0), axis_top(7.0), axis_top(1501.0), axis_top(2040.0)],
             [1.0, 8.0, 2000.0, 2500.0]
-        );
-        assert_eq!(
-            (number(1234.4), number(12.34), number(0.5)),
-            ("1234".into(), "12.3".into(), "0.50".into())
         );
     }
 }

@@ -4,7 +4,7 @@
 use super::Format;
 use crate::bench::containers::{self, ContainerBench};
 use crate::bench::report::{
-    BenchHost, BenchReport, CompressionResult, DatabaseResult, SCHEMA, SkippedPart, Stat,
+    BenchHost, BenchReport, CompressionResult, DatabaseResult, SCHEMA, SkippedPart, Stat, number,
 };
 use crate::bench::run::{self, Places, Plan, Step};
 use crate::bench::{Stop, scratch, svg};
@@ -150,9 +150,8 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
     if args.clean {
         return clean(&args, &dir, compare.as_deref());
     }
-    let here = crate::inspect::MountView::own()
-        .and_then(|v| v.inspect(&dir))
-        .map_err(|e| Error::io(&dir, "inspect", e))?;
+    let view = crate::inspect::MountView::own().map_err(|e| Error::io("/proc/self/mountinfo", "read", e))?;
+    let here = view.inspect(&dir).map_err(|e| Error::io(&dir, "inspect", e))?;
     if !here.is_btrfs() {
         return Err(Error::Environment(format!(
             "{} is on {}, not btrfs: bench compares btrfs's options (copy-on-write, zstd, NOCOW) and needs \
@@ -174,9 +173,7 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
     enough_space(&dir, plan.space_needed() + containers_need)?;
     let compare_fs = match &compare {
         Some(c) => {
-            let there = crate::inspect::MountView::own()
-                .and_then(|v| v.inspect(c))
-                .map_err(|e| Error::io(c, "inspect", e))?;
+            let there = view.inspect(c).map_err(|e| Error::io(c, "inspect", e))?;
             if (there.device == here.device && there.filesystem == here.filesystem) || same_device(&dir, c) {
                 return Err(Error::Environment(format!(
                     "--compare-dir {} is on the same filesystem as {} ({} on {}): it is there to compare \
@@ -503,7 +500,7 @@ pub fn progress_line(step: &Step, elapsed: Duration) -> String {
 }
 
 fn stat_cell(s: &Stat) -> String {
-    format!("{} ({}–{})", svg::number(s.median), svg::number(s.min), svg::number(s.max))
+    format!("{} ({}–{})", number(s.median), number(s.min), number(s.max))
 }
 
 fn database_line(d: &DatabaseResult) -> String {
@@ -527,7 +524,7 @@ fn compression_line(c: &CompressionResult) -> String {
     format!(
         "  {:<5} {:<15} {:<21} {:<21} {} ({}–{}){share}",
         c.property,
-        run::kind_name(c.data),
+        c.data.as_str(),
         stat_cell(&c.mb_per_s),
         stat_cell(&c.cpu_s_per_gb),
         Human(c.disk_bytes.median as u64),
@@ -678,16 +675,16 @@ mod tests {
             "{text}"
         );
         let row = text.lines().find(|l| l.trim_start().starts_with("chmod")).expect("a chmod row");
-        assert_eq!(row, "  chmod     1283 (1178–1519)      311 (250–359)", "{text}");
+        assert_eq!(row, "  chmod     1,283 (1,178–1,519)   311 (250–359)", "{text}");
         assert!(
             text.starts_with("Measured in /srv (btrfs on /dev/vdb), 3 rounds (--quick), in 0:57"),
             "{text}"
         );
         assert!(text.contains("64M file (619 writes a round)"), "{text}");
         let row = text.lines().find(|l| l.trim_start().starts_with("cow-zstd")).expect("a cow-zstd row");
-        assert!(row.contains("152 (149–229)") && row.contains("1576 (1556–2020)"), "{row}");
+        assert!(row.contains("152 (149–229)") && row.contains("1,576 (1,556–2,020)"), "{row}");
         let row = text.lines().find(|l| l.contains("compressible")).expect("a compression row");
-        assert!(row.contains("zstd") && row.contains("9.83") && row.ends_with("= 25%"), "{row}");
+        assert!(row.contains("zstd") && row.contains("9.8 (9.8–9.8)") && row.ends_with("= 25%"), "{row}");
         assert!(text.contains("containers: ") && text.contains("compare: no --compare-dir"), "{text}");
     }
 

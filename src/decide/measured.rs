@@ -6,6 +6,7 @@
 
 use super::Driver;
 use crate::bench::report::{BenchHost, BenchReport, DataKind, DatabaseLayout, DatabaseResult, Stat};
+pub use crate::bench::report::{count, number};
 use serde::Serialize;
 
 /// How far apart two medians must be for a measurement to decide.
@@ -67,33 +68,6 @@ fn separation(high: f64, low: f64, ranges_apart: bool, rounds: usize) -> Separat
     }
     let ratio = high / low;
     Separation { ratio: Some(ratio), clear: ratio >= CLEAR_RATIO && ranges_apart && rounds >= MIN_ROUNDS }
-}
-
-/// A figure as people read it: integers with thousands separators from 100 up, one
-/// decimal from 1, two below.
-pub fn number(x: f64) -> String {
-    if x.abs() >= 100.0 {
-        let n = x.round() as i64;
-        let digits = n.unsigned_abs().to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        if n < 0 { format!("-{out}") } else { out }
-    } else if x.abs() >= 1.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.2}")
-    }
-}
-
-/// A count (extents): a whole number with thousands separators.
-pub fn count(x: f64) -> String {
-    let r = x.round();
-    if r.abs() >= 100.0 { number(r) } else { format!("{r:.0}") }
 }
 
 /// `(DEVICE or DIR, TAKEN_AT[, quick])`: where and when the figures were taken.
@@ -187,10 +161,7 @@ pub fn compression(report: &BenchReport, data: DataKind) -> Option<String> {
     } else {
         String::new()
     };
-    let word = match data {
-        DataKind::Compressible => "compressible",
-        DataKind::Incompressible => "incompressible",
-    };
+    let word = data.as_str();
     Some(format!(
         "{word} data: zstd {} MB/s, {} CPU s/GB{size}; none {} MB/s, {} CPU s/GB",
         number(zstd.mb_per_s.median),
@@ -320,10 +291,7 @@ pub fn figures(report: &BenchReport) -> Vec<Figure> {
         push("database", option, "extents", &d.extents, 1.0);
     }
     for c in &report.compression {
-        let data = match c.data {
-            DataKind::Compressible => "compressible",
-            DataKind::Incompressible => "incompressible",
-        };
+        let data = c.data.as_str();
         let option = format!("{}, {data}", c.property);
         push("compression", option.clone(), "MB/s", &c.mb_per_s, 1.0);
         push("compression", option, "CPU s/GB", &c.cpu_s_per_gb, 1.0);
@@ -444,19 +412,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn numbers_read_as_people_write_them() {
-        assert_eq!(number(2216.4), "2,216");
-        assert_eq!(number(47_915.0), "47,915");
-        assert_eq!(number(1_234_567.0), "1,234,567");
-        assert_eq!(number(242.0), "242");
-        assert_eq!(number(1.94), "1.9");
-        assert_eq!(number(0.352), "0.35");
-        assert_eq!(number(-1500.0), "-1,500");
-        assert_eq!(count(4.0), "4");
-        assert_eq!(count(47_915.4), "47,915");
-    }
-
-    #[test]
     fn separation_needs_the_ratio_and_ranges_apart() {
         let r = |median, min, max| Range { median, min, max, rounds: 3 };
         let s = higher_is_better(r(2216.0, 2150.0, 2260.0), r(1443.0, 1400.0, 1480.0));
@@ -485,7 +440,7 @@ pub(crate) mod tests {
         assert!(
             m.cited(true).starts_with(
                 "measured on this disk (/dev/nvme0n1p2, 20261130T091500Z): NOCOW 2,216 IOPS p99 1.9 ms, \
-                 CoW+zstd 1,443 IOPS p99 4.0 ms (NOCOW 1.54×); extents after the run 242 vs 47,915: \
+                 CoW+zstd 1,443 IOPS p99 4 ms (NOCOW 1.54×); extents after the run 242 vs 47,915: \
                  NOCOW is clearly faster"
             ),
             "{}",

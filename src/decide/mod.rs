@@ -231,14 +231,9 @@ fn plan_bench(b: Measured, changed: Vec<String>, cited: Vec<String>) -> PlanBenc
 }
 
 /// Bytes the workloads need: each image once, each container's volume, and for
-/// whole-disk plans the system itself.
-pub fn estimated_use(profile: &Profile) -> u64 {
-    estimated_use_with(profile, None)
-}
-
-/// [`estimated_use`], with database data on a partition of its own taking that
-/// partition's whole size.
-pub fn estimated_use_with(profile: &Profile, database_fs: Option<DatabaseFs>) -> u64 {
+/// whole-disk plans the system itself; with database data on a partition of its own,
+/// that partition's whole size.
+pub fn estimated_use(profile: &Profile, database_fs: Option<DatabaseFs>) -> u64 {
     let partition = match database_fs {
         Some(_) => database_fs::partition_bytes(profile).saturating_sub(database_fs::database_bytes(profile)),
         None => 0,
@@ -268,14 +263,14 @@ pub struct Overfull {
 /// `Some` when the estimated use exceeds the disk; a disk of unknown size (0) is never
 /// called too small.
 pub fn overfull(profile: &Profile, database_fs: Option<DatabaseFs>) -> Option<Overfull> {
-    let (need, have) = (estimated_use_with(profile, database_fs), profile.host.disk_size);
+    let (need, have) = (estimated_use(profile, database_fs), profile.host.disk_size);
     (have > 0 && need > have).then_some(Overfull { need, have })
 }
 
 /// Near-full and unknown-size warnings; a plan that does not fit at all is refused
 /// before deciding (see [`overfull`]).
 fn capacity_warnings(profile: &Profile, database_fs: Option<DatabaseFs>) -> Vec<String> {
-    let need = estimated_use_with(profile, database_fs);
+    let need = estimated_use(profile, database_fs);
     let have = profile.host.disk_size;
     if have == 0 {
         vec![format!(
@@ -306,7 +301,7 @@ mod tests {
         for example in examples::EXAMPLES {
             let mut profile = crate::classify::classify(&examples::load(example.name).unwrap());
             assert_eq!(overfull(&profile, None), None, "{}", example.name);
-            let need = estimated_use(&profile);
+            let need = estimated_use(&profile, None);
             profile.host.disk_size = need - 1;
             assert_eq!(overfull(&profile, None), Some(Overfull { need, have: need - 1 }));
             assert!(capacity_warnings(&profile, None)[0].contains("keep at least 20% free"));
@@ -314,7 +309,7 @@ mod tests {
             assert_eq!(overfull(&profile, None), None, "exactly full still fits, with a warning");
             if database_fs::database_bytes(&profile) > 0 {
                 // The partition's headroom is space the btrfs part cannot use.
-                let with = estimated_use_with(&profile, Some(DatabaseFs::Xfs));
+                let with = estimated_use(&profile, Some(DatabaseFs::Xfs));
                 assert!(with > need, "{}", example.name);
                 assert_eq!(
                     overfull(&profile, Some(DatabaseFs::Xfs)),

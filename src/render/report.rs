@@ -58,7 +58,7 @@ fn summary(out: &mut String, plan: &Plan) {
     let _ = writeln!(
         out,
         "| Estimated use | {} of {} |",
-        Human(crate::decide::estimated_use(&plan.profile)),
+        Human(crate::decide::estimated_use(&plan.profile, plan.database_fs)),
         Human(host.disk_size)
     );
     let _ = writeln!(out, "| Filesystem-wide options | `{}` |", plan.filesystem_options.join(","));
