@@ -60,6 +60,9 @@ pub struct ClassInfo {
     /// How often its data is snapshotted and how long snapshots are kept, on the host and
     /// off it. The plan's btrbk.conf and PLAN.md follow it.
     pub snapshots: Snapshots,
+    /// Its data is what `plan --database-fs` moves to an xfs or ext4 partition of its own;
+    /// exactly one class is.
+    pub database_partition: bool,
 }
 
 /// Whether and how a class's data is snapshotted.
@@ -209,6 +212,7 @@ impl ClassInfo {
         builds_layers: false,
         on_loss: None,
         snapshots: Snapshots::DAILY,
+        database_partition: false,
     };
 
     /// The attributes its data gets where it is declared: `NOCOW` or `compression VALUE`.
@@ -310,6 +314,7 @@ pub const TABLE: &[ClassInfo] = &[
         nocow: true,
         own_subvolume: true,
         snapshots: Snapshots::FREQUENT,
+        database_partition: true,
         ..ClassInfo::BASE
     },
     ClassInfo {
@@ -437,6 +442,7 @@ enum Role {
     Fallback,
     ShortLived,
     Restarts,
+    DatabasePartition,
 }
 
 /// The one class that plays `role`; a table without one, or with two, does not compile.
@@ -449,6 +455,7 @@ const fn only(role: Role) -> Class {
             Role::Fallback => TABLE[i].fallback,
             Role::ShortLived => matches!(TABLE[i].lifecycle, Some(Lifecycle::ShortLived)),
             Role::Restarts => matches!(TABLE[i].lifecycle, Some(Lifecycle::Restarts)),
+            Role::DatabasePartition => TABLE[i].database_partition,
         };
         if plays {
             assert!(found.is_none(), "two classes in TABLE play the same role");
@@ -479,6 +486,8 @@ impl Class {
     pub const SHORT_LIVED: Class = only(Role::ShortLived);
     /// The class of containers that restart on exit (`service`).
     pub const RESTARTING: Class = only(Role::Restarts);
+    /// The class whose data `plan --database-fs` puts on a partition of its own (`database`).
+    pub const DATABASE_PARTITION: Class = only(Role::DatabasePartition);
 
     /// Its entry in the table.
     pub fn info(self) -> &'static ClassInfo {

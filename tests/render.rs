@@ -123,7 +123,9 @@ fn plans_with_a_bench_report_cite_it_and_tabulate_it() {
                     .find(|w| w.starts_with(origin))
                     .unwrap_or_else(|| panic!("{ctx}: {}", d.topic));
                 assert!(
-                    cited.contains("NOCOW 2,216 IOPS p99 1.9 ms, CoW+zstd 1,443 IOPS p99 4.0 ms (NOCOW 1.54×)"),
+                    cited.contains(
+                        "NOCOW 2,216 IOPS p99 1.9 ms, CoW+zstd 1,443 IOPS p99 4.0 ms (NOCOW 1.54×)"
+                    ),
                     "{ctx}: {cited}"
                 );
                 assert!(cited.contains("extents after the run 242 vs 47,915"), "{ctx}: {cited}");

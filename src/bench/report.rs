@@ -239,14 +239,17 @@ impl BenchReport {
     pub fn parse(text: &str, origin: &str) -> Result<BenchReport, String> {
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("{origin}:{}: not JSON: {e}", e.line()))?;
+        // Errors about the schema point at its field (or the first line without one).
+        let line = text.lines().position(|l| l.contains("\"schema\"")).map_or(1, |i| i + 1);
         match v.get("schema").and_then(|s| s.as_u64()) {
             Some(s) if s > u64::from(SCHEMA) => {
                 return Err(format!(
-                    "{origin}: bench schema {s} is newer than this build reads ({SCHEMA}); update podman-btrfs-advise"
+                    "{origin}:{line}: bench schema {s} is newer than this build reads ({SCHEMA}); update \
+                     podman-btrfs-advise"
                 ));
             }
             Some(_) => {}
-            None => return Err(format!("{origin}: not a bench report (no \"schema\" field)")),
+            None => return Err(format!("{origin}:{line}: not a bench report (no \"schema\" field)")),
         }
         serde_json::from_str(text).map_err(|e| format!("{origin}:{}: not a bench report: {e}", e.line()))
     }

@@ -176,15 +176,11 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         list_examples(args.format);
         return Ok(exit::OK);
     }
-    if let Some(fs) = args.database_fs
-        && args.strategy != Strategy::Performance
+    // Before reading anything: with another strategy the flag cannot apply.
+    if args.database_fs.is_some()
+        && let Some(why) = decide::database_fs::strategy_refusal(args.strategy)
     {
-        // Before reading anything: the flag cannot apply.
-        return Err(Error::Usage(format!(
-            "--database-fs {fs} is offered with the performance strategy only (this plan is {}); \
-             pass --strategy performance",
-            args.strategy
-        )));
+        return Err(Error::Usage(why));
     }
     let bench = args.bench.as_deref().map(read_bench).transpose()?;
     let profile = profile(&args)?;
@@ -223,7 +219,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let files = render::render_all(&plan, &regenerate);
     let plan_json = json(&plan_document(&plan, &regenerate));
     let mut pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.name, f.contents.as_str())).collect();
-    pairs.push((PLAN_JSON, &plan_json));
+    pairs.push((crate::render::PLAN_JSON, &plan_json));
     let written =
         output::write_files(dir, &pairs, if args.force { Overwrite::Backup } else { Overwrite::Refuse })?;
     match args.format {
@@ -257,9 +253,6 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     }
     Ok(exit::OK)
 }
-
-/// The machine-readable plan written beside the other files, for `migrate --plan DIR`.
-pub const PLAN_JSON: &str = "plan.json";
 
 /// plan.json: `{"generator", "command", "plan": PLAN}`, PLAN as in `--format json`.
 fn plan_document(plan: &decide::Plan, command: &str) -> serde_json::Value {
@@ -393,14 +386,6 @@ fn read_bench(path: &std::path::Path) -> Result<BenchReport, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
     let origin = path.display().to_string();
     BenchReport::parse(&text, &origin).map_err(|e| {
-        // Errors about the schema itself name no line: point at the `schema` field.
-        let e = match e.strip_prefix(&format!("{origin}: ")) {
-            Some(rest) => {
-                let line = text.lines().position(|l| l.contains("\"schema\"")).map_or(1, |i| i + 1);
-                format!("{origin}:{line}: {rest}")
-            }
-            None => e,
-        };
         Error::Usage(format!(
             "--bench: {e}\n  = help: pass a report written by `podman-btrfs-advise bench --out FILE`"
         ))

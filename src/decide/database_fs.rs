@@ -40,7 +40,7 @@ pub const HEADROOM_PERCENT: u64 = 50;
 
 /// The class whose data moves to the partition.
 pub fn is_database(class: Class) -> bool {
-    class.as_str() == "database"
+    class == Class::DATABASE_PARTITION
 }
 
 /// Bytes of database-class data in the profile.
@@ -60,14 +60,22 @@ pub fn partition_bytes(profile: &Profile) -> u64 {
     with_headroom.div_ceil(GIB).max(1).saturating_mul(GIB)
 }
 
-/// Why `--database-fs` cannot apply to this plan, if it cannot.
-pub fn refusal(profile: &Profile, strategy: Strategy) -> Option<String> {
-    if strategy != Strategy::Performance {
-        return Some(format!(
+/// Why `--database-fs` cannot apply with this strategy, if it cannot: known before any
+/// input is read.
+pub fn strategy_refusal(strategy: Strategy) -> Option<String> {
+    (strategy != Strategy::Performance).then(|| {
+        format!(
             "--database-fs is offered with the performance strategy only (this plan is {strategy}): \
              it gives up snapshots, send/receive and checksums of database data for speed; \
              pass --strategy performance to plan it"
-        ));
+        )
+    })
+}
+
+/// Why `--database-fs` cannot apply to this plan, if it cannot.
+pub fn refusal(profile: &Profile, strategy: Strategy) -> Option<String> {
+    if let Some(why) = strategy_refusal(strategy) {
+        return Some(why);
     }
     if database_bytes(profile) == 0 {
         return Some(

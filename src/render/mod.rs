@@ -21,6 +21,8 @@ pub const STORAGE_CONF: &str = "storage.conf";
 pub const NIXOS: &str = "podfs-storage.nix";
 pub const REPORT: &str = "PLAN.md";
 pub const BTRBK: &str = "btrbk.conf";
+/// The plan as JSON, written by `plan --out` beside the others and read by `migrate --plan`.
+pub const PLAN_JSON: &str = "plan.json";
 
 /// The header every generated file begins with: generator and version, the input, and the
 /// command that regenerates it (docs/ARCHITECTURE.md, "Conventions").
