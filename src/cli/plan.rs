@@ -450,3 +450,22 @@ fn regenerate_command(args: &PlanArgs) -> String {
     }
     cmd
 }
+
+#[cfg(test)]
+mod help_tests {
+    use crate::decide::measured::{BUILD_OPERATIONS, CLEAR_RATIO, CONTAINER_OPERATIONS, MIN_ROUNDS};
+
+    /// The help is a fixed text: it must say what the constants that decide say.
+    #[test]
+    fn the_help_states_the_measurement_rule_the_code_applies() {
+        let help: String = super::LONG_HELP.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.contains(&format!("at least {CLEAR_RATIO}x the faster one")), "{help}");
+        assert!(help.contains(&format!("at least {MIN_ROUNDS} rounds")), "{help}");
+        let words = |ops: &[&str]| match ops {
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => String::new(),
+        };
+        assert!(help.contains(&words(BUILD_OPERATIONS)), "{help}");
+        assert!(help.contains(&words(CONTAINER_OPERATIONS)), "{help}");
+    }
+}

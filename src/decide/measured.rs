@@ -19,7 +19,8 @@ pub const BUILD_OPERATIONS: &[&str] = &["import", "commit", "rmi"];
 /// The operations that make up a short-lived job: a container made, run and dropped.
 pub const CONTAINER_OPERATIONS: &[&str] = &["create", "start", "stop", "rm"];
 
-/// The threshold in words, for decisions, PLAN.md and `plan --help`.
+/// The threshold in words, for decisions and PLAN.md (`plan --help`, a fixed text, says
+/// the same; a test in src/cli/plan.rs holds it to these constants).
 pub fn threshold_text() -> String {
     format!(
         "medians at least {CLEAR_RATIO}× apart and min–max ranges that do not overlap, over at \

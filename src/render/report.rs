@@ -131,10 +131,12 @@ pub fn measured(out: &mut String, plan: &Plan) {
         out,
         "\nMeasurements overrule the general reasons only where two options differ clearly: {}. \
          For the storage driver the figures compared are the summed medians of the operations \
-         the workload mix does most (builds: import, commit, rmi; otherwise: create, start, \
-         stop, rm), and they decide only where builds and short-lived jobs are at least a \
-         quarter of the containers; the reliability strategy keeps overlay whatever they show.\n",
-        b.threshold
+         the workload mix does most (builds: {}; otherwise: {}), and they decide only where \
+         builds and short-lived jobs are at least a quarter of the containers; the \
+         reliability strategy keeps overlay whatever they show.\n",
+        b.threshold,
+        crate::decide::measured::BUILD_OPERATIONS.join(", "),
+        crate::decide::measured::CONTAINER_OPERATIONS.join(", "),
     );
     let topics = |t: &[String]| t.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
     if b.changed.is_empty() {
