@@ -18,13 +18,12 @@
 //! registry. Its containers are created with `--stop-signal KILL`: PID 1 ignores SIGTERM.
 
 use super::report::{DriverResult, OperationResult, SkippedPart, Stat};
+use super::scratch::{entries, open_subdir, remove_tree};
 use crate::btrfs;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::process::{Pid, WaitId, WaitIdOptions};
-use std::ffi::{CStr, CString};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -821,92 +820,6 @@ fn chmod_files(dir: BorrowedFd<'_>, cancel: &AtomicBool) -> io::Result<u64> {
         }
     }
     Ok(changed)
-}
-
-/// The entries of a directory but `.` and `..`, with their type (from stat where the
-/// directory entry does not say).
-fn entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(CString, FileType)>> {
-    let mut out = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_bytes() == b"." || name.to_bytes() == b".." {
-            continue;
-        }
-        let kind = match entry.file_type() {
-            FileType::Unknown => {
-                FileType::from_raw_mode(rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?.st_mode)
-            }
-            k => k,
-        };
-        out.push((name.to_owned(), kind));
-    }
-    Ok(out)
-}
-
-/// Directory `name` of `dir`, never through a symlink.
-fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?)
-}
-
-/// Removes `path` and everything below it, deleting btrfs subvolumes (the btrfs driver's
-/// layers) by ioctl: a directory walk cannot remove a subvolume that holds another.
-fn remove_tree(path: &Path) -> io::Result<()> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !meta.is_dir() {
-        return std::fs::remove_file(path);
-    }
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().unwrap_or_default();
-    let name = CString::new(name.as_bytes()).map_err(io::Error::other)?;
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let parent = rustix::fs::open(parent, flags, Mode::empty())?;
-    remove_below(parent.as_fd(), &name)
-}
-
-/// Removes directory `name` of `parent` with its contents.
-fn remove_below(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-    // Podman names its layers in ASCII; a name that is not UTF-8 is no subvolume of its.
-    let subvolume = name.to_str().ok().filter(|n| btrfs::is_subvolume_at(parent, n));
-    // A subvolume goes in one ioctl, unless it holds another (ENOTEMPTY): then its
-    // contents first.
-    if let Some(n) = subvolume
-        && delete_subvolume(parent, n).is_ok()
-    {
-        return Ok(());
-    }
-    let dir = open_subdir(parent, name)?;
-    for (entry, kind) in entries(dir.as_fd())? {
-        if kind == FileType::Directory {
-            remove_below(dir.as_fd(), &entry)?;
-        } else {
-            rustix::fs::unlinkat(&dir, entry.as_c_str(), AtFlags::empty())?;
-        }
-    }
-    drop(dir);
-    match subvolume {
-        Some(n) => delete_subvolume(parent, n),
-        None => Ok(rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR)?),
-    }
-}
-
-/// Deletes a subvolume, waiting a little while a mount that just ended still holds it.
-fn delete_subvolume(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
-    let start = Instant::now();
-    loop {
-        match btrfs::delete_subvolume(parent, name) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.errno == rustix::io::Errno::BUSY && start.elapsed() < Duration::from_secs(5) => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => return Err(io::Error::other(format!("{name}: {e}"))),
-        }
-    }
 }
 
 /// The cgroup `parent` (`/name`) and the cgroups below it, in every cgroup hierarchy

@@ -11,7 +11,11 @@ use crate::error::Error;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, FlockOperation, IFlags, Mode, OFlags};
 use rustix::io::Errno;
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The name of every scratch directory `bench` makes begins so.
 pub const PREFIX: &str = ".podfs-bench-";
@@ -105,50 +109,104 @@ fn remove_entry(parent: BorrowedFd<'_>, path: &Path, name: &str, subvolume: bool
     if !subvolume {
         return std::fs::remove_dir_all(path).map_err(|e| Error::io(path, "remove", e));
     }
-    match delete_subvolume_tree(parent, name, path) {
+    let c_name = CString::new(name).map_err(|e| Error::io(path, "remove", io::Error::other(e)))?;
+    match remove_below(parent, &c_name) {
         Ok(()) => Ok(()),
         // Not root, and the filesystem does not allow users to delete subvolumes: an
         // emptied subvolume can still be removed with rmdir.
-        Err(Errno::PERM) | Err(Errno::ACCESS) => {
+        Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::PERM | Errno::ACCESS)) => {
             std::fs::remove_dir_all(path).map_err(|e| Error::io(path, "remove", e))
         }
-        Err(e) => Err(Error::Environment(format!(
-            "cannot delete the scratch subvolume {}: {}",
-            path.display(),
-            std::io::Error::from(e)
-        ))),
-    }
-}
-
-/// Deletes subvolume `name` in `parent`; subvolumes nested in it (layers of Podman's
-/// btrfs driver left by a killed run) are deleted first, deepest first.
-fn delete_subvolume_tree(parent: BorrowedFd<'_>, name: &str, path: &Path) -> Result<(), Errno> {
-    match btrfs::delete_subvolume(parent, name) {
-        Err(e) if e.errno == Errno::NOTEMPTY => {}
-        other => return other.map_err(|e| e.errno),
-    }
-    let dir = btrfs::open_dir(parent, name).map_err(|e| e.errno)?;
-    delete_nested(dir.as_fd(), path)?;
-    btrfs::delete_subvolume(parent, name).map_err(|e| e.errno)
-}
-
-/// Deletes every subvolume below the directory `dir`, not following symlinks.
-fn delete_nested(dir: BorrowedFd<'_>, path: &Path) -> Result<(), Errno> {
-    let entries: Vec<String> = std::fs::read_dir(path)
-        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    for name in entries {
-        if btrfs::is_subvolume_at(dir, &name) {
-            delete_subvolume_tree(dir, &name, &path.join(&name))?;
-        } else {
-            let child = btrfs::open_dir(dir, &name).map_err(|e| e.errno)?;
-            delete_nested(child.as_fd(), &path.join(&name))?;
+        Err(e) => {
+            Err(Error::Environment(format!("cannot delete the scratch subvolume {}: {e}", path.display())))
         }
     }
-    Ok(())
+}
+
+/// The entries of a directory but `.` and `..`, with their type (from stat where the
+/// directory entry does not say).
+pub(super) fn entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(CString, FileType)>> {
+    let mut out = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            FileType::Unknown => {
+                FileType::from_raw_mode(rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?.st_mode)
+            }
+            k => k,
+        };
+        out.push((name.to_owned(), kind));
+    }
+    Ok(out)
+}
+
+/// Directory `name` of `dir`, never through a symlink.
+pub(super) fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?)
+}
+
+/// Removes `path` and everything below it, deleting btrfs subvolumes (the btrfs driver's
+/// layers) by ioctl: a directory walk cannot remove a subvolume that holds another.
+pub(super) fn remove_tree(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return std::fs::remove_file(path);
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().unwrap_or_default();
+    let name = CString::new(name.as_bytes()).map_err(io::Error::other)?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let parent = rustix::fs::open(parent, flags, Mode::empty())?;
+    remove_below(parent.as_fd(), &name)
+}
+
+/// Removes directory `name` of `parent` with its contents.
+fn remove_below(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // Podman names its layers in ASCII; a name that is not UTF-8 is no subvolume of its.
+    let subvolume = name.to_str().ok().filter(|n| btrfs::is_subvolume_at(parent, n));
+    // A subvolume goes in one ioctl, unless it holds another (ENOTEMPTY): then its
+    // contents first.
+    if let Some(n) = subvolume
+        && delete_subvolume(parent, n).is_ok()
+    {
+        return Ok(());
+    }
+    let dir = open_subdir(parent, name)?;
+    for (entry, kind) in entries(dir.as_fd())? {
+        if kind == FileType::Directory {
+            remove_below(dir.as_fd(), &entry)?;
+        } else {
+            rustix::fs::unlinkat(&dir, entry.as_c_str(), AtFlags::empty())?;
+        }
+    }
+    drop(dir);
+    match subvolume {
+        Some(n) => delete_subvolume(parent, n),
+        None => Ok(rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR)?),
+    }
+}
+
+/// Deletes a subvolume, waiting a little while a mount that just ended still holds it.
+fn delete_subvolume(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    let start = Instant::now();
+    loop {
+        match btrfs::delete_subvolume(parent, name) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.errno == rustix::io::Errno::BUSY && start.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.errno.into()),
+        }
+    }
 }
 
 /// How a directory in the scratch subvolume is set up before anything is written in it.
