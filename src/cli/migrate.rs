@@ -99,8 +99,8 @@ The steps differ here:
                                first (FILE.STAMP.bak), each after a marker comment
                       systemd  one .mount unit per path in --unit-dir DIR (default
                                /etc/systemd/system), named by systemd's path escaping,
-                               WantedBy=local-fs.target and its wants link; then
-                               `systemctl daemon-reload`
+                               WantedBy=local-fs.target and its wants link; run
+                               `systemctl daemon-reload` afterwards
                       nixos    a module with fileSystems entries, --nixos-file FILE (default
                                /etc/nixos/podman-btrfs-advise-mounts.nix): import it, then
                                `nixos-rebuild switch`
@@ -645,8 +645,8 @@ fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
             PathBuf::from(format!("/proc/{pid}/root")).join(t.path.strip_prefix("/").unwrap_or(&t.path));
         if id(&t.path).is_none() || id(&t.path) != id(&theirs) {
             return Err(Error::Environment(format!(
-                "Podman (pid {pid}) runs in another mount namespace, where {} is not the directory it                  names here
-  = help: run migrate in Podman's mount namespace",
+                "Podman (pid {pid}) runs in another mount namespace, where {} is not the directory it \
+                 names here\n  = help: run migrate in Podman's mount namespace",
                 t.path.display()
             )));
         }
