@@ -446,14 +446,15 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         report.endpoint = at.endpoint.url();
     }
     let stamp = stamp();
-    let (mut targets, skipped, mut to_disk) = match (&args.to_disk, &device) {
+    let (mut targets, skipped, mut to_disk, disk_quotas) = match (&args.to_disk, &device) {
         (Some(dev), Some((resolved, sb))) => {
-            let (targets, skipped, d) = plan_disk(args, state, &report, strategy, &stamp, dev, resolved, sb)?;
-            (targets, skipped, Some(d))
+            let (targets, skipped, d, quotas) =
+                plan_disk(args, state, &report, strategy, &stamp, dev, resolved, sb)?;
+            (targets, skipped, Some(d), Some(quotas))
         }
         _ => {
             let (targets, skipped) = targets::in_place(&report, strategy, &stamp);
-            (targets, skipped, None)
+            (targets, skipped, None, None)
         }
     };
     let server_pid = report.placement_source.server_pid.filter(|_| planning.is_none());
@@ -518,7 +519,7 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid, &j.podman.url)? };
     drop(planning);
     let podman = podman_for(&j)?;
-    let (checks, space) = preflight(&j, &report)?;
+    let (checks, space) = preflight(&j, &report, disk_quotas.as_deref())?;
     print_plan(args, state, &j, &skipped, &checks, space);
     if args.dry_run {
         if human(args) {
@@ -551,7 +552,7 @@ fn plan_disk(
     dev: &str,
     resolved: &Path,
     sb: &disk::Superblock,
-) -> Result<(Vec<Target>, Vec<targets::Skipped>, ToDisk), Error> {
+) -> Result<(Vec<Target>, Vec<targets::Skipped>, ToDisk, String), Error> {
     if let Some(g) = &report.graphroot
         && disk::holds(resolved, &g.device)
     {
@@ -583,11 +584,11 @@ fn plan_disk(
     let found = disk::mount(resolved, "/", &[], &top, true).and_then(|()| {
         let entries = disk::read_top(&top);
         let free = steps::available(&top);
-        entries.map(|e| (e, free))
+        entries.map(|e| (e, free, quotas_check(&top, true)))
     });
     let _ = disk::unmount(&top, resolved, "/");
     let _ = std::fs::remove_dir(&top);
-    let (entries, free) = found?;
+    let (entries, free, quotas) = found?;
     let unexpected = disk::unexpected_in_top(&entries, &names);
     if !unexpected.is_empty() {
         return Err(Error::Environment(format!(
@@ -632,7 +633,7 @@ fn plan_disk(
         mounts: Persisted { kind, entries, file, lines, backup: None, written: false },
     };
     persist::preflight(kind, &d.mounts.entries, &specs)?;
-    Ok((targets, skipped, d))
+    Ok((targets, skipped, d, quotas))
 }
 
 /// Refuses a migration when a path Podman names is another directory here than in its
@@ -655,7 +656,12 @@ fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
 }
 
 /// Checks that refuse a migration, and facts to show; returns (checks, (needed, available)).
-fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<String>, (u64, u64)), Error> {
+/// `disk_quotas`: the quota line of the new disk, read while its top level was mounted.
+fn preflight(
+    j: &Journal,
+    report: &crate::scan::ScanReport,
+    disk_quotas: Option<&str>,
+) -> Result<(Vec<String>, (u64, u64)), Error> {
     let mut checks =
         vec![format!("Podman {} at {}, storage driver {}", j.podman.version, j.podman.url, j.podman.driver)];
     for t in &j.targets {
@@ -711,11 +717,9 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
     if j.to_disk.is_none() {
         checks.push(format!("space: the copies need {} more, {} is free", Human(needed), Human(available)));
     }
-    let device = report.graphroot.as_ref().map(|g| g.device.clone()).unwrap_or_default();
-    checks.push(if quotas_on(&device) {
-        "btrfs quotas are on: each new subvolume gets a qgroup; the old data counts until --finalize".into()
-    } else {
-        "btrfs quotas are off".into()
+    checks.push(match disk_quotas {
+        Some(line) => line.to_string(),
+        None => quotas_check(Path::new(&j.podman.graphroot), false),
     });
     checks.push(match std::fs::read_to_string("/sys/fs/selinux/enforce").map(|s| s.trim() == "1") {
         Ok(true) => "SELinux enforces: copies keep security.selinux and no path changes, so no \
@@ -749,14 +753,22 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
     Ok((checks, (needed, available)))
 }
 
-/// Whether btrfs quotas are on for the filesystem on `device` (sysfs has a `qgroups` directory).
-fn quotas_on(device: &str) -> bool {
-    let name = Path::new(device).file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    std::fs::read_dir("/sys/fs/btrfs")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|fs| fs.path().join("devices").join(&name).exists() && fs.path().join("qgroups").is_dir())
+/// The preflight line on btrfs quotas of the filesystem at `dir`: graphroot's in place,
+/// the new disk's top level with --to-disk (where the new subvolumes are made).
+fn quotas_check(dir: &Path, to_disk: bool) -> String {
+    use std::os::fd::AsFd;
+    let status = std::fs::File::open(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|f| crate::btrfs::quota_status(f.as_fd()).map_err(|e| e.to_string()));
+    match status {
+        Ok(crate::btrfs::QuotaStatus::Off) => "btrfs quotas are off".into(),
+        Ok(_) if to_disk => "btrfs quotas are on on the new disk: each new subvolume gets a qgroup".into(),
+        Ok(_) => {
+            "btrfs quotas are on: each new subvolume gets a qgroup; the old data counts until --finalize"
+                .into()
+        }
+        Err(e) => format!("btrfs quotas: cannot tell for {} ({e})", dir.display()),
+    }
 }
 
 fn confirm(args: &MigrateArgs) -> Result<(), Error> {
