@@ -176,7 +176,7 @@ pub fn read_top(top: &Path) -> Result<Vec<TopEntry>, Error> {
         let e = e.map_err(|e| Error::io(top, "read", e))?;
         let name = e.file_name().to_string_lossy().into_owned();
         let meta = std::fs::symlink_metadata(e.path()).map_err(|err| Error::io(e.path(), "read", err))?;
-        let subvolume = meta.is_dir() && meta.ino() == 256;
+        let subvolume = meta.is_dir() && meta.ino() == crate::btrfs::SUBVOLUME_ROOT_INO;
         let empty = subvolume
             && std::fs::read_dir(e.path()).map_err(|err| Error::io(e.path(), "read", err))?.next().is_none();
         out.push(TopEntry { name, subvolume, empty });
@@ -244,16 +244,15 @@ pub fn unmount(at: &Path, dev: &Path, subvolume: &str) -> Result<bool, Error> {
 
 /// The filesystem-wide mount options the plan gives the container filesystem:
 /// `noatime` and zstd compression at the strategy's level (crate::decide::options), plus
-/// `ssd,discard=async` on a solid-state disk.
+/// `ssd,discard=async` on a solid-state disk, told apart as the plan does.
 pub fn mount_options(strategy: crate::decide::Strategy, dev: &Path) -> Vec<String> {
-    let name = dev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let rotational = std::fs::read_to_string(format!("/sys/class/block/{name}/queue/rotational"));
+    let disk = dev.display().to_string();
     let host = crate::inventory::Host {
         name: String::new(),
-        disk: dev.display().to_string(),
+        ssd: crate::scan::profile::solid_state(&disk),
+        disk,
         mode: crate::inventory::DiskMode::DataDisk,
         disk_size: 0,
-        ssd: rotational.is_ok_and(|r| r.trim() == "0") && !name.starts_with("loop"),
         rootless: false,
     };
     crate::decide::options::filesystem_options(&host, strategy, crate::decide::Driver::Overlay)
