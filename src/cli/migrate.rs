@@ -302,8 +302,9 @@ fn continue_existing(args: &MigrateArgs, state: &StateDir, j: &mut Journal) -> R
                 j.stamp, j.phase
             )));
         }
-        let at: Vec<PathBuf> =
-            j.targets.iter().filter(|t| t.inside.is_none()).map(|t| parent(&t.path)).collect();
+        let at = one_path_per_filesystem(
+            j.targets.iter().filter(|t| t.inside.is_none()).map(|t| parent(&t.path)).collect(),
+        );
         let before: u64 = at.iter().map(|p| steps::available(p)).sum();
         run.finalize(j)?;
         let after: u64 = at.iter().map(|p| steps::available(p)).sum();
@@ -352,6 +353,22 @@ fn forward(args: &MigrateArgs, state: &StateDir, run: &Run, j: &mut Journal) -> 
             )))
         }
     }
+}
+
+/// The paths, one per filesystem, so that free space summed over them counts each once.
+/// Told apart by the mount's `major:minor`, not st_dev: each btrfs subvolume has an
+/// st_dev of its own.
+fn one_path_per_filesystem(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mounts = crate::inspect::read_mounts().unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    paths
+        .into_iter()
+        .filter(|p| {
+            let fs = crate::inspect::mountinfo::mount_of(&mounts, &p.to_string_lossy())
+                .map_or_else(|| p.display().to_string(), |m| m.device_number.clone());
+            seen.insert(fs)
+        })
+        .collect()
 }
 
 fn parent(p: &Path) -> PathBuf {
