@@ -456,7 +456,8 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         Some(service)
     };
     let read_at = planning.as_ref().map_or(args.url.clone(), |p| Some(p.url.clone()));
-    let options = crate::scan::ScanOptions { sizes: true, workers: 8 };
+    // Sizes are measured per target below, leaving out what each copy leaves out.
+    let options = crate::scan::ScanOptions { sizes: false, workers: 8 };
     let mut report = crate::scan::scan_host(read_at.as_deref(), options, &|_, _| {})?;
     if planning.is_some() {
         // The journal names the endpoint the user's Podman is reached at, not ours.
@@ -520,9 +521,7 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         let t = &mut targets[i];
         let totals =
             tree::measure_except(&t.source, &nested).map_err(|e| Error::Environment(e.to_string()))?;
-        t.bytes = totals.bytes;
-        // A rewrite needs the data's extents, holes left out.
-        t.needs = if t.reflink { 0 } else { totals.allocated };
+        targets::set_size(t, totals.bytes, totals.allocated);
     }
     j.targets = targets;
     j.to_disk = to_disk.take();
