@@ -152,11 +152,10 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         let step = Step::Copy;
         let fail = |e: Error| Stop::Failed(step, e);
-        let totals =
-            tree::measure_except(&t.source, exclude).map_err(|e| fail(Error::Environment(e.to_string())))?;
-        let progress = Progress::new(&format!("copy {}", t.path.display()), totals.bytes, totals.files);
+        // The copy measures the tree first and reports the totals with its progress.
+        let progress = Progress::new(&format!("copy {}", t.path.display()));
         let copied = tree::copy_except(&t.source, &t.staging, t.reflink, exclude, self.cancel, &|p| {
-            progress.update(p.bytes, p.files)
+            progress.update(p)
         });
         progress.finish();
         match copied {
