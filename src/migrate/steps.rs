@@ -418,7 +418,8 @@ pub(super) fn start_containers(j: &mut Journal, run: &Run) -> Result<(), Error> 
     Ok(())
 }
 
-fn exists(p: &Path) -> bool {
+/// Whether anything is at `p` (a symlink is not followed).
+pub(super) fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
 
@@ -650,13 +651,8 @@ impl Run<'_> {
             }
             let since = j.swapped_at.unwrap_or(0);
             // Targets nested in this one became subvolumes and were checked on their own.
-            let nested: Vec<std::path::PathBuf> = j
-                .targets
-                .iter()
-                .filter(|n| n.inside == Some(i))
-                .filter_map(|n| n.path.strip_prefix(&t.path).ok().map(Path::to_path_buf))
-                .collect();
-            tree::verify_unchanged_since(&old, &t.path, since, &nested, self.cancel).map_err(|e| {
+            let nested = super::onto_disk::nested_in(&j.targets, i);
+            tree::verify_except(&old, &t.path, &nested, Some(since), self.cancel).map_err(|e| {
                 Error::Environment(format!(
                     "{} no longer matches its old copy {}: {e}; nothing was deleted",
                     t.path.display(),
