@@ -740,6 +740,12 @@ fn nested_subvolumes_are_copied_as_subvolumes_and_a_mount_point_is_refused() {
         }
         other => panic!("expected CrossesFilesystem, got {other:?}"),
     }
+    // Verifying refuses it too, where its walk reaches it (the source compared with
+    // itself matches everywhere else).
+    match verify_tree(&src.root, &src.root, &CopyOptions::default()) {
+        Err(VerifyError::Copy(CopyError::CrossesFilesystem { path })) => assert_eq!(path, tmp),
+        other => panic!("expected CrossesFilesystem from verify, got {other:?}"),
+    }
     // A subvolume mounted below it is a mount point too.
     let sub = volumes.join("db-mounted");
     fs::create_dir(&sub).unwrap();
@@ -750,6 +756,10 @@ fn nested_subvolumes_are_copied_as_subvolumes_and_a_mount_point_is_refused() {
     match copy_tree(&src.root, &dst, &opts) {
         Err(CopyError::CrossesFilesystem { path }) => assert_eq!(path, sub),
         other => panic!("expected CrossesFilesystem, got {other:?}"),
+    }
+    match verify_tree(&src.root, &src.root, &opts) {
+        Err(VerifyError::Copy(CopyError::CrossesFilesystem { path })) => assert_eq!(path, sub),
+        other => panic!("expected CrossesFilesystem from verify, got {other:?}"),
     }
 }
 
