@@ -267,7 +267,7 @@ impl Run<'_> {
                 }
             };
             match placement {
-                Some(p) if p.own_subvolume && (!t.nocow || p.nocow == Some(true)) => {}
+                Some(p) if super::targets::placement_fits(&p, t.nocow, t.compression.as_deref()) => {}
                 Some(_) => {
                     problems.push(format!("{} is not a subvolume with its attributes", t.path.display()))
                 }

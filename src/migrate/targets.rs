@@ -70,10 +70,7 @@ pub fn in_place(report: &ScanReport, strategy: Strategy, stamp: &str) -> (Vec<Ta
         let declared = v.evidence.first().is_some_and(|e| e.kind == EvidenceKind::Explicit);
         let (nocow, compression) = data_attributes(v.class, strategy, declared);
         let compression = compression.map(|c| c.as_str().to_string());
-        let fits = p.own_subvolume
-            && (!nocow || p.nocow == Some(true))
-            && (compression.is_none() || p.compression == compression);
-        if fits {
+        if placement_fits(p, nocow, compression.as_deref()) {
             continue;
         }
         let path = PathBuf::from(&v.data_dir);
@@ -211,6 +208,14 @@ fn target(
     }
 }
 
+/// Whether data placed at `p` is where a target with these attributes wants it: a
+/// subvolume of its own, NOCOW when asked, with the compression property asked for.
+pub fn placement_fits(p: &crate::inspect::Placement, nocow: bool, compression: Option<&str>) -> bool {
+    p.own_subvolume
+        && (!nocow || p.nocow == Some(true))
+        && (compression.is_none() || p.compression.as_deref() == compression)
+}
+
 /// `path` below `from`, moved below `to`.
 fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {
     to.join(path.strip_prefix(from).unwrap_or(path))
@@ -345,6 +350,19 @@ mod tests {
 
         r.volumes[0].volume.name = "../escape".into();
         assert!(to_disk(&r, Strategy::Balanced, "S", Path::new("/t")).is_err());
+    }
+
+    #[test]
+    fn a_placement_fits_only_as_a_subvolume_with_the_attributes_asked_for() {
+        let mut p = placement("/v", true, false);
+        assert!(placement_fits(&p, false, None));
+        assert!(!placement_fits(&p, true, None), "NOCOW asked for");
+        assert!(!placement_fits(&p, false, Some("zstd")), "compression asked for");
+        p.compression = Some("zstd".into());
+        assert!(placement_fits(&p, false, Some("zstd")));
+        assert!(!placement_fits(&p, false, Some("lzo")), "another compression");
+        p.own_subvolume = false;
+        assert!(!placement_fits(&p, false, Some("zstd")), "not a subvolume of its own");
     }
 
     #[test]
