@@ -525,16 +525,17 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
     }
     j.targets = targets;
     j.to_disk = to_disk.take();
-    let podman = match &planning {
-        Some(p) => Podman::new(podman_ops::discovered(&p.url), j.podman.clone())?,
-        None => podman_for(&j)?,
+    // The user's Podman, which the steps use; what runs is listed through our own
+    // planning service when no API service of theirs answers.
+    let podman = podman_for(&j)?;
+    j.containers = match &planning {
+        Some(p) => Podman::new(podman_ops::discovered(&p.url), j.podman.clone())?.running()?,
+        None => podman.running()?,
     };
-    j.containers = podman.running()?;
     // Our own planning service is ended here; the steps use `podman` itself.
     j.services =
         if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid, &j.podman.url)? };
     drop(planning);
-    let podman = podman_for(&j)?;
     let (checks, space) = preflight(&j, &report, disk_quotas.as_deref())?;
     print_plan(args, state, &j, &skipped, &checks, space);
     if args.dry_run {
@@ -865,14 +866,9 @@ fn print_plan(
             v["checks"] = json!(checks);
             v["skipped"] = json!(skipped);
             v["space"] = json!({ "needed": space.0, "available": space.1 });
-            let result = if j.targets.is_empty() {
-                "nothing-to-do"
-            } else if args.dry_run {
-                "dry-run"
-            } else {
-                "planned"
-            };
+            // A migration that goes on prints its result when it ends instead.
             if j.targets.is_empty() || args.dry_run {
+                let result = if j.targets.is_empty() { "nothing-to-do" } else { "dry-run" };
                 println!(
                     "{}",
                     pretty(&json!({ "result": result, "error": null, "freed_bytes": null, "migration": v }))
