@@ -342,7 +342,7 @@ pub fn limit_size(fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BtrfsError> {
 
 /// The id of the subvolume `fd` lies in (BTRFS_IOC_INO_LOOKUP of the subvolume root,
 /// which needs no privilege).
-pub fn subvolume_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+fn subvolume_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     let mut args = Box::new(InoLookupArgs { treeid: 0, objectid: SUBVOLUME_ROOT_INO, name: [0; 4080] });
     // SAFETY: the opcode is _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args), which
     // `InoLookupArgs` lays out; the kernel reads it and writes it back.

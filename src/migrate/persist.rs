@@ -30,16 +30,6 @@ impl MountsKind {
             k => k,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MountsKind::Auto => "auto",
-            MountsKind::Fstab => "fstab",
-            MountsKind::Systemd => "systemd",
-            MountsKind::Nixos => "nixos",
-            MountsKind::None => "none",
-        }
-    }
 }
 
 /// One subvolume mount to make persistent.
