@@ -944,3 +944,25 @@ fn remount(fs_: &mut LoopBtrfs, at: &Path) -> PathBuf {
     rfs::fadvise(&image, 0, None, rfs::Advice::DontNeed).unwrap();
     fs_.mount("/", "")
 }
+
+/// migrate's preflight reads btrfs quota status from the quota tree of the filesystem a
+/// directory lies on, whatever device it is on.
+#[test]
+fn quota_status_follows_btrfs_quota_enable_and_disable() {
+    if !can_run("quota_status_follows_btrfs_quota_enable", &["mkfs.btrfs", "losetup", "btrfs"], true) {
+        return;
+    }
+    let mut fs_ = LoopBtrfs::new("1G");
+    let mnt = fs_.mount("/", "");
+    fs::create_dir(mnt.join("dir")).unwrap();
+    let status = || {
+        let dir = fs::File::open(mnt.join("dir")).unwrap();
+        btrfs::quota_status(std::os::fd::AsFd::as_fd(&dir)).unwrap()
+    };
+    assert_eq!(status(), btrfs::QuotaStatus::Off, "never turned on: no quota tree");
+    ok(Command::new("btrfs").args(["quota", "enable"]).arg(&mnt));
+    ok(Command::new("btrfs").args(["quota", "rescan", "-w"]).arg(&mnt));
+    assert_eq!(status(), btrfs::QuotaStatus::On);
+    ok(Command::new("btrfs").args(["quota", "disable"]).arg(&mnt));
+    assert_eq!(status(), btrfs::QuotaStatus::Off, "turned off again");
+}
