@@ -357,14 +357,20 @@ fn forward(args: &MigrateArgs, state: &StateDir, run: &Run, j: &mut Journal) -> 
 
 /// The paths, one per filesystem, so that free space summed over them counts each once.
 /// Told apart by the mount's `major:minor`, not st_dev: each btrfs subvolume has an
-/// st_dev of its own.
+/// st_dev of its own. An unreadable mount table keeps every path.
 fn one_path_per_filesystem(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let mounts = crate::inspect::read_mounts().unwrap_or_default();
+    one_path_per_mounted_filesystem(paths, &crate::inspect::read_mounts().unwrap_or_default())
+}
+
+fn one_path_per_mounted_filesystem(
+    paths: Vec<PathBuf>,
+    mounts: &[crate::inspect::mountinfo::MountEntry],
+) -> Vec<PathBuf> {
     let mut seen = std::collections::HashSet::new();
     paths
         .into_iter()
         .filter(|p| {
-            let fs = crate::inspect::mountinfo::mount_of(&mounts, &p.to_string_lossy())
+            let fs = crate::inspect::mountinfo::mount_of(mounts, &p.to_string_lossy())
                 .map_or_else(|| p.display().to_string(), |m| m.device_number.clone());
             seen.insert(fs)
         })
@@ -1017,5 +1023,34 @@ fn print_result(
                 eprintln!("{e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_space_is_read_once_per_filesystem_whatever_subvolume_a_path_is_in() {
+        let mount = |dev: &str, root: &str, at: &str| crate::inspect::mountinfo::MountEntry {
+            mount_id: 0,
+            parent_id: 0,
+            device_number: dev.into(),
+            root: root.into(),
+            mountpoint: at.into(),
+            mount_options: vec![],
+            fs_type: "btrfs".into(),
+            source: "/dev/sda2".into(),
+            super_options: vec![],
+        };
+        // Two subvolumes of one btrfs mounted apart, and another filesystem.
+        let mounts = [mount("0:30", "/@", "/"), mount("0:30", "/@srv", "/srv"), mount("8:3", "/", "/data")];
+        let paths =
+            ["/var/lib/containers", "/srv/volumes", "/data/a", "/data/b", "/var/lib"].map(PathBuf::from);
+        assert_eq!(
+            one_path_per_mounted_filesystem(paths.to_vec(), &mounts),
+            [PathBuf::from("/var/lib/containers"), PathBuf::from("/data/a")]
+        );
+        assert_eq!(one_path_per_mounted_filesystem(paths[..1].to_vec(), &[]), paths[..1]);
     }
 }
