@@ -742,7 +742,8 @@ fn preflight(
     }
     checks.push(match disk_quotas {
         Some(line) => line.to_string(),
-        None => quotas_check(Path::new(&j.podman.graphroot), false),
+        // Graphroot when it is a target, else the first volume: on the btrfs migrated.
+        None => quotas_check(&j.targets[0].path, false),
     });
     checks.push(match std::fs::read_to_string("/sys/fs/selinux/enforce").map(|s| s.trim() == "1") {
         Ok(true) => "SELinux enforces: copies keep security.selinux and no path changes, so no \
@@ -776,7 +777,7 @@ fn preflight(
     Ok((checks, (needed, available)))
 }
 
-/// The preflight line on btrfs quotas of the filesystem at `dir`: graphroot's in place,
+/// The preflight line on btrfs quotas of the filesystem at `dir`: a target's in place,
 /// the new disk's top level with --to-disk (where the new subvolumes are made).
 fn quotas_check(dir: &Path, to_disk: bool) -> String {
     use std::os::fd::AsFd;
