@@ -342,7 +342,7 @@ pub fn limit_size(fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BtrfsError> {
 
 /// The id of the subvolume `fd` lies in (BTRFS_IOC_INO_LOOKUP of the subvolume root,
 /// which needs no privilege).
-pub fn subvolume_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+fn subvolume_id(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
     let mut args = Box::new(InoLookupArgs { treeid: 0, objectid: SUBVOLUME_ROOT_INO, name: [0; 4080] });
     // SAFETY: the opcode is _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args), which
     // `InoLookupArgs` lays out; the kernel reads it and writes it back.
@@ -396,6 +396,35 @@ fn first_item(buf: &[u8], found: u32, objectid: u64, kind: u32) -> Option<Vec<u8
         .flatten()
 }
 
+/// Whether btrfs quotas are on for a filesystem, and whether their numbers are current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaStatus {
+    /// Quotas are off (or were never turned on: there is no quota tree).
+    Off,
+    /// Quotas are on and their numbers current.
+    On,
+    /// Quotas are on, but a rescan is running or btrfs marked the numbers inconsistent.
+    NotCurrent,
+}
+
+/// The quota status of the btrfs `fd` lies on, from the quota tree's status item.
+/// Needs CAP_SYS_ADMIN (the tree is searched).
+pub fn quota_status(fd: BorrowedFd<'_>) -> Result<QuotaStatus, Errno> {
+    let status = match search(fd, QUOTA_TREE, 0, QGROUP_STATUS_KEY, (0, 0)) {
+        Err(Errno::NOENT) | Ok(None) => return Ok(QuotaStatus::Off),
+        Err(e) => return Err(e),
+        Ok(Some(status)) => status,
+    };
+    // struct btrfs_qgroup_status_item: version, generation, flags, rescan (le64 each).
+    let flags = status.get(16..24).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    Ok(match flags {
+        Some(f) if f & QGROUP_ON == 0 => QuotaStatus::Off,
+        Some(f) if f & (QGROUP_RESCAN | QGROUP_INCONSISTENT) != 0 => QuotaStatus::NotCurrent,
+        None => QuotaStatus::NotCurrent,
+        Some(_) => QuotaStatus::On,
+    })
+}
+
 /// Why a subvolume's qgroup cannot stand for its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoQgroupSize {
@@ -419,18 +448,10 @@ pub enum NoQgroupSize {
 pub fn qgroup_referenced(fd: BorrowedFd<'_>) -> Result<u64, NoQgroupSize> {
     let refused = NoQgroupSize::Refused;
     let id = subvolume_id(fd).map_err(refused)?;
-    let status = match search(fd, QUOTA_TREE, 0, QGROUP_STATUS_KEY, (0, 0)) {
-        Err(Errno::NOENT) | Ok(None) => return Err(NoQgroupSize::QuotasOff),
-        Err(e) => return Err(refused(e)),
-        Ok(Some(status)) => status,
-    };
-    // struct btrfs_qgroup_status_item: version, generation, flags, rescan (le64 each).
-    let flags = status.get(16..24).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
-    match flags {
-        Some(f) if f & QGROUP_ON == 0 => return Err(NoQgroupSize::QuotasOff),
-        Some(f) if f & (QGROUP_RESCAN | QGROUP_INCONSISTENT) != 0 => return Err(NoQgroupSize::NotCurrent),
-        None => return Err(NoQgroupSize::NotCurrent),
-        Some(_) => {}
+    match quota_status(fd).map_err(refused)? {
+        QuotaStatus::Off => return Err(NoQgroupSize::QuotasOff),
+        QuotaStatus::NotCurrent => return Err(NoQgroupSize::NotCurrent),
+        QuotaStatus::On => {}
     }
     if search(fd, ROOT_TREE, id, ROOT_REF_KEY, (0, u64::MAX)).map_err(refused)?.is_some() {
         return Err(NoQgroupSize::NestedSubvolumes);

@@ -696,9 +696,9 @@ fn nested_subvolumes_are_copied_as_subvolumes_and_a_mount_point_is_refused() {
     set_read_only(&old_tree.join("btrfs/subvolumes/layer1/inner"), true);
     let cancel = AtomicBool::new(false);
     let nested = [PathBuf::from("volumes/db")];
-    tree::verify_unchanged_since(&old_tree, &dst, u64::MAX, &nested, &cancel)
+    tree::verify_except(&old_tree, &dst, &nested, Some(u64::MAX), &cancel)
         .unwrap_or_else(|e| panic!("the nested target left out: {e}"));
-    match tree::verify_unchanged_since(&old_tree, &dst, u64::MAX, &[], &cancel) {
+    match tree::verify_except(&old_tree, &dst, &[], Some(u64::MAX), &cancel) {
         Err(VerifyError::Mismatch(m)) => assert_eq!(
             (m.dst.strip_prefix(&dst).unwrap().to_path_buf(), m.what),
             (
@@ -740,6 +740,12 @@ fn nested_subvolumes_are_copied_as_subvolumes_and_a_mount_point_is_refused() {
         }
         other => panic!("expected CrossesFilesystem, got {other:?}"),
     }
+    // Verifying refuses it too, where its walk reaches it (the source compared with
+    // itself matches everywhere else).
+    match verify_tree(&src.root, &src.root, &CopyOptions::default()) {
+        Err(VerifyError::Copy(CopyError::CrossesFilesystem { path })) => assert_eq!(path, tmp),
+        other => panic!("expected CrossesFilesystem from verify, got {other:?}"),
+    }
     // A subvolume mounted below it is a mount point too.
     let sub = volumes.join("db-mounted");
     fs::create_dir(&sub).unwrap();
@@ -750,6 +756,10 @@ fn nested_subvolumes_are_copied_as_subvolumes_and_a_mount_point_is_refused() {
     match copy_tree(&src.root, &dst, &opts) {
         Err(CopyError::CrossesFilesystem { path }) => assert_eq!(path, sub),
         other => panic!("expected CrossesFilesystem, got {other:?}"),
+    }
+    match verify_tree(&src.root, &src.root, &opts) {
+        Err(VerifyError::Copy(CopyError::CrossesFilesystem { path })) => assert_eq!(path, sub),
+        other => panic!("expected CrossesFilesystem from verify, got {other:?}"),
     }
 }
 
@@ -933,4 +943,26 @@ fn remount(fs_: &mut LoopBtrfs, at: &Path) -> PathBuf {
     image.sync_all().unwrap();
     rfs::fadvise(&image, 0, None, rfs::Advice::DontNeed).unwrap();
     fs_.mount("/", "")
+}
+
+/// migrate's preflight reads btrfs quota status from the quota tree of the filesystem a
+/// directory lies on, whatever device it is on.
+#[test]
+fn quota_status_follows_btrfs_quota_enable_and_disable() {
+    if !can_run("quota_status_follows_btrfs_quota_enable", &["mkfs.btrfs", "losetup", "btrfs"], true) {
+        return;
+    }
+    let mut fs_ = LoopBtrfs::new("1G");
+    let mnt = fs_.mount("/", "");
+    fs::create_dir(mnt.join("dir")).unwrap();
+    let status = || {
+        let dir = fs::File::open(mnt.join("dir")).unwrap();
+        btrfs::quota_status(std::os::fd::AsFd::as_fd(&dir)).unwrap()
+    };
+    assert_eq!(status(), btrfs::QuotaStatus::Off, "never turned on: no quota tree");
+    ok(Command::new("btrfs").args(["quota", "enable"]).arg(&mnt));
+    ok(Command::new("btrfs").args(["quota", "rescan", "-w"]).arg(&mnt));
+    assert_eq!(status(), btrfs::QuotaStatus::On);
+    ok(Command::new("btrfs").args(["quota", "disable"]).arg(&mnt));
+    assert_eq!(status(), btrfs::QuotaStatus::Off, "turned off again");
 }

@@ -99,8 +99,8 @@ The steps differ here:
                                first (FILE.STAMP.bak), each after a marker comment
                       systemd  one .mount unit per path in --unit-dir DIR (default
                                /etc/systemd/system), named by systemd's path escaping,
-                               WantedBy=local-fs.target and its wants link; then
-                               `systemctl daemon-reload`
+                               WantedBy=local-fs.target and its wants link; run
+                               `systemctl daemon-reload` afterwards
                       nixos    a module with fileSystems entries, --nixos-file FILE (default
                                /etc/nixos/podman-btrfs-advise-mounts.nix): import it, then
                                `nixos-rebuild switch`
@@ -302,8 +302,9 @@ fn continue_existing(args: &MigrateArgs, state: &StateDir, j: &mut Journal) -> R
                 j.stamp, j.phase
             )));
         }
-        let at: Vec<PathBuf> =
-            j.targets.iter().filter(|t| t.inside.is_none()).map(|t| parent(&t.path)).collect();
+        let at = one_path_per_filesystem(
+            j.targets.iter().filter(|t| t.inside.is_none()).map(|t| parent(&t.path)).collect(),
+        );
         let before: u64 = at.iter().map(|p| steps::available(p)).sum();
         run.finalize(j)?;
         let after: u64 = at.iter().map(|p| steps::available(p)).sum();
@@ -352,6 +353,28 @@ fn forward(args: &MigrateArgs, state: &StateDir, run: &Run, j: &mut Journal) -> 
             )))
         }
     }
+}
+
+/// The paths, one per filesystem, so that free space summed over them counts each once.
+/// Told apart by the mount's `major:minor`, not st_dev: each btrfs subvolume has an
+/// st_dev of its own. An unreadable mount table keeps every path.
+fn one_path_per_filesystem(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    one_path_per_mounted_filesystem(paths, &crate::inspect::read_mounts().unwrap_or_default())
+}
+
+fn one_path_per_mounted_filesystem(
+    paths: Vec<PathBuf>,
+    mounts: &[crate::inspect::mountinfo::MountEntry],
+) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    paths
+        .into_iter()
+        .filter(|p| {
+            let fs = crate::inspect::mountinfo::mount_of(mounts, &p.to_string_lossy())
+                .map_or_else(|| p.display().to_string(), |m| m.device_number.clone());
+            seen.insert(fs)
+        })
+        .collect()
 }
 
 fn parent(p: &Path) -> PathBuf {
@@ -439,21 +462,23 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         Some(service)
     };
     let read_at = planning.as_ref().map_or(args.url.clone(), |p| Some(p.url.clone()));
-    let options = crate::scan::ScanOptions { sizes: true, workers: 8 };
+    // Sizes are measured per target below, leaving out what each copy leaves out.
+    let options = crate::scan::ScanOptions { sizes: false, workers: 8 };
     let mut report = crate::scan::scan_host(read_at.as_deref(), options, &|_, _| {})?;
     if planning.is_some() {
         // The journal names the endpoint the user's Podman is reached at, not ours.
         report.endpoint = at.endpoint.url();
     }
     let stamp = stamp();
-    let (mut targets, skipped, mut to_disk) = match (&args.to_disk, &device) {
+    let (mut targets, skipped, mut to_disk, disk_quotas) = match (&args.to_disk, &device) {
         (Some(dev), Some((resolved, sb))) => {
-            let (targets, skipped, d) = plan_disk(args, state, &report, strategy, &stamp, dev, resolved, sb)?;
-            (targets, skipped, Some(d))
+            let (targets, skipped, d, quotas) =
+                plan_disk(args, state, &report, strategy, &stamp, dev, resolved, sb)?;
+            (targets, skipped, Some(d), Some(quotas))
         }
         _ => {
             let (targets, skipped) = targets::in_place(&report, strategy, &stamp);
-            (targets, skipped, None)
+            (targets, skipped, None, None)
         }
     };
     let server_pid = report.placement_source.server_pid.filter(|_| planning.is_none());
@@ -502,23 +527,22 @@ fn start_new(args: &MigrateArgs, state: &StateDir) -> Result<u8, Error> {
         let t = &mut targets[i];
         let totals =
             tree::measure_except(&t.source, &nested).map_err(|e| Error::Environment(e.to_string()))?;
-        t.bytes = totals.bytes;
-        // A rewrite needs the data's extents, holes left out.
-        t.needs = if t.reflink { 0 } else { totals.allocated };
+        targets::set_size(t, totals.bytes, totals.allocated);
     }
     j.targets = targets;
     j.to_disk = to_disk.take();
-    let podman = match &planning {
-        Some(p) => Podman::new(podman_ops::discovered(&p.url), j.podman.clone())?,
-        None => podman_for(&j)?,
+    // The user's Podman, which the steps use; what runs is listed through our own
+    // planning service when no API service of theirs answers.
+    let podman = podman_for(&j)?;
+    j.containers = match &planning {
+        Some(p) => Podman::new(podman_ops::discovered(&p.url), j.podman.clone())?.running()?,
+        None => podman.running()?,
     };
-    j.containers = podman.running()?;
     // Our own planning service is ended here; the steps use `podman` itself.
     j.services =
         if planning.is_some() { Vec::new() } else { podman_ops::api_services(server_pid, &j.podman.url)? };
     drop(planning);
-    let podman = podman_for(&j)?;
-    let (checks, space) = preflight(&j, &report)?;
+    let (checks, space) = preflight(&j, &report, disk_quotas.as_deref())?;
     print_plan(args, state, &j, &skipped, &checks, space);
     if args.dry_run {
         if human(args) {
@@ -551,7 +575,7 @@ fn plan_disk(
     dev: &str,
     resolved: &Path,
     sb: &disk::Superblock,
-) -> Result<(Vec<Target>, Vec<targets::Skipped>, ToDisk), Error> {
+) -> Result<(Vec<Target>, Vec<targets::Skipped>, ToDisk, String), Error> {
     if let Some(g) = &report.graphroot
         && disk::holds(resolved, &g.device)
     {
@@ -583,11 +607,11 @@ fn plan_disk(
     let found = disk::mount(resolved, "/", &[], &top, true).and_then(|()| {
         let entries = disk::read_top(&top);
         let free = steps::available(&top);
-        entries.map(|e| (e, free))
+        entries.map(|e| (e, free, quotas_check(&top, true)))
     });
     let _ = disk::unmount(&top, resolved, "/");
     let _ = std::fs::remove_dir(&top);
-    let (entries, free) = found?;
+    let (entries, free, quotas) = found?;
     let unexpected = disk::unexpected_in_top(&entries, &names);
     if !unexpected.is_empty() {
         return Err(Error::Environment(format!(
@@ -632,7 +656,7 @@ fn plan_disk(
         mounts: Persisted { kind, entries, file, lines, backup: None, written: false },
     };
     persist::preflight(kind, &d.mounts.entries, &specs)?;
-    Ok((targets, skipped, d))
+    Ok((targets, skipped, d, quotas))
 }
 
 /// Refuses a migration when a path Podman names is another directory here than in its
@@ -645,8 +669,8 @@ fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
             PathBuf::from(format!("/proc/{pid}/root")).join(t.path.strip_prefix("/").unwrap_or(&t.path));
         if id(&t.path).is_none() || id(&t.path) != id(&theirs) {
             return Err(Error::Environment(format!(
-                "Podman (pid {pid}) runs in another mount namespace, where {} is not the directory it                  names here
-  = help: run migrate in Podman's mount namespace",
+                "Podman (pid {pid}) runs in another mount namespace, where {} is not the directory it \
+                 names here\n  = help: run migrate in Podman's mount namespace",
                 t.path.display()
             )));
         }
@@ -655,7 +679,12 @@ fn same_paths_here(pid: u32, targets: &[Target]) -> Result<(), Error> {
 }
 
 /// Checks that refuse a migration, and facts to show; returns (checks, (needed, available)).
-fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<String>, (u64, u64)), Error> {
+/// `disk_quotas`: the quota line of the new disk, read while its top level was mounted.
+fn preflight(
+    j: &Journal,
+    report: &crate::scan::ScanReport,
+    disk_quotas: Option<&str>,
+) -> Result<(Vec<String>, (u64, u64)), Error> {
     let mut checks =
         vec![format!("Podman {} at {}, storage driver {}", j.podman.version, j.podman.url, j.podman.driver)];
     for t in &j.targets {
@@ -711,11 +740,10 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
     if j.to_disk.is_none() {
         checks.push(format!("space: the copies need {} more, {} is free", Human(needed), Human(available)));
     }
-    let device = report.graphroot.as_ref().map(|g| g.device.clone()).unwrap_or_default();
-    checks.push(if quotas_on(&device) {
-        "btrfs quotas are on: each new subvolume gets a qgroup; the old data counts until --finalize".into()
-    } else {
-        "btrfs quotas are off".into()
+    checks.push(match disk_quotas {
+        Some(line) => line.to_string(),
+        // Graphroot when it is a target, else the first volume: on the btrfs migrated.
+        None => quotas_check(&j.targets[0].path, false),
     });
     checks.push(match std::fs::read_to_string("/sys/fs/selinux/enforce").map(|s| s.trim() == "1") {
         Ok(true) => "SELinux enforces: copies keep security.selinux and no path changes, so no \
@@ -749,14 +777,22 @@ fn preflight(j: &Journal, report: &crate::scan::ScanReport) -> Result<(Vec<Strin
     Ok((checks, (needed, available)))
 }
 
-/// Whether btrfs quotas are on for the filesystem on `device` (sysfs has a `qgroups` directory).
-fn quotas_on(device: &str) -> bool {
-    let name = Path::new(device).file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    std::fs::read_dir("/sys/fs/btrfs")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|fs| fs.path().join("devices").join(&name).exists() && fs.path().join("qgroups").is_dir())
+/// The preflight line on btrfs quotas of the filesystem at `dir`: a target's in place,
+/// the new disk's top level with --to-disk (where the new subvolumes are made).
+fn quotas_check(dir: &Path, to_disk: bool) -> String {
+    use std::os::fd::AsFd;
+    let status = std::fs::File::open(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|f| crate::btrfs::quota_status(f.as_fd()).map_err(|e| e.to_string()));
+    match status {
+        Ok(crate::btrfs::QuotaStatus::Off) => "btrfs quotas are off".into(),
+        Ok(_) if to_disk => "btrfs quotas are on on the new disk: each new subvolume gets a qgroup".into(),
+        Ok(_) => {
+            "btrfs quotas are on: each new subvolume gets a qgroup; the old data counts until --finalize"
+                .into()
+        }
+        Err(e) => format!("btrfs quotas: cannot tell for {} ({e})", dir.display()),
+    }
 }
 
 fn confirm(args: &MigrateArgs) -> Result<(), Error> {
@@ -837,14 +873,9 @@ fn print_plan(
             v["checks"] = json!(checks);
             v["skipped"] = json!(skipped);
             v["space"] = json!({ "needed": space.0, "available": space.1 });
-            let result = if j.targets.is_empty() {
-                "nothing-to-do"
-            } else if args.dry_run {
-                "dry-run"
-            } else {
-                "planned"
-            };
+            // A migration that goes on prints its result when it ends instead.
             if j.targets.is_empty() || args.dry_run {
+                let result = if j.targets.is_empty() { "nothing-to-do" } else { "dry-run" };
                 println!(
                     "{}",
                     pretty(&json!({ "result": result, "error": null, "freed_bytes": null, "migration": v }))
@@ -993,5 +1024,34 @@ fn print_result(
                 eprintln!("{e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_space_is_read_once_per_filesystem_whatever_subvolume_a_path_is_in() {
+        let mount = |dev: &str, root: &str, at: &str| crate::inspect::mountinfo::MountEntry {
+            mount_id: 0,
+            parent_id: 0,
+            device_number: dev.into(),
+            root: root.into(),
+            mountpoint: at.into(),
+            mount_options: vec![],
+            fs_type: "btrfs".into(),
+            source: "/dev/sda2".into(),
+            super_options: vec![],
+        };
+        // Two subvolumes of one btrfs mounted apart, and another filesystem.
+        let mounts = [mount("0:30", "/@", "/"), mount("0:30", "/@srv", "/srv"), mount("8:3", "/", "/data")];
+        let paths =
+            ["/var/lib/containers", "/srv/volumes", "/data/a", "/data/b", "/var/lib"].map(PathBuf::from);
+        assert_eq!(
+            one_path_per_mounted_filesystem(paths.to_vec(), &mounts),
+            [PathBuf::from("/var/lib/containers"), PathBuf::from("/data/a")]
+        );
+        assert_eq!(one_path_per_mounted_filesystem(paths[..1].to_vec(), &[]), paths[..1]);
     }
 }

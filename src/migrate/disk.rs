@@ -25,9 +25,7 @@ pub struct Superblock {
     /// The filesystem UUID (`blkid`'s UUID), lowercase with dashes.
     pub uuid: String,
     pub total_bytes: u64,
-    pub bytes_used: u64,
     pub num_devices: u64,
-    pub label: String,
 }
 
 /// Parses a btrfs superblock (4 KiB read at 64 KiB); `None` when the magic is missing.
@@ -40,16 +38,7 @@ pub fn parse_superblock(block: &[u8]) -> Option<Superblock> {
     let fsid = block.get(0x20..0x30)?;
     let hex: String = fsid.iter().map(|b| format!("{b:02x}")).collect();
     let uuid = format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
-    let label = block.get(0x12b..0x22b)?;
-    let label = String::from_utf8_lossy(&label[..label.iter().position(|b| *b == 0).unwrap_or(label.len())])
-        .into_owned();
-    Some(Superblock {
-        uuid,
-        total_bytes: u64_at(0x70)?,
-        bytes_used: u64_at(0x78)?,
-        num_devices: u64_at(0x88)?,
-        label,
-    })
+    Some(Superblock { uuid, total_bytes: u64_at(0x70)?, num_devices: u64_at(0x88)? })
 }
 
 /// The subvolume a target gets on the new disk: the plan's names for graphroot and the
@@ -176,7 +165,7 @@ pub fn read_top(top: &Path) -> Result<Vec<TopEntry>, Error> {
         let e = e.map_err(|e| Error::io(top, "read", e))?;
         let name = e.file_name().to_string_lossy().into_owned();
         let meta = std::fs::symlink_metadata(e.path()).map_err(|err| Error::io(e.path(), "read", err))?;
-        let subvolume = meta.is_dir() && meta.ino() == 256;
+        let subvolume = meta.is_dir() && meta.ino() == crate::btrfs::SUBVOLUME_ROOT_INO;
         let empty = subvolume
             && std::fs::read_dir(e.path()).map_err(|err| Error::io(e.path(), "read", err))?.next().is_none();
         out.push(TopEntry { name, subvolume, empty });
@@ -244,16 +233,15 @@ pub fn unmount(at: &Path, dev: &Path, subvolume: &str) -> Result<bool, Error> {
 
 /// The filesystem-wide mount options the plan gives the container filesystem:
 /// `noatime` and zstd compression at the strategy's level (crate::decide::options), plus
-/// `ssd,discard=async` on a solid-state disk.
+/// `ssd,discard=async` on a solid-state disk, told apart as the plan does.
 pub fn mount_options(strategy: crate::decide::Strategy, dev: &Path) -> Vec<String> {
-    let name = dev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let rotational = std::fs::read_to_string(format!("/sys/class/block/{name}/queue/rotational"));
+    let disk = dev.display().to_string();
     let host = crate::inventory::Host {
         name: String::new(),
-        disk: dev.display().to_string(),
+        ssd: crate::scan::profile::solid_state(&disk),
+        disk,
         mode: crate::inventory::DiskMode::DataDisk,
         disk_size: 0,
-        ssd: rotational.is_ok_and(|r| r.trim() == "0") && !name.starts_with("loop"),
         rootless: false,
     };
     crate::decide::options::filesystem_options(&host, strategy, crate::decide::Driver::Overlay)
@@ -301,29 +289,25 @@ pub fn nesting(targets: &[Target]) -> Vec<Option<usize>> {
 mod tests {
     use super::*;
 
-    fn superblock(uuid: [u8; 16], total: u64, devices: u64, label: &str) -> Vec<u8> {
+    fn superblock(uuid: [u8; 16], total: u64, devices: u64) -> Vec<u8> {
         let mut b = vec![0u8; 4096];
         b[0x20..0x30].copy_from_slice(&uuid);
         b[0x40..0x48].copy_from_slice(MAGIC);
         b[0x70..0x78].copy_from_slice(&total.to_le_bytes());
-        b[0x78..0x80].copy_from_slice(&4096u64.to_le_bytes());
         b[0x88..0x90].copy_from_slice(&devices.to_le_bytes());
-        b[0x12b..0x12b + label.len()].copy_from_slice(label.as_bytes());
         b
     }
 
     #[test]
-    fn the_superblock_gives_uuid_size_and_label_and_anything_else_is_not_btrfs() {
+    fn the_superblock_gives_uuid_size_and_devices_and_anything_else_is_not_btrfs() {
         let uuid = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8];
-        let sb = parse_superblock(&superblock(uuid, 1 << 30, 1, "data")).unwrap();
+        let sb = parse_superblock(&superblock(uuid, 1 << 30, 1)).unwrap();
         assert_eq!(
             sb,
             Superblock {
                 uuid: "12345678-9abc-def0-0102-030405060708".into(),
                 total_bytes: 1 << 30,
-                bytes_used: 4096,
                 num_devices: 1,
-                label: "data".into(),
             }
         );
         assert_eq!(parse_superblock(&[0u8; 4096]), None);

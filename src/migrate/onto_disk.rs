@@ -9,7 +9,7 @@ use super::disk;
 use super::journal::{Journal, Phase, Step, Target, ToDisk};
 use super::persist;
 use super::podman_ops;
-use super::steps::{self, Run, Stop};
+use super::steps::{self, Run, Stop, exists};
 use super::tree;
 use crate::error::Error;
 use rustix::fd::AsFd;
@@ -17,10 +17,6 @@ use std::path::{Path, PathBuf};
 
 fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
-}
-
-fn exists(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok()
 }
 
 fn disk_of(j: &Journal) -> &ToDisk {

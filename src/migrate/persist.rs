@@ -5,6 +5,7 @@
 //! rollback removes exactly what it wrote and nothing the user wrote.
 
 use crate::error::Error;
+use crate::render::nix::quote;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -27,16 +28,6 @@ impl MountsKind {
             MountsKind::Auto if nixos => MountsKind::Nixos,
             MountsKind::Auto => MountsKind::Fstab,
             k => k,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MountsKind::Auto => "auto",
-            MountsKind::Fstab => "fstab",
-            MountsKind::Systemd => "systemd",
-            MountsKind::Nixos => "nixos",
-            MountsKind::None => "none",
         }
     }
 }
@@ -175,33 +166,17 @@ pub fn systemd_unit(uuid: &str, m: &MountSpec, opts: &[String]) -> String {
     )
 }
 
-/// A Nix string literal.
-fn nix_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '$' => out.push_str("\\$"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// The NixOS module: one `fileSystems` entry per mount.
 pub fn nixos_module(uuid: &str, mounts: &[MountSpec], opts: &[String]) -> String {
     let mut out = format!(
         "# {MARKER}; `migrate --rollback` removes it.\n# Import it in configuration.nix, then run `nixos-rebuild switch`.\n{{ ... }}:\n{{\n"
     );
     for m in mounts {
-        let options: Vec<String> = options(&m.subvolume, opts).iter().map(|o| nix_string(o)).collect();
+        let options: Vec<String> = options(&m.subvolume, opts).iter().map(|o| quote(o)).collect();
         out.push_str(&format!(
             "  fileSystems.{} = {{\n    device = {};\n    fsType = \"btrfs\";\n    options = [ {} ];\n  }};\n",
-            nix_string(&m.path.to_string_lossy()),
-            nix_string(&format!("/dev/disk/by-uuid/{uuid}")),
+            quote(&m.path.to_string_lossy()),
+            quote(&format!("/dev/disk/by-uuid/{uuid}")),
             options.join(" ")
         ));
     }
@@ -498,6 +473,6 @@ mod tests {
              { ... }:\n\
              {\n  fileSystems.\"/var/lib/containers/storage\" = {\n    device = \"/dev/disk/by-uuid/12345678-9abc-def0-0102-030405060708\";\n    fsType = \"btrfs\";\n    options = [ \"subvol=@containers-storage\" \"noatime\" \"compress=zstd:1\" ];\n  };\n}\n"
         );
-        assert_eq!(nix_string("a\"${b}\\"), "\"a\\\"\\${b}\\\\\"");
+        assert_eq!(quote("a\"${b}\\"), "\"a\\\"\\${b}\\\\\"");
     }
 }

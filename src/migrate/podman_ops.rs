@@ -206,7 +206,8 @@ impl PlanningService {
             {
                 service.end();
                 return Err(Error::Environment(
-                    "no Podman API answers, and `podman system service` started to read the host did not                      answer either within 60 s"
+                    "no Podman API answers, and `podman system service` started to read the host did not answer \
+                     either within 60 s"
                         .into(),
                 ));
             }

@@ -10,27 +10,24 @@ const DRAW_EVERY: Duration = Duration::from_millis(200);
 
 pub struct Progress {
     what: String,
-    total_bytes: u64,
-    total_files: u64,
     started: Instant,
     tty: bool,
     last: Mutex<Option<Instant>>,
 }
 
 impl Progress {
-    pub fn new(what: &str, total_bytes: u64, total_files: u64) -> Self {
+    pub fn new(what: &str) -> Self {
         Progress {
             what: what.into(),
-            total_bytes,
-            total_files,
             started: Instant::now(),
             tty: std::io::stderr().is_terminal(),
             last: Mutex::new(None),
         }
     }
 
-    /// Called by the copier with what it has done so far.
-    pub fn update(&self, bytes: u64, files: u64) {
+    /// Called by the copier with what it has done so far and the totals it measured.
+    pub fn update(&self, p: &super::copy::Progress) {
+        let (bytes, files) = (p.bytes, p.files);
         let now = Instant::now();
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let every = if self.tty { DRAW_EVERY } else { LOG_EVERY };
@@ -38,10 +35,10 @@ impl Progress {
             return;
         }
         *last = Some(now);
-        let line = line(self.total_bytes, self.total_files, bytes, files, self.started.elapsed());
+        let line = line(p.total_bytes, p.total_files, bytes, files, self.started.elapsed());
         if self.tty {
             let width = 30usize;
-            let done = (bytes as u128 * width as u128 / u128::from(self.total_bytes.max(1))) as usize;
+            let done = (bytes as u128 * width as u128 / u128::from(p.total_bytes.max(1))) as usize;
             let bar = format!("{}{}", "#".repeat(done.min(width)), "-".repeat(width - done.min(width)));
             let _ = write!(std::io::stderr(), "\r\x1b[K{} [{bar}] {line}", self.what);
         } else {

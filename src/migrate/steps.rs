@@ -152,11 +152,10 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         let step = Step::Copy;
         let fail = |e: Error| Stop::Failed(step, e);
-        let totals =
-            tree::measure_except(&t.source, exclude).map_err(|e| fail(Error::Environment(e.to_string())))?;
-        let progress = Progress::new(&format!("copy {}", t.path.display()), totals.bytes, totals.files);
+        // The copy measures the tree first and reports the totals with its progress.
+        let progress = Progress::new(&format!("copy {}", t.path.display()));
         let copied = tree::copy_except(&t.source, &t.staging, t.reflink, exclude, self.cancel, &|p| {
-            progress.update(p.bytes, p.files)
+            progress.update(p)
         });
         progress.finish();
         match copied {
@@ -268,7 +267,7 @@ impl Run<'_> {
                 }
             };
             match placement {
-                Some(p) if p.own_subvolume && (!t.nocow || p.nocow == Some(true)) => {}
+                Some(p) if super::targets::placement_fits(&p, t.nocow, t.compression.as_deref()) => {}
                 Some(_) => {
                     problems.push(format!("{} is not a subvolume with its attributes", t.path.display()))
                 }
@@ -419,7 +418,8 @@ pub(super) fn start_containers(j: &mut Journal, run: &Run) -> Result<(), Error> 
     Ok(())
 }
 
-fn exists(p: &Path) -> bool {
+/// Whether anything is at `p` (a symlink is not followed).
+pub(super) fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
 
@@ -651,13 +651,8 @@ impl Run<'_> {
             }
             let since = j.swapped_at.unwrap_or(0);
             // Targets nested in this one became subvolumes and were checked on their own.
-            let nested: Vec<std::path::PathBuf> = j
-                .targets
-                .iter()
-                .filter(|n| n.inside == Some(i))
-                .filter_map(|n| n.path.strip_prefix(&t.path).ok().map(Path::to_path_buf))
-                .collect();
-            tree::verify_unchanged_since(&old, &t.path, since, &nested, self.cancel).map_err(|e| {
+            let nested = super::onto_disk::nested_in(&j.targets, i);
+            tree::verify_except(&old, &t.path, &nested, Some(since), self.cancel).map_err(|e| {
                 Error::Environment(format!(
                     "{} no longer matches its old copy {}: {e}; nothing was deleted",
                     t.path.display(),

@@ -31,7 +31,6 @@ pub fn in_place(report: &ScanReport, strategy: Strategy, stamp: &str) -> (Vec<Ta
                 "graphroot",
                 false,
                 Some(compression),
-                0,
                 None,
                 stamp,
             ));
@@ -71,27 +70,15 @@ pub fn in_place(report: &ScanReport, strategy: Strategy, stamp: &str) -> (Vec<Ta
         let declared = v.evidence.first().is_some_and(|e| e.kind == EvidenceKind::Explicit);
         let (nocow, compression) = data_attributes(v.class, strategy, declared);
         let compression = compression.map(|c| c.as_str().to_string());
-        let fits = p.own_subvolume
-            && (!nocow || p.nocow == Some(true))
-            && (compression.is_none() || p.compression == compression);
-        if fits {
+        if placement_fits(p, nocow, compression.as_deref()) {
             continue;
         }
         let path = PathBuf::from(&v.data_dir);
         let inside = targets
             .iter()
             .position(|t: &Target| t.role == Role::Graphroot && path.starts_with(&t.path) && path != t.path);
-        let bytes = v.volume.size.unwrap_or(0);
-        let mut t = target(
-            Role::Volume(name.clone()),
-            &path,
-            v.class.as_str(),
-            nocow,
-            compression,
-            bytes,
-            inside,
-            stamp,
-        );
+        let mut t =
+            target(Role::Volume(name.clone()), &path, v.class.as_str(), nocow, compression, inside, stamp);
         if let Some(i) = inside {
             // Made beside the outer staging copy, so that copy verifies against the
             // original without it, and moved into it by the swap.
@@ -121,13 +108,13 @@ pub fn to_disk(
     let mut skipped = Vec::new();
     let graphroot = PathBuf::from(&report.storage.graphroot);
     let compression = Some(image_store_compression(strategy).as_str().to_string());
-    targets.push(target(Role::Graphroot, &graphroot, "graphroot", false, compression, 0, None, stamp));
+    targets.push(target(Role::Graphroot, &graphroot, "graphroot", false, compression, None, stamp));
     if let Some(v) = report.storage.volume_path.as_deref().map(PathBuf::from)
         && !v.starts_with(&graphroot)
     {
         // As the plan gives `@containers-volumes` (src/decide/layout.rs).
         let zstd = Some("zstd".to_string());
-        targets.push(target(Role::VolumePath, &v, "volumes", false, zstd, 0, None, stamp));
+        targets.push(target(Role::VolumePath, &v, "volumes", false, zstd, None, stamp));
     }
     for v in &report.volumes {
         let name = &v.volume.name;
@@ -151,7 +138,6 @@ pub fn to_disk(
             v.class.as_str(),
             nocow,
             compression,
-            v.volume.size.unwrap_or(0),
             None,
             stamp,
         ));
@@ -163,7 +149,6 @@ pub fn to_disk(
         let t = &mut targets[i];
         t.inside = inside[i];
         t.reflink = false;
-        t.needs = t.bytes;
         t.staging = top.join(&name);
         names.push(name);
         if let Some(o) = inside[i] {
@@ -184,14 +169,22 @@ pub struct DiskTargets {
     pub skipped: Vec<Skipped>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records what a target holds (`bytes`) and what its copy writes: nothing for a
+/// reflinked copy, which shares every extent; else the data's extents (`allocated`),
+/// holes left out. NOCOW files cannot share extents with copy-on-write ones, and nothing
+/// is shared across filesystems.
+pub fn set_size(t: &mut Target, bytes: u64, allocated: u64) {
+    t.bytes = bytes;
+    t.needs = if t.reflink { 0 } else { allocated };
+}
+
+/// A target of unknown size ([`set_size`] measures it).
 fn target(
     role: Role,
     path: &Path,
     class: &str,
     nocow: bool,
     compression: Option<String>,
-    bytes: u64,
     inside: Option<usize>,
     stamp: &str,
 ) -> Target {
@@ -201,9 +194,8 @@ fn target(
         class: class.into(),
         nocow,
         compression: if nocow { None } else { compression },
-        bytes,
-        // NOCOW files cannot share extents with copy-on-write ones: every byte is written.
-        needs: if nocow { bytes } else { 0 },
+        bytes: 0,
+        needs: 0,
         reflink: !nocow,
         source: path.to_path_buf(),
         live: path.to_path_buf(),
@@ -214,6 +206,14 @@ fn target(
         verified: false,
         made_read_only: Vec::new(),
     }
+}
+
+/// Whether data placed at `p` is where a target with these attributes wants it: a
+/// subvolume of its own, NOCOW when asked, with the compression property asked for.
+pub fn placement_fits(p: &crate::inspect::Placement, nocow: bool, compression: Option<&str>) -> bool {
+    p.own_subvolume
+        && (!nocow || p.nocow == Some(true))
+        && (compression.is_none() || p.compression.as_deref() == compression)
 }
 
 /// `path` below `from`, moved below `to`.
@@ -294,13 +294,15 @@ mod tests {
             volume("plain", shared, false, placement("/g/volumes/plain/_data", false, false)),
             volume("films", class("media"), true, placement("/g/volumes/films/_data", false, false)),
         ]);
-        let (targets, _) = in_place(&r, Strategy::Balanced, "S");
+        let (mut targets, _) = in_place(&r, Strategy::Balanced, "S");
+        targets.iter_mut().for_each(|t| set_size(t, 1000, 800));
         let names: Vec<_> = targets.iter().map(|t| t.role.clone()).collect();
         assert_eq!(names, [Role::Graphroot, Role::Volume("db".into()), Role::Volume("films".into())]);
         let g = &targets[0];
         assert_eq!((g.reflink, g.staging.as_path()), (true, Path::new("/g.podfs-new-S")));
         let db = &targets[1];
-        assert!(db.nocow && !db.reflink && db.needs == 1000 && db.compression.is_none());
+        assert!(db.nocow && !db.reflink && db.compression.is_none());
+        assert_eq!((db.bytes, db.needs), (1000, 800), "a NOCOW copy writes every extent, holes left out");
         assert_eq!(db.inside, Some(0));
         assert_eq!(db.live, PathBuf::from("/g.podfs-new-S/volumes/db/_data"));
         assert_eq!(db.staging, PathBuf::from("/g.podfs-new-S-volume-db"));
@@ -330,7 +332,8 @@ mod tests {
             volume("done", nocow_class, true, placement("/v/done/_data", true, true)),
         ]);
         r.storage.volume_path = Some("/v".into());
-        let d = to_disk(&r, Strategy::Balanced, "S", Path::new("/state/disk-S")).unwrap();
+        let mut d = to_disk(&r, Strategy::Balanced, "S", Path::new("/state/disk-S")).unwrap();
+        d.targets.iter_mut().for_each(|t| set_size(t, 1000, 1000));
         assert_eq!(d.names, ["@containers-storage", "@containers-volumes", "@volume-db", "@volume-done"]);
         let [g, v, db, done] = &d.targets[..] else { panic!("{:?}", d.targets) };
         assert_eq!((g.role.clone(), v.role.clone()), (Role::Graphroot, Role::VolumePath));
@@ -347,6 +350,19 @@ mod tests {
 
         r.volumes[0].volume.name = "../escape".into();
         assert!(to_disk(&r, Strategy::Balanced, "S", Path::new("/t")).is_err());
+    }
+
+    #[test]
+    fn a_placement_fits_only_as_a_subvolume_with_the_attributes_asked_for() {
+        let mut p = placement("/v", true, false);
+        assert!(placement_fits(&p, false, None));
+        assert!(!placement_fits(&p, true, None), "NOCOW asked for");
+        assert!(!placement_fits(&p, false, Some("zstd")), "compression asked for");
+        p.compression = Some("zstd".into());
+        assert!(placement_fits(&p, false, Some("zstd")));
+        assert!(!placement_fits(&p, false, Some("lzo")), "another compression");
+        p.own_subvolume = false;
+        assert!(!placement_fits(&p, false, Some("zstd")), "not a subvolume of its own");
     }
 
     #[test]

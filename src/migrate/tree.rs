@@ -15,16 +15,12 @@ use std::sync::atomic::AtomicBool;
 pub use super::copy::{CopyError, CopyStats, Progress, Totals};
 pub use super::verify::VerifyError;
 
-/// Bytes and files below `path`, hard links counted once. What is mounted below it (the
-/// root filesystems of running containers) is not its data and is left out, but for a
-/// directory bound onto itself (the btrfs storage driver does that to its own directory
-/// while Podman runs), which is counted as the plain directory it is. A mount table that
-/// cannot be read is an error, not an empty one.
-pub fn measure(path: &Path) -> Result<Totals, CopyError> {
-    measure_except(path, &[])
-}
-
-/// As [`measure`], leaving out `exclude` too (paths relative to `path`).
+/// Bytes and files below `path`, hard links counted once, leaving out `exclude` (paths
+/// relative to `path`). What is mounted below it (the root filesystems of running
+/// containers) is not its data and is left out, but for a directory bound onto itself (the
+/// btrfs storage driver does that to its own directory while Podman runs), which is
+/// counted as the plain directory it is. A mount table that cannot be read is an error,
+/// not an empty one.
 pub fn measure_except(path: &Path, exclude: &[PathBuf]) -> Result<Totals, CopyError> {
     let mounts = crate::inspect::read_mounts().map_err(|source| CopyError::Io {
         path: "/proc/self/mountinfo".into(),
@@ -89,40 +85,6 @@ pub fn mounts_below(mounts: &[MountEntry], path: &Path) -> Vec<PathBuf> {
         .filter(|rel| !rel.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .collect()
-}
-
-/// Copies the contents of `src` and the metadata of its root into the existing, empty (or
-/// partly filled by an earlier run) directory `dst`. `reflink`: share extents where the
-/// target's attributes allow.
-pub fn copy(
-    src: &Path,
-    dst: &Path,
-    reflink: bool,
-    cancel: &AtomicBool,
-    progress: &(dyn Fn(&Progress) + Sync),
-) -> Result<CopyStats, CopyError> {
-    copy_except(src, dst, reflink, &[], cancel, progress)
-}
-
-/// Compares both trees: every file's content and metadata. `Err` names the first
-/// difference.
-pub fn verify(src: &Path, dst: &Path, cancel: &AtomicBool) -> Result<(), VerifyError> {
-    let options = CopyOptions { cancel: Some(cancel), ..CopyOptions::default() };
-    verify::verify_tree(src, dst, &options).map(drop)
-}
-
-/// As [`verify()`], but what was changed in `dst` at or after `since` (ns since the epoch)
-/// is taken as changed by its owner since, and `exclude` (paths relative to both roots)
-/// is left out: for checking the live data against its old copy after containers ran
-/// again, without the targets nested in it.
-pub fn verify_unchanged_since(
-    src: &Path,
-    dst: &Path,
-    since: u64,
-    exclude: &[PathBuf],
-    cancel: &AtomicBool,
-) -> Result<(), VerifyError> {
-    verify_except(src, dst, exclude, Some(since), cancel)
 }
 
 /// The parent directory of `path`, opened, and `path`'s last component.
@@ -195,8 +157,10 @@ pub fn set_read_only(paths: &[PathBuf], read_only: bool) -> Result<(), CopyError
     Ok(())
 }
 
-/// As [`copy()`], leaving out `exclude` (paths relative to `src`: the volumes that get
-/// subvolumes of their own).
+/// Copies the contents of `src` and the metadata of its root into the existing, empty (or
+/// partly filled by an earlier run) directory `dst`, leaving out `exclude` (paths relative
+/// to `src`: the targets that get subvolumes of their own). `reflink`: share extents where
+/// the target's attributes allow.
 pub fn copy_except(
     src: &Path,
     dst: &Path,
@@ -214,7 +178,10 @@ pub fn copy_except(
     copy::copy_tree(src, dst, &options)
 }
 
-/// As [`verify()`], leaving out `exclude`; with `since`, as [`verify_unchanged_since`].
+/// Compares both trees, every file's content and metadata, leaving out `exclude` (paths
+/// relative to both roots); `Err` names the first difference. With `since` (ns since the
+/// epoch), what was changed in `dst` at or after it is taken as changed by its owner
+/// since: for checking the live data against its old copy after containers ran again.
 pub fn verify_except(
     src: &Path,
     dst: &Path,

@@ -16,8 +16,8 @@
 //! subvolumes' read-only flags (migrate makes those of the old copy read-only).
 
 use super::copy::{
-    BLOCK, CopyError, CopyOptions, Nesting, Pair, Tracker, ctime_ns, file_type, inode, io_err, join,
-    measure_open, mtime, nesting, open_dir_at, open_file_at, open_root, permissions, xattrs,
+    BLOCK, CopyError, CopyOptions, Nesting, Pair, Totals, Tracker, ctime_ns, file_type, inode, io_err, join,
+    mtime, nesting, open_dir_at, open_file_at, open_root, permissions, xattrs,
 };
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{self as rfs, AtFlags, FileType, SeekFrom, Stat};
@@ -184,16 +184,17 @@ pub struct VerifyReport {
 pub const MAX_LISTED: usize = 20;
 
 /// Compares the tree `dst` with `src` (see the module documentation). `opts.reflink` is
-/// not used; `opts.exclude` leaves the same paths out as in the copy.
+/// not used; `opts.exclude` leaves the same paths out as in the copy. A mount point in
+/// the source where the walk goes is refused, as the copy refuses it. The trees are walked
+/// once: `opts.progress` reports what was compared, with no totals (they stay 0).
 pub fn verify_tree(src: &Path, dst: &Path, opts: &CopyOptions) -> Result<VerifyReport, VerifyError> {
     let src_root = open_root(src).map_err(io_err(src.to_path_buf(), "open"))?;
-    let totals = measure_open(src_root.as_fd(), src, opts.exclude, None, opts.cancel)?;
     let dst_root = open_root(dst).map_err(io_err(dst.to_path_buf(), "open"))?;
     let mut walk = Verify {
         opts,
         src,
         dst,
-        track: Tracker::new(opts, &totals),
+        track: Tracker::new(opts, &Totals::default()),
         report: VerifyReport::default(),
         src_to_dst: HashMap::new(),
         dst_to_src: HashMap::new(),
@@ -230,8 +231,8 @@ fn type_name(kind: FileType) -> &'static str {
 }
 
 /// What the directory `st` (named `name` in `parent`, opened as `dir`) is: `plain
-/// directory`, `subvolume` or `read-only subvolume`. A mount point is what measuring the
-/// source refused already; in the copy it is no subvolume.
+/// directory`, `subvolume` or `read-only subvolume`. A mount point in the source was
+/// refused before ([`Verify::refuse_mount_point`]); in the copy it is no subvolume.
 #[allow(clippy::unnecessary_cast)]
 fn subvolume_kind(
     parent: BorrowedFd<'_>,
@@ -275,6 +276,23 @@ fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<usize, Err
 impl Verify<'_> {
     fn mismatch(&self, rel: &[u8], what: Difference) -> VerifyError {
         VerifyError::Mismatch(Mismatch { src: join(self.src, rel), dst: join(self.dst, rel), what })
+    }
+
+    /// Refuses a source directory that is a mount point: what is mounted there is not
+    /// the source's data, and the copy refused it too.
+    fn refuse_mount_point(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        st: &Stat,
+        rel: &[u8],
+    ) -> Result<(), VerifyError> {
+        let path = || join(self.src, rel);
+        let dev = inode(&rfs::fstat(parent).map_err(io_err(path(), "stat"))?).0;
+        if nesting(parent, name, st, dev).map_err(io_err(path(), "stat"))? == Nesting::MountPoint {
+            return Err(CopyError::CrossesFilesystem { path: path() }.into());
+        }
+        Ok(())
     }
 
     /// Whether the owner changed this entry of the copy after `opts.changed_since`.
@@ -324,6 +342,9 @@ impl Verify<'_> {
         let a = rfs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(sp.clone(), "stat"))?;
         let b = rfs::statat(dst, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(dp.clone(), "stat"))?;
         let kind = file_type(&a);
+        if kind == FileType::Directory {
+            self.refuse_mount_point(src, name, &a, rel)?;
+        }
         if self.changed_since(&b) {
             // The owner's own change: nothing to compare here, but below a directory
             // entries older than the change still must match.

@@ -140,8 +140,8 @@ pub fn host_facts(report: &ScanReport, disk: Option<&str>, mode: DiskMode) -> Re
 }
 
 /// `/sys/dev/block/MAJ:MIN/queue/rotational` is 0 on solid-state disks; a partition
-/// reads its disk's queue one level up.
-fn solid_state(device: &str) -> bool {
+/// reads its disk's queue one level up; a device-mapper device has a queue of its own.
+pub fn solid_state(device: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(device) else { return false };
     let rdev = meta.rdev();
