@@ -414,7 +414,7 @@ impl Drop for DryRunDir {
 
 /// The strategy of a plan written by `plan --out DIR`.
 fn strategy_of_plan(dir: &Path) -> Result<Strategy, Error> {
-    let path = dir.join("plan.json");
+    let path = dir.join(crate::render::PLAN_JSON);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, "read", e))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::Usage(format!("{} is not a plan written by `plan --out`: {e}", path.display()))
