@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::podman::{Podman, PodmanRoot, PodmanService};
+use common::podman::{Podman, PodmanRoot, PodmanService, env_of, write_config};
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -130,31 +130,19 @@ fn apply_changes_only_planned_keys_and_podman_reads_the_result(podman: Podman) {
     assert_eq!(backups.len(), 1);
     assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), old);
 
-    // A real Podman reads it: new driver and graphroot. Its own state stays in the test's
-    // directory: never the machine's containers.conf, registries, networks, /run/libpod or
-    // lock segment.
-    let engine = dir.path().join("containers.conf");
-    std::fs::write(
-        &engine,
-        format!(
-            "[network]\nnetwork_config_dir = \"{}\"\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
-             events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\nlock_type = \"file\"\n",
-            dir.path().join("networks").display(),
-            dir.path().join("tmp").display(),
-            dir.path().join("events.log").display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("registries.conf"), "").unwrap();
+    // A real Podman reads it: new driver and graphroot, in its namespace with the test's
+    // configuration beside the file, so it writes none of the machine's Podman state.
+    let marker = dir.path().join("marker");
+    std::fs::write(&marker, "").unwrap();
+    write_config(dir.path(), "");
     let root = PodmanRoot::new(podman, &[dir.path(), fs.dir.path()]);
     let out = run(root
         .command("podman")
         .args(["info", "--format", "{{.Version.Version}} {{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
-        .env("CONTAINERS_STORAGE_CONF", &conf)
-        .env("CONTAINERS_CONF", &engine)
-        .env("CONTAINERS_REGISTRIES_CONF", dir.path().join("registries.conf"))
+        .envs(env_of(dir.path()))
         .env("HOME", dir.path()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(machine_changes_since(&marker), "", "the machine's Podman state changed");
     let info = String::from_utf8_lossy(&out.stdout);
     let (version, store) = info.trim().split_once(' ').unwrap();
     assert!(podman.runs(version), "{podman:?} runs {version}");

@@ -253,14 +253,40 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Ends `child` by its pid as a service manager would: SIGTERM, then SIGKILL when it
+/// still runs after `grace`.
+pub fn terminate(child: &mut std::process::Child, grace: std::time::Duration) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let start = std::time::Instant::now();
+    while start.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Ends a child process on drop with [`terminate`] (5 s grace), also when the test fails.
+pub struct TermOnDrop(pub std::process::Child);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        terminate(&mut self.0, std::time::Duration::from_secs(5));
+    }
+}
+
 pub mod podman;
 
-/// Files the machine's Podman state holds that changed since `marker` was written.
+/// Files the machine's Podman state holds that changed since `marker` was written
+/// (with its shm lock segment, which every Podman on the machine shares by default).
 pub fn machine_changes_since(marker: &Path) -> String {
-    let dirs: Vec<&str> = ["/var/lib/containers", "/run/libpod", "/run/containers", "/etc/containers"]
-        .into_iter()
-        .filter(|d| Path::new(d).exists())
-        .collect();
+    let dirs: Vec<&str> =
+        ["/var/lib/containers", "/run/libpod", "/run/containers", "/etc/containers", "/dev/shm/libpod_lock"]
+            .into_iter()
+            .filter(|d| Path::new(d).exists())
+            .collect();
     if dirs.is_empty() {
         return String::new();
     }
