@@ -209,40 +209,6 @@ pub fn compsize(path: &Path) -> (u64, u64) {
     (cols[2].parse().unwrap(), cols[3].parse().unwrap())
 }
 
-/// An ext4 filesystem on a loop device (a copy's source, a filesystem to compare with);
-/// unmounted and detached on drop.
-pub struct LoopExt4 {
-    /// Holds the image; removed after Drop::drop has unmounted and detached it.
-    _dir: TempDir,
-    pub device: String,
-    pub mnt: PathBuf,
-}
-
-impl LoopExt4 {
-    pub fn new(size: &str) -> Self {
-        let dir = TempDir::new("ext4");
-        let img = dir.path().join("fs.img");
-        ok(Command::new("truncate").arg("-s").arg(size).arg(&img));
-        ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img));
-        let device = ok(Command::new("losetup").arg("--find").arg("--show").arg(&img)).trim().to_string();
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        let mut fs_ = LoopExt4 { _dir: dir, device, mnt: PathBuf::new() };
-        ok(Command::new("mount").arg(&fs_.device).arg(&mnt));
-        fs_.mnt = mnt;
-        fs_
-    }
-}
-
-impl Drop for LoopExt4 {
-    fn drop(&mut self) {
-        if !self.mnt.as_os_str().is_empty() {
-            let _ = Command::new("umount").arg(&self.mnt).status();
-        }
-        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
-    }
-}
-
 /// Ends a child process on drop, also when the test fails.
 pub struct KillOnDrop(pub std::process::Child);
 
