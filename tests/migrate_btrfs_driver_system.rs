@@ -45,8 +45,6 @@ impl Host {
             cmd.args(["--url", &self.service.url]);
         }
         cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
-        // Quadlet's own variable: the test's unit directory, never the machine's.
-        cmd.env("QUADLET_UNIT_DIRS", self.home.path().join("quadlet"));
         cmd.stdin(Stdio::null());
         cmd
     }
@@ -179,7 +177,8 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
         return;
     }
     let mut host = host_with_app(podman);
-    let quadlet = host.home.path().join("quadlet");
+    // Where the service's environment points QUADLET_UNIT_DIRS.
+    let quadlet = host.service.dir().join("quadlet");
     std::fs::create_dir_all(&quadlet).unwrap();
     std::fs::write(quadlet.join("web.container"), "[Container]\nImage=localhost/app:1\n").unwrap();
     // 64 MiB of random data in a container's own layer: what reflinks must not copy.
@@ -268,16 +267,6 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
     host.service.ok(&["rmi", "localhost/app:1"]);
     assert_eq!(layers(&graphroot), Vec::<(String, bool)>::new());
     assert_eq!(subvolumes(&top).iter().filter(|p| p.contains("/btrfs/subvolumes/")).count(), 0);
-}
-
-/// Ends a child process on drop, also when the test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn run_dev_ino(p: &Path) -> (u64, u64) {
