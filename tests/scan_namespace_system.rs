@@ -1,5 +1,5 @@
-//! `scan` reads placements where Podman's data really is: a real Podman 4.3 started in a
-//! mount namespace of its own, with graphroot on a loop btrfs mounted only there, is
+//! `scan` reads placements where Podman's data really is: a real Podman (each of the two
+//! the tests cover) started in a mount namespace of its own, with graphroot on a loop btrfs mounted only there, is
 //! inspected through /proc/PID/root; a Podman answering over TCP is not inspected at all,
 //! and the report says why.
 
@@ -79,6 +79,8 @@ impl Service {
         while start.elapsed() < Duration::from_secs(30) {
             let out = run(self.podman().args(["version", "--format", "{{.Server.Version}}"]));
             if out.status.success() {
+                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                assert!(self.root.podman.runs(&version), "{:?} runs Podman {version}", self.root.podman);
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -122,7 +124,7 @@ struct NamespacedPodman {
 }
 
 impl NamespacedPodman {
-    fn start() -> NamespacedPodman {
+    fn start(podman: Podman) -> NamespacedPodman {
         let mut fs = LoopBtrfs::new("1G");
         // graphroot is a subvolume with compression zstd; its volumes directory a NOCOW
         // subvolume, so every new volume directory inherits +C.
@@ -145,7 +147,7 @@ impl NamespacedPodman {
         let socket = dir.path().join("podman.sock");
         let url = format!("unix://{}", socket.display());
         // Mounted only in the service's namespace, which ends with the service.
-        let root = PodmanRoot::new(Podman::Host, &[]);
+        let root = PodmanRoot::new(podman, &[dir.path()]);
         ok(root
             .command("mount")
             .args(["-t", "btrfs", "-o", "compress=zstd:1,subvol=/", &fs.device])
@@ -155,19 +157,18 @@ impl NamespacedPodman {
     }
 }
 
-#[test]
-fn a_podman_in_another_mount_namespace_is_inspected_in_its_own() {
-    if !can_run(
-        "a_podman_in_another_mount_namespace_is_inspected_in_its_own",
-        &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter", "chattr", "setpriv"],
-        true,
-    ) {
+on_each_podman!(a_podman_in_another_mount_namespace_is_inspected_in_its_own);
+fn a_podman_in_another_mount_namespace_is_inspected_in_its_own(podman: Podman) {
+    let test = "a_podman_in_another_mount_namespace_is_inspected_in_its_own";
+    if !can_run(test, &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter", "chattr", "setpriv"], true)
+        || !podman.available(test)
+    {
         return;
     }
     let marker = TempDir::new("marker");
     let marker = marker.path().join("marker");
     std::fs::write(&marker, "").unwrap();
-    let ns = NamespacedPodman::start();
+    let ns = NamespacedPodman::start(podman);
     let s = &ns.service;
     let pid = s.pid();
     let graphroot = ns.mnt.join("storage");
@@ -239,9 +240,10 @@ fn a_podman_in_another_mount_namespace_is_inspected_in_its_own() {
     assert_eq!(machine_changes_since(&marker), "", "the machine's Podman state changed");
 }
 
-#[test]
-fn a_podman_over_tcp_is_not_inspected_and_the_report_says_why() {
-    if !can_run("a_podman_over_tcp_is_not_inspected_and_the_report_says_why", &["podman"], true) {
+on_each_podman!(a_podman_over_tcp_is_not_inspected_and_the_report_says_why);
+fn a_podman_over_tcp_is_not_inspected_and_the_report_says_why(podman: Podman) {
+    let test = "a_podman_over_tcp_is_not_inspected_and_the_report_says_why";
+    if !can_run(test, &["podman"], true) || !podman.available(test) {
         return;
     }
     let dir = TempDir::new("tcp-podman");
@@ -251,7 +253,8 @@ fn a_podman_over_tcp_is_not_inspected_and_the_report_says_why() {
     Service::configure(dir.path(), &graphroot, "vfs");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("tcp://127.0.0.1:{port}");
-    let s = Service::spawn(dir, url.clone(), PodmanRoot::new(Podman::Host, &[]));
+    let root = PodmanRoot::new(podman, &[dir.path()]);
+    let s = Service::spawn(dir, url.clone(), root);
     ok(s.podman().args(["volume", "create", "--label", "io.podfs.class=database", "pgdata"]));
     // The data is right here, yet a TCP endpoint's files are never read from this side.
     assert!(graphroot.join("volumes/pgdata/_data").is_dir());
