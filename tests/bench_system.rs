@@ -42,14 +42,6 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Every subvolume of the filesystem mounted at `mnt`, as `btrfs subvolume list` prints them.
-fn subvolumes(mnt: &Path) -> Vec<String> {
-    ok(Command::new("btrfs").args(["subvolume", "list"]).arg(mnt))
-        .lines()
-        .filter_map(|l| l.split(" path ").nth(1).map(String::from))
-        .collect()
-}
-
 fn median(v: &Value, figure: &str) -> f64 {
     v[figure]["median"].as_f64().unwrap_or_else(|| panic!("no {figure} median in {v}"))
 }

@@ -12,10 +12,6 @@ use std::process::Command;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Every file below `dir`, by path relative to it, with its text.
 fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();

@@ -137,16 +137,6 @@ fn host_with_app(podman: Podman) -> Host {
     host
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free(p: &Path) -> u64 {
-    ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(p));
-    let out = ok(Command::new("df").args(["-B1", "--output=avail"]).arg(p));
-    out.lines().nth(1).unwrap().trim().parse().unwrap()
-}
-
 /// The driver's layer directories, each with whether it is a subvolume root.
 fn layers(graphroot: &Path) -> Vec<(String, bool)> {
     let mut out: Vec<(String, bool)> = std::fs::read_dir(graphroot.join("btrfs/subvolumes"))
@@ -156,18 +146,6 @@ fn layers(graphroot: &Path) -> Vec<(String, bool)> {
         .collect();
     out.sort();
     out
-}
-
-/// Paths of the subvolumes on the filesystem mounted at `top`, as `btrfs subvolume list` names them.
-fn subvolumes(top: &Path) -> Vec<String> {
-    ok(Command::new("btrfs").args(["subvolume", "list"]).arg(top))
-        .lines()
-        .filter_map(|l| l.split(" path ").nth(1).map(String::from))
-        .collect()
-}
-
-fn read_only(p: &Path) -> bool {
-    ok(Command::new("btrfs").args(["property", "get"]).arg(p).arg("ro")).trim() == "ro=true"
 }
 
 on_each_podman!(the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes);

@@ -54,10 +54,6 @@ fn image(dir: &TempDir, name: &str, size: &str) -> PathBuf {
     img
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// `plan --example homelab --disk DEVICE --out OUT`.
 fn plan_example_on(device: &str, out: &Path) -> Output {
     run(bin().args(["plan", "--example", "homelab", "--disk", device, "--out"]).arg(out))

@@ -90,10 +90,6 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
-fn read_only(path: &Path) -> bool {
-    ok(Command::new("btrfs").args(["property", "get", "-ts"]).arg(path).arg("ro")).trim() == "ro=true"
-}
-
 on_each_podman!(a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused);
 fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Podman) {
     let test = "a paused database volume is snapshotted";

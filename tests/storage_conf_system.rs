@@ -58,21 +58,6 @@ mountopt = "nodev"
     )
 }
 
-fn plan_dir(dir: &Path, driver: &str, graphroot: &Path, runroot: &Path) -> std::path::PathBuf {
-    let plan = dir.join("plan");
-    std::fs::create_dir_all(&plan).unwrap();
-    std::fs::write(
-        plan.join("storage.conf"),
-        format!(
-            "# Generated\n[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            graphroot.display(),
-            runroot.display()
-        ),
-    )
-    .unwrap();
-    plan
-}
-
 /// Lines of `text` that are not the given keys' assignments.
 fn other_lines<'a>(text: &'a str, keys: &[&str]) -> Vec<&'a str> {
     text.lines().filter(|l| !keys.iter().any(|k| l.starts_with(&format!("{k} =")))).collect()
@@ -92,7 +77,7 @@ fn apply_changes_only_planned_keys_and_podman_reads_the_result(podman: Podman) {
     let old = distro_conf(&dir.path().join("old-store"), &dir.path().join("run-old"));
     std::fs::write(&conf, &old).unwrap();
     let new_root = top.join("store");
-    let plan = plan_dir(dir.path(), "btrfs", &new_root, &dir.path().join("run"));
+    let plan = plan_dir(dir.path(), "btrfs", &new_root, dir.path().join("run"));
 
     // show names the file and why.
     let out =
@@ -163,7 +148,7 @@ fn a_failed_rename_leaves_the_original_and_no_temporary_file() {
     let conf = top.join("storage.conf");
     let old = distro_conf(&top.join("empty-store"), &top.join("run"));
     std::fs::write(&conf, &old).unwrap();
-    let plan = plan_dir(&top, "overlay", &top.join("empty-store"), &top.join("run2"));
+    let plan = plan_dir(&top, "overlay", top.join("empty-store"), top.join("run2"));
     // An immutable target: the temporary file is written, the rename over it fails.
     ok(Command::new("chattr").arg("+i").arg(&conf));
     let out = run(bin().args(["storage-conf", "apply", "--plan"]).arg(&plan).arg("--file").arg(&conf));
@@ -191,7 +176,7 @@ fn a_populated_store_is_never_switched(podman: Podman) {
     service.import_busybox(&["localhost/keep:1"]);
     let conf = service.dir().join("storage.conf");
     let before = std::fs::read_to_string(&conf).unwrap();
-    let plan = plan_dir(service.dir(), "btrfs", &service.graphroot, &service.dir().join("run"));
+    let plan = plan_dir(service.dir(), "btrfs", &service.graphroot, service.dir().join("run"));
     for via_socket in [false, true] {
         let mut cmd = bin();
         cmd.args(["storage-conf", "apply", "--plan"]).arg(&plan).arg("--file").arg(&conf);
@@ -210,7 +195,7 @@ fn a_populated_store_is_never_switched(podman: Podman) {
 #[test]
 fn nixos_managed_files_are_refused_with_the_snippet() {
     let dir = TempDir::new("nixos");
-    let plan = plan_dir(dir.path(), "overlay", &dir.path().join("store"), &dir.path().join("run"));
+    let plan = plan_dir(dir.path(), "overlay", dir.path().join("store"), dir.path().join("run"));
     let conf = dir.path().join("storage.conf");
     // graphroot is written: the default would be the machine's /var/lib/containers/storage.
     let text =
@@ -242,7 +227,7 @@ fn nixos_managed_files_are_refused_with_the_snippet() {
 #[test]
 fn malformed_storage_conf_exits_2_and_is_not_touched() {
     let dir = TempDir::new("malformed");
-    let plan = plan_dir(dir.path(), "overlay", &dir.path().join("store"), &dir.path().join("run"));
+    let plan = plan_dir(dir.path(), "overlay", dir.path().join("store"), dir.path().join("run"));
     let conf = dir.path().join("storage.conf");
     let text = "[storage]\ndriver = \"overlay\"\ngraphroot = \"/x\n";
     std::fs::write(&conf, text).unwrap();

@@ -71,6 +71,16 @@ pub fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The stdout of a command's output, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The stderr of a command's output, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The binary under test.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_podman-btrfs-advise"))
@@ -196,6 +206,57 @@ pub fn lsattr(path: &Path) -> String {
 pub fn compression_property(path: &Path) -> String {
     let out = ok(Command::new("btrfs").args(["property", "get"]).arg(path).arg("compression"));
     out.trim().strip_prefix("compression=").unwrap_or("").to_string()
+}
+
+/// Paths of every subvolume of the btrfs mounted at `mnt`, from `btrfs subvolume list`.
+pub fn subvolumes(mnt: &Path) -> Vec<String> {
+    ok(Command::new("btrfs").args(["subvolume", "list"]).arg(mnt))
+        .lines()
+        .filter_map(|l| l.split(" path ").nth(1).map(String::from))
+        .collect()
+}
+
+/// Whether the subvolume at `path` is read-only.
+pub fn read_only(path: &Path) -> bool {
+    ok(Command::new("btrfs").args(["property", "get", "-ts"]).arg(path).arg("ro")).trim() == "ro=true"
+}
+
+/// Bytes free on the filesystem of `p`, after its pending writes reach it.
+pub fn free(p: &Path) -> u64 {
+    ok(Command::new("sync").arg("-f").arg(p));
+    let out = ok(Command::new("df").args(["-B1", "--output=avail"]).arg(p));
+    out.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// A plan directory `dir/plan` whose storage.conf sets `driver`, `graphroot` and `runroot`,
+/// as `plan --out` writes it.
+pub fn plan_dir(dir: &Path, driver: &str, graphroot: impl AsRef<Path>, runroot: impl AsRef<Path>) -> PathBuf {
+    let plan = dir.join("plan");
+    std::fs::create_dir_all(&plan).unwrap();
+    std::fs::write(
+        plan.join("storage.conf"),
+        format!(
+            "# Generated\n[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            graphroot.as_ref().display(),
+            runroot.as_ref().display()
+        ),
+    )
+    .unwrap();
+    plan
+}
+
+/// A tar of a root filesystem with a static busybox and its common applets, made in
+/// `dir` (for `podman import`: no registry needed).
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
+    for applet in ["sh", "sleep", "cat", "dd", "true"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+    }
+    let tar = dir.join("busybox.tar");
+    ok(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+    tar
 }
 
 /// (disk usage, uncompressed) bytes of everything under `path`, from `compsize -b`.

@@ -250,14 +250,7 @@ impl PodmanService {
 
     /// Imports a static busybox as an image under each of `names` (no registry needed).
     pub fn import_busybox(&self, names: &[&str]) {
-        let root = self.dir.path().join("rootfs");
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
-        for applet in ["sh", "sleep", "cat", "dd", "true"] {
-            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-        }
-        let tar = self.dir.path().join("busybox.tar");
-        ok(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+        let tar = super::busybox_tar(self.dir.path());
         self.ok(&["import", tar.to_str().unwrap(), names[0]]);
         for n in &names[1..] {
             self.ok(&["tag", names[0], n]);
@@ -266,6 +259,11 @@ impl PodmanService {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Where the volume `name` keeps its data, as Podman names it.
+    pub fn volume_dir(&self, name: &str) -> PathBuf {
+        self.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
     }
 
     /// Unmounts everything below `under` in this namespace, deepest first (container
