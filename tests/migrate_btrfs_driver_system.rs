@@ -24,29 +24,13 @@ struct Host {
 }
 
 impl Host {
-    /// The tool where the service's Podman runs (see tests/migrate_system.rs): the
-    /// machine's Podman in the test's namespace, the Podman 5 root through its socket.
-    fn tool(&self) -> Command {
-        match self.service.podman {
-            Podman::Host => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
-            Podman::Trixie => bin(),
-        }
-    }
-
     fn migrate(&self, args: &[&str]) -> Output {
         run(&mut self.migrate_command(args))
     }
 
     /// `migrate ARGS` with the service's configuration and the test's own directories.
     fn migrate_command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.tool();
-        cmd.arg("migrate").args(args).arg("--state-dir").arg(self.state.path());
-        if !args.iter().any(|a| ["--resume", "--rollback", "--finalize", "--status"].contains(a)) {
-            cmd.args(["--url", &self.service.url]);
-        }
-        cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
-        cmd.stdin(Stdio::null());
-        cmd
+        self.service.migrate_command(self.service.tool(None), args, self.state.path(), self.home.path())
     }
 
     /// migrate stops a service started by hand, and Podman 5's `podman` is not reachable

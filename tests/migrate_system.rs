@@ -77,33 +77,13 @@ impl Host {
         Host { service, state, home, etc, inside }
     }
 
-    /// The tool, run where the machine's Podman runs (the test's own mount namespace), so
-    /// that `podman` there is the Podman that served the socket. The Podman 5 root does not
-    /// hold the tool, so that one is reached through its socket alone.
+    /// The tool where the service's Podman runs (see PodmanService::tool).
     fn tool(&self) -> Command {
-        match (self.service.podman, &self.inside) {
-            (Podman::Host, _) => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
-            (Podman::Trixie, Some(dir)) => {
-                self.service.command(dir.path().join("podman-btrfs-advise").to_str().unwrap())
-            }
-            (Podman::Trixie, None) => bin(),
-        }
+        self.service.tool(self.inside.as_ref().map(TempDir::path))
     }
 
     fn migrate(&self, args: &[&str]) -> Output {
-        let mut cmd = self.tool();
-        cmd.arg("migrate").args(args).arg("--state-dir").arg(self.state.path());
-        if !args.iter().any(|a| {
-            a.starts_with("--resume")
-                || a.starts_with("--rollback")
-                || a.starts_with("--finalize")
-                || a.starts_with("--status")
-        }) {
-            cmd.args(["--url", &self.service.url]);
-        }
-        cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
-        cmd.stdin(Stdio::null());
-        run(&mut cmd)
+        run(&mut self.service.migrate_command(self.tool(), args, self.state.path(), self.home.path()))
     }
 
     fn journal(&self) -> Value {

@@ -261,6 +261,31 @@ impl PodmanService {
         self.dir.path()
     }
 
+    /// Our binary where this service's Podman runs, so that `podman` there is the Podman
+    /// that serves the socket: in the machine's Podman's namespace; in the trixie root the
+    /// copy in `inside` (a directory that root sees), or without one from here, reaching
+    /// Podman 5 through its socket alone.
+    pub fn tool(&self, inside: Option<&Path>) -> Command {
+        match (self.podman, inside) {
+            (Podman::Host, _) => self.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
+            (Podman::Trixie, Some(dir)) => self.command(dir.join("podman-btrfs-advise").to_str().unwrap()),
+            (Podman::Trixie, None) => super::bin(),
+        }
+    }
+
+    /// `tool migrate ARGS` against this service, its journal in `state`, with `home` as
+    /// HOME and XDG_CONFIG_HOME; `--url` unless ARGS continue a journal.
+    pub fn migrate_command(&self, mut tool: Command, args: &[&str], state: &Path, home: &Path) -> Command {
+        tool.arg("migrate").args(args).arg("--state-dir").arg(state);
+        let continues =
+            |a: &&str| ["--resume", "--rollback", "--finalize", "--status"].iter().any(|c| a.starts_with(c));
+        if !args.iter().any(continues) {
+            tool.args(["--url", &self.url]);
+        }
+        tool.envs(self.env()).env("HOME", home).env("XDG_CONFIG_HOME", home).stdin(Stdio::null());
+        tool
+    }
+
     /// Where the volume `name` keeps its data, as Podman names it.
     pub fn volume_dir(&self, name: &str) -> PathBuf {
         self.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
