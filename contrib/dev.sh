@@ -135,5 +135,5 @@ case "${1:-}" in
   demo) shift; demo "$@" ;;
   test) run_tests ;;
   deps) deps ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -42,14 +42,6 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Every subvolume of the filesystem mounted at `mnt`, as `btrfs subvolume list` prints them.
-fn subvolumes(mnt: &Path) -> Vec<String> {
-    ok(Command::new("btrfs").args(["subvolume", "list"]).arg(mnt))
-        .lines()
-        .filter_map(|l| l.split(" path ").nth(1).map(String::from))
-        .collect()
-}
-
 fn median(v: &Value, figure: &str) -> f64 {
     v[figure]["median"].as_f64().unwrap_or_else(|| panic!("no {figure} median in {v}"))
 }
@@ -61,7 +53,8 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
     }
     let mut fs = LoopBtrfs::new("2G");
     let mnt = fs.mount("/", "");
-    let ext4 = LoopExt4::new("512M");
+    let mut ext4 = LoopBtrfs::with_fs("512M", "ext4");
+    let ext4_mnt = ext4.mount("/", "");
     let home = TempDir::new("bench-home");
     let out = TempDir::new("bench-out");
     // DIR is NOCOW, as a database volume's directory is: the copy-on-write layouts must
@@ -75,7 +68,7 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
     ok(Command::new("btrfs")
         .args(["subvolume", "create"])
         .arg(dir.join(".podfs-bench-20200101T000000Z/layer")));
-    let before = (names(&dir), names(&ext4.mnt));
+    let before = (names(&dir), names(&ext4_mnt));
     let marker = out.path().join("marker");
     std::fs::write(&marker, "").unwrap();
     std::thread::sleep(Duration::from_millis(20));
@@ -86,7 +79,7 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
         .args(["--quick", "--format", "json", "--dir"])
         .arg(&dir)
         .arg("--compare-dir")
-        .arg(&ext4.mnt)
+        .arg(&ext4_mnt)
         .arg("--out")
         .arg(&report)
         .arg("--svg")
@@ -215,7 +208,7 @@ fn a_quick_run_measures_every_layout_and_leaves_nothing_behind() {
     assert_eq!(bars, 3 * 4 + 4 + 2 * podfs::bench::containers::OPERATIONS.len());
 
     // Nothing of the run is left: no file, no directory, no subvolume, in either place.
-    assert_eq!((names(&dir), names(&ext4.mnt)), before);
+    assert_eq!((names(&dir), names(&ext4_mnt)), before);
     assert_eq!(
         subvolumes(&mnt),
         ["data/.podfs-bench-20200101T000000Z", "data/.podfs-bench-20200101T000000Z/layer"],
@@ -246,14 +239,15 @@ fn stopped_mid_run_leaves_nothing_behind(name: &str, signal: &str) {
     }
     let mut fs = LoopBtrfs::new("1G");
     let mnt = fs.mount("/", "");
-    let ext4 = LoopExt4::new("256M");
+    let mut ext4 = LoopBtrfs::with_fs("256M", "ext4");
+    let ext4_mnt = ext4.mount("/", "");
     let home = TempDir::new("bench-home");
     let mut child = KillOnDrop(
         bench(home.path())
             .args(["--quick", "--dir"])
             .arg(&mnt)
             .arg("--compare-dir")
-            .arg(&ext4.mnt)
+            .arg(&ext4_mnt)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -293,7 +287,7 @@ fn stopped_mid_run_leaves_nothing_behind(name: &str, signal: &str) {
     assert!(all.contains("interrupted"), "{all}");
     assert!(names(&mnt).is_empty(), "{:?}", names(&mnt));
     assert!(subvolumes(&mnt).is_empty(), "{:?}", subvolumes(&mnt));
-    assert_eq!(names(&ext4.mnt), ["lost+found"]);
+    assert_eq!(names(&ext4_mnt), ["lost+found"]);
 }
 
 #[test]
@@ -303,7 +297,8 @@ fn refuses_what_it_cannot_measure_and_creates_nothing() {
     }
     let mut small = LoopBtrfs::new("256M");
     let small_mnt = small.mount("/", "");
-    let ext4 = LoopExt4::new("128M");
+    let mut ext4 = LoopBtrfs::with_fs("128M", "ext4");
+    let ext4_mnt = ext4.mount("/", "");
     let home = TempDir::new("bench-home");
     let refused = |cmd: &mut Command, code: i32, words: &[&str]| {
         let out = run(cmd);
@@ -315,9 +310,9 @@ fn refuses_what_it_cannot_measure_and_creates_nothing() {
         assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
     };
     // Not btrfs: named, and where ext4 belongs instead.
-    refused(bench(home.path()).arg("--dir").arg(&ext4.mnt), 3, &["not btrfs", "ext4", "--compare-dir"]);
+    refused(bench(home.path()).arg("--dir").arg(&ext4_mnt), 3, &["not btrfs", "ext4", "--compare-dir"]);
     // The default directory is graphroot, here on ext4 through CONTAINERS_STORAGE_CONF.
-    let graphroot = ext4.mnt.join("storage");
+    let graphroot = ext4_mnt.join("storage");
     std::fs::create_dir(&graphroot).unwrap();
     std::fs::write(
         home.path().join("storage.conf"),
@@ -353,6 +348,6 @@ fn refuses_what_it_cannot_measure_and_creates_nothing() {
     );
     assert_eq!(names(&mnt), ["other"]);
     assert!(names(&small_mnt).is_empty());
-    assert_eq!(names(&ext4.mnt), ["lost+found"]);
+    assert_eq!(names(&ext4_mnt), ["lost+found"]);
     assert!(subvolumes(&mnt).is_empty() && subvolumes(&small_mnt).is_empty());
 }

@@ -5,10 +5,6 @@ mod common;
 use common::*;
 use std::fs;
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn plan_writes_five_files_and_refuses_to_overwrite_without_force() {
     let dir = TempDir::new("cli-out");

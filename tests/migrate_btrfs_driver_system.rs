@@ -24,31 +24,13 @@ struct Host {
 }
 
 impl Host {
-    /// The tool where the service's Podman runs (see tests/migrate_system.rs): the
-    /// machine's Podman in the test's namespace, the Podman 5 root through its socket.
-    fn tool(&self) -> Command {
-        match self.service.podman {
-            Podman::Host => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
-            Podman::Trixie => bin(),
-        }
-    }
-
     fn migrate(&self, args: &[&str]) -> Output {
         run(&mut self.migrate_command(args))
     }
 
     /// `migrate ARGS` with the service's configuration and the test's own directories.
     fn migrate_command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.tool();
-        cmd.arg("migrate").args(args).arg("--state-dir").arg(self.state.path());
-        if !args.iter().any(|a| ["--resume", "--rollback", "--finalize", "--status"].contains(a)) {
-            cmd.args(["--url", &self.service.url]);
-        }
-        cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
-        // Quadlet's own variable: the test's unit directory, never the machine's.
-        cmd.env("QUADLET_UNIT_DIRS", self.home.path().join("quadlet"));
-        cmd.stdin(Stdio::null());
-        cmd
+        self.service.migrate_command(self.service.tool(None), args, self.state.path(), self.home.path())
     }
 
     /// migrate stops a service started by hand, and Podman 5's `podman` is not reachable
@@ -139,16 +121,6 @@ fn host_with_app(podman: Podman) -> Host {
     host
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free(p: &Path) -> u64 {
-    ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(p));
-    let out = ok(Command::new("df").args(["-B1", "--output=avail"]).arg(p));
-    out.lines().nth(1).unwrap().trim().parse().unwrap()
-}
-
 /// The driver's layer directories, each with whether it is a subvolume root.
 fn layers(graphroot: &Path) -> Vec<(String, bool)> {
     let mut out: Vec<(String, bool)> = std::fs::read_dir(graphroot.join("btrfs/subvolumes"))
@@ -160,18 +132,6 @@ fn layers(graphroot: &Path) -> Vec<(String, bool)> {
     out
 }
 
-/// Paths of the subvolumes on the filesystem mounted at `top`, as `btrfs subvolume list` names them.
-fn subvolumes(top: &Path) -> Vec<String> {
-    ok(Command::new("btrfs").args(["subvolume", "list"]).arg(top))
-        .lines()
-        .filter_map(|l| l.split(" path ").nth(1).map(String::from))
-        .collect()
-}
-
-fn read_only(p: &Path) -> bool {
-    ok(Command::new("btrfs").args(["property", "get"]).arg(p).arg("ro")).trim() == "ro=true"
-}
-
 on_each_podman!(the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes);
 fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes(podman: Podman) {
     let test = "migrate with the btrfs storage driver";
@@ -179,7 +139,8 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
         return;
     }
     let mut host = host_with_app(podman);
-    let quadlet = host.home.path().join("quadlet");
+    // Where the service's environment points QUADLET_UNIT_DIRS.
+    let quadlet = host.service.dir().join("quadlet");
     std::fs::create_dir_all(&quadlet).unwrap();
     std::fs::write(quadlet.join("web.container"), "[Container]\nImage=localhost/app:1\n").unwrap();
     // 64 MiB of random data in a container's own layer: what reflinks must not copy.
@@ -268,16 +229,6 @@ fn the_btrfs_driver_graphroot_becomes_a_subvolume_and_its_layers_stay_subvolumes
     host.service.ok(&["rmi", "localhost/app:1"]);
     assert_eq!(layers(&graphroot), Vec::<(String, bool)>::new());
     assert_eq!(subvolumes(&top).iter().filter(|p| p.contains("/btrfs/subvolumes/")).count(), 0);
-}
-
-/// Ends a child process on drop, also when the test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn run_dev_ino(p: &Path) -> (u64, u64) {

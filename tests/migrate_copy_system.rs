@@ -809,8 +809,9 @@ fn a_tree_on_ext4_moves_onto_a_new_btrfs_disk_keeping_everything() {
     if !can_run("a_tree_on_ext4_moves_onto_a_new_btrfs_disk", &["mkfs.btrfs", "mkfs.ext4", "losetup"], true) {
         return;
     }
-    let old = LoopExt4::new("1G");
-    let src = make_source(&old.mnt.join("volumes/db/_data"), 1000, 2, 20 * MIB);
+    let mut old = LoopBtrfs::with_fs("1G", "ext4");
+    let old_mnt = old.mount("/", "");
+    let src = make_source(&old_mnt.join("volumes/db/_data"), 1000, 2, 20 * MIB);
     let totals = measure(&src.root).unwrap();
     let before = snapshot(&src.root);
     let mut new = LoopBtrfs::new("1G");

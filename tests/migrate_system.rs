@@ -52,10 +52,10 @@ impl Host {
         service.ok(&["volume", "create", "--label", "io.podfs.class=database", "pgdata"]);
         service.ok(&["volume", "create", "--label", "io.podfs.class=media", "films"]);
         service.ok(&["volume", "create", "plain"]);
-        fill_database(&volume_dir(&service, "pgdata"));
-        let films = volume_dir(&service, "films");
+        fill_database(&service.volume_dir("pgdata"));
+        let films = service.volume_dir("films");
         std::fs::write(films.join("movie.mkv"), random(5 << 20, 7)).unwrap();
-        std::fs::write(volume_dir(&service, "plain").join("notes.txt"), "plain data\n").unwrap();
+        std::fs::write(service.volume_dir("plain").join("notes.txt"), "plain data\n").unwrap();
         service.ok(&[
             "run",
             "-d",
@@ -77,33 +77,13 @@ impl Host {
         Host { service, state, home, etc, inside }
     }
 
-    /// The tool, run where the machine's Podman runs (the test's own mount namespace), so
-    /// that `podman` there is the Podman that served the socket. The Podman 5 root does not
-    /// hold the tool, so that one is reached through its socket alone.
+    /// The tool where the service's Podman runs (see PodmanService::tool).
     fn tool(&self) -> Command {
-        match (self.service.podman, &self.inside) {
-            (Podman::Host, _) => self.service.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
-            (Podman::Trixie, Some(dir)) => {
-                self.service.command(dir.path().join("podman-btrfs-advise").to_str().unwrap())
-            }
-            (Podman::Trixie, None) => bin(),
-        }
+        self.service.tool(self.inside.as_ref().map(TempDir::path))
     }
 
     fn migrate(&self, args: &[&str]) -> Output {
-        let mut cmd = self.tool();
-        cmd.arg("migrate").args(args).arg("--state-dir").arg(self.state.path());
-        if !args.iter().any(|a| {
-            a.starts_with("--resume")
-                || a.starts_with("--rollback")
-                || a.starts_with("--finalize")
-                || a.starts_with("--status")
-        }) {
-            cmd.args(["--url", &self.service.url]);
-        }
-        cmd.envs(self.service.env()).env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path());
-        cmd.stdin(Stdio::null());
-        run(&mut cmd)
+        run(&mut self.service.migrate_command(self.tool(), args, self.state.path(), self.home.path()))
     }
 
     fn journal(&self) -> Value {
@@ -158,14 +138,6 @@ impl Host {
             s.ok(&["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Mounts}}"]),
         )
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn volume_dir(service: &PodmanService, name: &str) -> PathBuf {
-    service.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
 }
 
 /// Deterministic pseudo-random bytes (xorshift), incompressible enough.
@@ -294,11 +266,11 @@ fn migrate_in_place_keeps_podmans_view_and_the_data(podman: Podman) {
         return;
     }
     let mut host = Host::new(podman);
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let graphroot = host.service.graphroot.clone();
     let before_view = host.view();
     let before_data = manifest(&pgdata);
-    let films_before = manifest(&volume_dir(&host.service, "films"));
+    let films_before = manifest(&host.service.volume_dir("films"));
     assert_ne!(inode(&graphroot), 256);
     let findings = scan_findings(&host.service);
     assert!(findings.contains(&("volume-cow".into(), "volume pgdata".into())), "{findings:?}");
@@ -340,10 +312,10 @@ fn migrate_in_place_keeps_podmans_view_and_the_data(podman: Podman) {
     assert_eq!(inode(&pgdata), 256, "the database volume is a subvolume of its own");
     assert!(lsattr(&pgdata).contains('C'), "{}", lsattr(&pgdata));
     assert!(lsattr(&pgdata.join("base.dat")).contains('C'), "files are NOCOW too");
-    let films = volume_dir(&host.service, "films");
+    let films = host.service.volume_dir("films");
     assert_eq!(inode(&films), 256);
     assert_eq!(compression_property(&films), "none");
-    assert_ne!(inode(&volume_dir(&host.service, "plain")), 256, "a general volume stays where it is");
+    assert_ne!(inode(&host.service.volume_dir("plain")), 256, "a general volume stays where it is");
     assert_eq!(manifest(&pgdata), before_data, "every byte and all metadata are identical");
     assert_eq!(manifest(&films), films_before);
     assert_eq!(host.view(), before_view, "Podman lists the same objects with the same mountpoints");
@@ -376,12 +348,6 @@ fn migrate_in_place_keeps_podmans_view_and_the_data(podman: Podman) {
     assert_eq!(leftovers(&top), Vec::<String>::new());
     assert_eq!(manifest(&pgdata), before_data);
     assert_eq!(host.view(), before_view);
-}
-
-fn free(p: &Path) -> u64 {
-    ok(Command::new("sync").arg("-f").arg(p));
-    let out = ok(Command::new("df").args(["-B1", "--output=avail"]).arg(p));
-    out.lines().nth(1).unwrap().trim().parse().unwrap()
 }
 
 /// Kills migrate with SIGKILL as soon as the copy has begun.
@@ -420,7 +386,7 @@ fn a_migration_killed_mid_copy_resumes_or_rolls_back_to_the_original(podman: Pod
     }
     // Killed, then rolled back: data and Podman's view exactly the original, the container running.
     let mut host = Host::new(podman);
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let graphroot = host.service.graphroot.clone();
     let before_view = host.view();
     let before_data = manifest(&pgdata);
@@ -474,7 +440,7 @@ impl Host {
         if self.service.podman == Podman::Host {
             self.restart_service();
         }
-        let pgdata = volume_dir(&self.service, "pgdata");
+        let pgdata = self.service.volume_dir("pgdata");
         assert_eq!(inode(&self.service.graphroot), 256);
         assert_eq!(inode(&pgdata), 256);
         assert!(lsattr(&pgdata.join("base.dat")).contains('C'));
@@ -518,8 +484,8 @@ impl Host {
     /// Everything as before the migration began.
     fn is_original(&self, view: &(String, String, String), data: &BTreeMap<String, String>) {
         assert_ne!(inode(&self.service.graphroot), 256);
-        assert_ne!(inode(&volume_dir(&self.service, "pgdata")), 256);
-        assert_eq!(&manifest(&volume_dir(&self.service, "pgdata")), data);
+        assert_ne!(inode(&self.service.volume_dir("pgdata")), 256);
+        assert_eq!(&manifest(&self.service.volume_dir("pgdata")), data);
         assert_eq!(&self.view(), view);
         assert_eq!(self.service.ok(&["inspect", "--format", "{{.State.Status}}", "pg"]), "running");
         assert_eq!(leftovers(&self.service.top), Vec::<String>::new());
@@ -547,7 +513,7 @@ fn faults_stop_the_migration_keep_the_original_and_roll_back(podman: Podman) {
         return;
     }
     let mut host = Host::new(podman);
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let view = host.view();
     let data = manifest(&pgdata);
     let graphroot = host.service.graphroot.clone();
@@ -610,7 +576,7 @@ fn ctrl_c_stops_at_a_safe_point_and_resume_finishes(podman: Podman) {
         return;
     }
     let mut host = Host::new(podman);
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let data = manifest(&pgdata);
 
     // The plan of steps as JSON, from a dry run.
@@ -665,7 +631,7 @@ fn a_rollback_after_the_migration_restores_the_original_and_keeps_the_new_data(p
         return;
     }
     let mut host = Host::new(podman);
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let view = host.view();
     let data = manifest(&pgdata);
     let out = host.migrate(&["--yes"]);
@@ -702,7 +668,7 @@ fn without_an_api_service_podman_itself_does_the_work() {
         return;
     }
     let mut host = Host::new(Podman::Host);
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let data = manifest(&pgdata);
     let view = host.view();
     // The service ends; its container runs on (conmon keeps it).
@@ -739,7 +705,7 @@ fn bench_migrate_1gib() {
         let mut service = PodmanService::start_in_directory_sized(Podman::Host, "overlay", "4G");
         service.import_busybox(&["localhost/app:1"]);
         service.ok(&["volume", "create", "--label", &format!("io.podfs.class={class}"), "data"]);
-        let dir = volume_dir(&service, "data");
+        let dir = service.volume_dir("data");
         for i in 0..4 {
             std::fs::write(dir.join(format!("part{i}")), random(256 << 20, i + 1)).unwrap();
         }
@@ -830,9 +796,9 @@ fn to_disk_moves_an_ext4_host_onto_a_new_btrfs(podman: Podman) {
     std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
     let fstab_arg = fstab.to_str().unwrap();
     let graphroot = host.service.graphroot.clone();
-    let pgdata = volume_dir(&host.service, "pgdata");
-    let films = volume_dir(&host.service, "films");
-    let plain = volume_dir(&host.service, "plain");
+    let pgdata = host.service.volume_dir("pgdata");
+    let films = host.service.volume_dir("films");
+    let plain = host.service.volume_dir("plain");
     let before_view = host.view();
     let (pg_before, films_before, plain_before) = (manifest(&pgdata), manifest(&films), manifest(&plain));
     let images_before = manifest(&graphroot.join("overlay-images"));
@@ -944,7 +910,7 @@ fn to_disk_rolls_back_after_the_swap_and_writes_systemd_units(podman: Podman) {
     let mut host = Host::on_ext4(podman);
     let units = TempDir(host.etc.path().join("units"));
     std::fs::create_dir(units.path()).unwrap();
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let graphroot = host.service.graphroot.clone();
     let view = host.view();
     let data = manifest(&pgdata);
@@ -1003,11 +969,11 @@ fn to_disk_rolls_back_an_fstab_to_its_bytes_and_stops_on_a_full_disk(podman: Pod
     let small = LoopBtrfs::new("128M");
     let dev = LoopBtrfs::new("1G");
     let mut host = Host::on_ext4(podman);
-    std::fs::write(volume_dir(&host.service, "films").join("more.mkv"), random(120 << 20, 9)).unwrap();
+    std::fs::write(host.service.volume_dir("films").join("more.mkv"), random(120 << 20, 9)).unwrap();
     let fstab = host.etc.path().join("fstab");
     std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
     let fstab_arg = fstab.to_str().unwrap();
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let view = host.view();
     let data = manifest(&pgdata);
 
@@ -1183,7 +1149,7 @@ fn to_disk_refuses_bad_disks_and_renders_nixos_and_systemd_mounts() {
     assert_eq!(fs[&graphroot]["device"], format!("/dev/disk/by-uuid/{uuid}"));
     assert_eq!(fs[&graphroot]["fsType"], "btrfs");
     assert_eq!(fs[&graphroot]["options"][0], "subvol=@containers-storage");
-    let pg = volume_dir(&host.service, "pgdata").display().to_string();
+    let pg = host.service.volume_dir("pgdata").display().to_string();
     assert_eq!(fs[&pg]["options"][0], "subvol=@volume-pgdata");
     // An existing module of someone else's is never written over.
     std::fs::write(&nix, "{ ... }: { }\n").unwrap();
@@ -1245,7 +1211,7 @@ fn to_disk_killed_mid_copy_rolls_back_or_resumes(podman: Podman) {
     let fstab = host.etc.path().join("fstab");
     std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
     let args = ["--to-disk", &device, "--fstab", fstab.to_str().unwrap()];
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let graphroot = host.service.graphroot.clone();
     let (view, data) = (host.view(), manifest(&pgdata));
 
@@ -1321,7 +1287,7 @@ fn bench_to_disk_1gib() {
     let service = PodmanService::start_on_ext4(Podman::Host, "overlay", "4G", &[]);
     service.import_busybox(&["localhost/app:1"]);
     service.ok(&["volume", "create", "--label", "io.podfs.class=database", "data"]);
-    let dir = volume_dir(&service, "data");
+    let dir = service.volume_dir("data");
     for i in 0..4 {
         std::fs::write(dir.join(format!("part{i}")), random(256 << 20, i + 1)).unwrap();
     }
@@ -1391,7 +1357,7 @@ fn a_migration_killed_mid_swap_resumes_or_rolls_back(podman: Podman) {
         return;
     }
     let mut host = Host::new(podman);
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let graphroot = host.service.graphroot.clone();
     let (view, data) = (host.view(), manifest(&pgdata));
 
@@ -1422,7 +1388,7 @@ fn to_disk_killed_mid_swap_resumes_or_rolls_back(podman: Podman) {
     let mut host = Host::on_ext4(podman);
     let fstab = host.etc.path().join("fstab");
     std::fs::write(&fstab, ORIGINAL_FSTAB).unwrap();
-    let pgdata = volume_dir(&host.service, "pgdata");
+    let pgdata = host.service.volume_dir("pgdata");
     let graphroot = host.service.graphroot.clone();
     let (view, data) = (host.view(), manifest(&pgdata));
 

@@ -417,12 +417,25 @@ fn serve_accepts_every_flag_the_unit_and_module_pass() {
     let config = &eval(&settings, "{ }")["config"];
     let exec = format!("{} {}", one(&unit, "Service", "ExecStart"), exec_start(config));
     let mut flags: BTreeSet<&str> = exec.split_whitespace().filter(|w| w.starts_with("--")).collect();
-    // Named for extraArgs in the module and in the systemd README.
+    // Named for extraArgs in the module, and every flag the systemd README lists.
     flags.extend(["--storage-conf", "--containers-conf"]);
+    let unit_readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/systemd/README.md")).unwrap();
+    let listed = systemd_readme_flags(&unit_readme);
+    assert!(listed.len() >= 8, "contrib/systemd/README.md lists serve's other flags: {listed:?}");
+    flags.extend(listed);
     assert!(flags.len() >= 8, "{flags:?}");
     for flag in flags {
         assert!(known.contains(flag), "`serve --help` has no {flag}:\n{help}");
     }
+}
+
+/// The flags contrib/systemd/README.md lists after "other flags (", each in backticks.
+fn systemd_readme_flags(readme: &str) -> Vec<&str> {
+    let start = readme.find("other flags (").expect("contrib/systemd/README.md lists \"other flags (…)\"");
+    let list = &readme[start..];
+    let list = &list[..list.find(')').expect("the list of flags ends with `)`")];
+    list.split('`').filter(|w| w.starts_with("--")).collect()
 }
 
 #[test]

@@ -54,10 +54,6 @@ fn image(dir: &TempDir, name: &str, size: &str) -> PathBuf {
     img
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// `plan --example homelab --disk DEVICE --out OUT`.
 fn plan_example_on(device: &str, out: &Path) -> Output {
     run(bin().args(["plan", "--example", "homelab", "--disk", device, "--out"]).arg(out))
@@ -247,17 +243,6 @@ fn active_swap_and_a_loop_device_on_top_are_refused_an_unused_disk_is_planned() 
     assert!(disko.contains(&format!("device = \"{free}\"")), "{disko}");
 }
 
-/// A process holding a mount namespace of its own, ended by pid on drop (its mounts go
-/// with it).
-struct Namespace(std::process::Child);
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_disk_mounted_only_in_another_mount_namespace_is_refused() {
     if !can_run("namespace-only mount", &["unshare", "losetup", "mkfs.ext4"], true) {
@@ -275,7 +260,8 @@ fn a_disk_mounted_only_in_another_mount_namespace_is_refused() {
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .spawn()
         .expect("start unshare");
-    let holder = Namespace(child);
+    // Holds a mount namespace of its own; its mounts go with it.
+    let holder = KillOnDrop(child);
     let start = std::time::Instant::now();
     while !ready.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
         std::thread::sleep(std::time::Duration::from_millis(20));

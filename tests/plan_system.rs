@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::podman::{Podman, PodmanRoot, env_of, write_config};
 use common::*;
 use podfs::decide::{Plan, Strategy, decide};
 use podfs::inventory::examples::{self, EXAMPLES};
@@ -222,14 +223,22 @@ fn a_failing_hook_step_still_unmounts_and_fails() {
     assert!(fs.live_mounts().is_empty(), "the hook must unmount on failure: {:?}", fs.live_mounts());
 }
 
-#[test]
-fn podman_accepts_every_generated_storage_conf() {
-    if !can_run("podman accepts storage.conf", &["podman", "mkfs.btrfs", "losetup"], true) {
+on_each_podman!(podman_accepts_every_generated_storage_conf);
+fn podman_accepts_every_generated_storage_conf(podman: Podman) {
+    if !can_run("podman accepts storage.conf", &["podman", "mkfs.btrfs", "losetup"], true)
+        || !podman.available("podman accepts storage.conf")
+    {
         return;
     }
     let mut fs = LoopBtrfs::new("1G");
     let top = fs.mount("/", "");
     let run_dir = TempDir::new("runroot");
+    let marker = run_dir.path().join("marker");
+    std::fs::write(&marker, "").unwrap();
+    // Only this test's files, none of the machine's containers.conf, registries, networks
+    // or Podman state.
+    write_config(run_dir.path(), "");
+    let root = PodmanRoot::new(podman, &[run_dir.path(), fs.dir.path()]);
     let mut seen = BTreeSet::new();
     for example in EXAMPLES {
         for strategy in Strategy::ALL {
@@ -248,17 +257,11 @@ fn podman_accepts_every_generated_storage_conf() {
                 toml_edit::value(run_dir.path().join(format!("run{id}")).to_str().unwrap());
             let conf_path = run_dir.path().join(format!("storage{id}.conf"));
             std::fs::write(&conf_path, conf.to_string()).unwrap();
-            // Only this test's files, none of the machine's containers.conf, registries or networks.
-            let podman_conf = run_dir.path().join("containers.conf");
-            let net = run_dir.path().join("networks");
-            std::fs::write(&podman_conf, format!("[network]\nnetwork_config_dir = \"{}\"\n", net.display()))
-                .unwrap();
-            std::fs::write(run_dir.path().join("registries.conf"), "").unwrap();
-            let out = run(Command::new("podman")
+            let out = run(root
+                .command("podman")
                 .args(["info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
+                .envs(env_of(run_dir.path()))
                 .env("CONTAINERS_STORAGE_CONF", &conf_path)
-                .env("CONTAINERS_CONF", &podman_conf)
-                .env("CONTAINERS_REGISTRIES_CONF", run_dir.path().join("registries.conf"))
                 .env("HOME", run_dir.path()));
             assert!(
                 out.status.success(),
@@ -277,6 +280,7 @@ fn podman_accepts_every_generated_storage_conf() {
         }
     }
     assert!(seen.len() >= 2, "both drivers are exercised: {} distinct files", seen.len());
+    assert_eq!(machine_changes_since(&marker), "", "the machine's Podman state changed");
 }
 
 const BENCH_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bench/report.json");

@@ -1,73 +1,61 @@
-//! `scan` reads placements where Podman's data really is: a real Podman 4.3 started in a
-//! mount namespace of its own, with graphroot on a loop btrfs mounted only there, is
+//! `scan` reads placements where Podman's data really is: a real Podman (each of the two
+//! the tests cover) started in a mount namespace of its own, with graphroot on a loop btrfs mounted only there, is
 //! inspected through /proc/PID/root; a Podman answering over TCP is not inspected at all,
 //! and the report says why.
 
 mod common;
 
-use common::{LoopBtrfs, TempDir, bin, can_run, ok, run};
+use common::podman::{Podman, PodmanRoot, env_of, write_config, write_storage_conf};
+use common::{LoopBtrfs, TempDir, bin, can_run, machine_changes_since, ok, run, terminate};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `podman system service` this test started; Drop unmounts what it mounted in the
-/// service's namespace, then ends the process by its pid.
+/// A `podman system service` this test started, run with its client in a namespace of
+/// their own that hides the machine's Podman state (see common::podman::PodmanRoot).
+/// Drop ends the process by its pid, then the namespace with every mount made in it.
 struct Service {
     child: Option<Child>,
     url: String,
+    root: PodmanRoot,
     dir: TempDir,
-    /// The mount made inside the service's own mount namespace, if any.
-    inner_mount: Option<PathBuf>,
 }
 
 impl Service {
-    /// Writes storage.conf and containers.conf for a store at `graphroot`.
+    /// Writes the test Podman's configuration for a store at `graphroot`.
     fn configure(dir: &Path, graphroot: &Path, driver: &str) {
-        for sub in ["run", "tmp", "home", "config"] {
+        for sub in ["home", "config"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        std::fs::write(
-            dir.join("storage.conf"),
-            format!(
-                "[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-                graphroot.display(),
-                dir.join("run").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("containers.conf"),
-            format!(
-                "[containers]\ndefault_ulimits = []\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
-                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\n\n\
-                 [network]\nnetwork_config_dir = \"{}\"\n",
-                dir.join("tmp").display(),
-                dir.join("events.log").display(),
-                dir.join("networks").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("registries.conf"), "").unwrap();
+        write_storage_conf(dir, driver, graphroot);
+        write_config(dir, "");
     }
 
     /// Only this test's files: Podman and the tool never fall back to the machine's.
     fn env(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-        vec![
-            ("CONTAINERS_STORAGE_CONF", dir.join("storage.conf")),
-            ("CONTAINERS_CONF", dir.join("containers.conf")),
-            ("CONTAINERS_REGISTRIES_CONF", dir.join("registries.conf")),
+        let mut env = env_of(dir);
+        env.extend([
             ("HOME", dir.join("home")),
             ("XDG_CONFIG_HOME", dir.join("config")),
             ("XDG_RUNTIME_DIR", dir.join("run")),
-        ]
+        ]);
+        env
     }
 
-    fn spawn(dir: TempDir, url: String, inner_mount: Option<PathBuf>, command: &mut Command) -> Service {
+    /// Starts `podman system service` on `url` in `root`.
+    fn spawn(dir: TempDir, url: String, root: PodmanRoot) -> Service {
         let log = std::fs::File::create(dir.path().join("service.log")).unwrap();
-        command.envs(Self::env(dir.path())).env_remove("CONTAINER_HOST").stdout(Stdio::null()).stderr(log);
-        let child = command.spawn().expect("start podman system service");
-        let service = Service { child: Some(child), url, dir, inner_mount };
+        let child = root
+            .command("podman")
+            .args(["system", "service", "--time=0", &url])
+            .envs(Self::env(dir.path()))
+            .env_remove("CONTAINER_HOST")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start podman system service");
+        let service = Service { child: Some(child), url, root, dir };
         service.wait_ready();
         service
     }
@@ -81,7 +69,7 @@ impl Service {
     }
 
     fn podman(&self) -> Command {
-        let mut c = Command::new("podman");
+        let mut c = self.root.command("podman");
         c.arg("--url").arg(&self.url).envs(Self::env(self.dir.path()));
         c
     }
@@ -91,6 +79,8 @@ impl Service {
         while start.elapsed() < Duration::from_secs(30) {
             let out = run(self.podman().args(["version", "--format", "{{.Server.Version}}"]));
             if out.status.success() {
+                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                assert!(self.root.podman.runs(&version), "{:?} runs Podman {version}", self.root.podman);
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -117,22 +107,9 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let pid = child.id().to_string();
-        if let Some(at) = &self.inner_mount {
-            let _ =
-                Command::new("nsenter").args(["--target", &pid, "--mount", "umount", "-l"]).arg(at).status();
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child, Duration::from_secs(10));
         }
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
@@ -147,7 +124,7 @@ struct NamespacedPodman {
 }
 
 impl NamespacedPodman {
-    fn start() -> NamespacedPodman {
+    fn start(podman: Podman) -> NamespacedPodman {
         let mut fs = LoopBtrfs::new("1G");
         // graphroot is a subvolume with compression zstd; its volumes directory a NOCOW
         // subvolume, so every new volume directory inherits +C.
@@ -169,28 +146,29 @@ impl NamespacedPodman {
         Service::configure(dir.path(), &mnt.join("storage"), "overlay");
         let socket = dir.path().join("podman.sock");
         let url = format!("unix://{}", socket.display());
-        let mut command = Command::new("unshare");
-        command
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg(r#"mount -t btrfs -o compress=zstd:1,subvol=/ "$1" "$2" && exec podman system service --time=0 "$3""#)
-            .args(["sh", &fs.device])
-            .arg(&mnt)
-            .arg(&url);
-        let service = Service::spawn(dir, url, Some(mnt.clone()), &mut command);
+        // Mounted only in the service's namespace, which ends with the service.
+        let root = PodmanRoot::new(podman, &[dir.path()]);
+        ok(root
+            .command("mount")
+            .args(["-t", "btrfs", "-o", "compress=zstd:1,subvol=/", &fs.device])
+            .arg(&mnt));
+        let service = Service::spawn(dir, url, root);
         NamespacedPodman { service, mnt, _fs: fs }
     }
 }
 
-#[test]
-fn a_podman_in_another_mount_namespace_is_inspected_in_its_own() {
-    if !can_run(
-        "a_podman_in_another_mount_namespace_is_inspected_in_its_own",
-        &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter", "chattr", "setpriv"],
-        true,
-    ) {
+on_each_podman!(a_podman_in_another_mount_namespace_is_inspected_in_its_own);
+fn a_podman_in_another_mount_namespace_is_inspected_in_its_own(podman: Podman) {
+    let test = "a_podman_in_another_mount_namespace_is_inspected_in_its_own";
+    if !can_run(test, &["podman", "mkfs.btrfs", "losetup", "unshare", "nsenter", "chattr", "setpriv"], true)
+        || !podman.available(test)
+    {
         return;
     }
-    let ns = NamespacedPodman::start();
+    let marker = TempDir::new("marker");
+    let marker = marker.path().join("marker");
+    std::fs::write(&marker, "").unwrap();
+    let ns = NamespacedPodman::start(podman);
     let s = &ns.service;
     let pid = s.pid();
     let graphroot = ns.mnt.join("storage");
@@ -259,21 +237,24 @@ fn a_podman_in_another_mount_namespace_is_inspected_in_its_own() {
     assert!(note.starts_with("placement not read") && note.contains("permission denied"), "{note}");
     assert_eq!(v["graphroot"], Value::Null);
     assert_eq!((&v["volumes"][0]["placement"], &v["volumes"][0]["size"]), (&Value::Null, &Value::Null));
+    assert_eq!(machine_changes_since(&marker), "", "the machine's Podman state changed");
 }
 
-#[test]
-fn a_podman_over_tcp_is_not_inspected_and_the_report_says_why() {
-    if !can_run("a_podman_over_tcp_is_not_inspected_and_the_report_says_why", &["podman"], true) {
+on_each_podman!(a_podman_over_tcp_is_not_inspected_and_the_report_says_why);
+fn a_podman_over_tcp_is_not_inspected_and_the_report_says_why(podman: Podman) {
+    let test = "a_podman_over_tcp_is_not_inspected_and_the_report_says_why";
+    if !can_run(test, &["podman"], true) || !podman.available(test) {
         return;
     }
     let dir = TempDir::new("tcp-podman");
+    let marker = dir.path().join("marker");
+    std::fs::write(&marker, "").unwrap();
     let graphroot = dir.path().join("storage");
     Service::configure(dir.path(), &graphroot, "vfs");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("tcp://127.0.0.1:{port}");
-    let mut command = Command::new("podman");
-    command.args(["system", "service", "--time=0", &url]);
-    let s = Service::spawn(dir, url.clone(), None, &mut command);
+    let root = PodmanRoot::new(podman, &[dir.path()]);
+    let s = Service::spawn(dir, url.clone(), root);
     ok(s.podman().args(["volume", "create", "--label", "io.podfs.class=database", "pgdata"]));
     // The data is right here, yet a TCP endpoint's files are never read from this side.
     assert!(graphroot.join("volumes/pgdata/_data").is_dir());
@@ -292,4 +273,5 @@ fn a_podman_over_tcp_is_not_inspected_and_the_report_says_why() {
 
     let text = s.scan_human();
     assert!(text.contains("note        placement not read: Podman answered over TCP"), "{text}");
+    assert_eq!(machine_changes_since(&marker), "", "the machine's Podman state changed");
 }

@@ -30,10 +30,6 @@ fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{name} missing from {list}"))
 }
 
-fn volume_dir(service: &PodmanService, name: &str) -> std::path::PathBuf {
-    service.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
-}
-
 on_each_podman!(scan_names_every_object_with_class_size_and_placement);
 fn scan_names_every_object_with_class_size_and_placement(podman: Podman) {
     if !can_run("scan against podman", NEEDS, true) || !podman.available("scan against podman") {
@@ -104,10 +100,10 @@ fn scan_names_every_object_with_class_size_and_placement(podman: Podman) {
     service.ok(&["create", "--name", "plain", "localhost/acme-app:1", "true"]);
 
     // Known sizes: write into the volumes' data directories.
-    std::fs::write(volume_dir(&service, "pgdata").join("base"), vec![7u8; 300_000]).unwrap();
+    std::fs::write(service.volume_dir("pgdata").join("base"), vec![7u8; 300_000]).unwrap();
     std::fs::write(nocow.join("pg2").join("base"), vec![7u8; 200_000]).unwrap();
-    std::fs::create_dir_all(volume_dir(&service, "films").join("a/b")).unwrap();
-    std::fs::write(volume_dir(&service, "films").join("a/b/movie.mkv"), vec![1u8; 123_456]).unwrap();
+    std::fs::create_dir_all(service.volume_dir("films").join("a/b")).unwrap();
+    std::fs::write(service.volume_dir("films").join("a/b/movie.mkv"), vec![1u8; 123_456]).unwrap();
 
     let report = scan(&service, &[]);
     assert_eq!(report["storage"]["driver"], "overlay");
@@ -552,7 +548,7 @@ fn a_subvolume_with_quotas_on_is_sized_from_its_qgroup(podman: Podman) {
     bind_volume("outer", &outer);
     // A plain directory: walked.
     service.ok(&["volume", "create", "plain"]);
-    random(&volume_dir(&service, "plain").join("e"), 3_000);
+    random(&service.volume_dir("plain").join("e"), 3_000);
     // Qgroup numbers are those of the last transaction commit.
     ok(Command::new("btrfs").args(["filesystem", "sync"]).arg(&service.top));
 

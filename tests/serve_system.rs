@@ -4,7 +4,7 @@
 mod common;
 
 use common::podman::{Podman, PodmanService};
-use common::{LoopBtrfs, TempDir, bin, can_run, lsattr, ok, run};
+use common::{LoopBtrfs, TempDir, bin, can_run, lsattr, ok, run, terminate};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -76,16 +76,7 @@ impl Plugin {
 impl Drop for Plugin {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            terminate(&mut c, Duration::from_secs(5));
         }
     }
 }

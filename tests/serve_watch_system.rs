@@ -3,29 +3,11 @@
 
 mod common;
 
-use common::{LoopBtrfs, TempDir, bin, can_run};
+use common::{LoopBtrfs, TempDir, TermOnDrop, bin, can_run};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A `serve` this test started, ended by its pid (SIGTERM, then SIGKILL) on drop.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -61,7 +43,7 @@ fn a_change_written_right_after_ready_is_checked() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start serve");
-    let _serve = Serve(child);
+    let _serve = TermOnDrop(child);
 
     let mut message = [0u8; 512];
     let n = notify.recv(&mut message).unwrap_or_else(|e| panic!("no READY=1 ({e}):\n{}", log_of(&log)));

@@ -90,10 +90,6 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
-fn read_only(path: &Path) -> bool {
-    ok(Command::new("btrfs").args(["property", "get", "-ts"]).arg(path).arg("ro")).trim() == "ro=true"
-}
-
 on_each_podman!(a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused);
 fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Podman) {
     let test = "a paused database volume is snapshotted";
@@ -241,16 +237,6 @@ fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Po
     assert_eq!(tool(&service).arg("nothing").output().unwrap().status.code(), Some(2));
 }
 
-/// A running `serve`, ended by pid when dropped.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 on_each_podman!(a_plugin_volume_is_snapshotted_beside_its_class_directory);
 fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     let test = "a plugin volume is snapshotted";
@@ -264,7 +250,7 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     let root = service.top.join("podfs");
     let start_serve = |extra: &[&str]| {
         let _ = std::fs::remove_file(&socket);
-        let serve = Serve(
+        let serve = KillOnDrop(
             bin()
                 .args(["serve", "--no-events", "--no-watch", "--socket"])
                 .arg(&socket)

@@ -41,21 +41,6 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn plan_dir(dir: &Path, driver: &str, graphroot: &str, runroot: &str) -> PathBuf {
-    let plan = dir.join("plan");
-    write(
-        &plan.join("storage.conf"),
-        &format!(
-            "# Generated\n[storage]\ndriver = \"{driver}\"\ngraphroot = \"{graphroot}\"\nrunroot = \"{runroot}\"\n"
-        ),
-    );
-    plan
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// uid 65534 with its home, XDG directories and configuration root in a temporary
 /// directory. Drop ends the rootless pause process its Podman left (by the pid Podman
 /// recorded) and removes everything.
@@ -161,11 +146,7 @@ impl RootlessUser {
 
     /// A busybox image in the user's own store, imported by rootless Podman.
     fn import_busybox(&self, name: &str) {
-        let root = self.dir.path().join("rootfs");
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
-        let tar = self.dir.path().join("busybox.tar");
-        ok(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+        let tar = busybox_tar(self.dir.path());
         std::fs::set_permissions(&tar, std::fs::Permissions::from_mode(0o644)).unwrap();
         self.podman(&["import", tar.to_str().unwrap(), name]);
     }

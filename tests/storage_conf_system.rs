@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::podman::{Podman, PodmanRoot, PodmanService};
+use common::podman::{Podman, PodmanRoot, PodmanService, env_of, write_config};
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -58,21 +58,6 @@ mountopt = "nodev"
     )
 }
 
-fn plan_dir(dir: &Path, driver: &str, graphroot: &Path, runroot: &Path) -> std::path::PathBuf {
-    let plan = dir.join("plan");
-    std::fs::create_dir_all(&plan).unwrap();
-    std::fs::write(
-        plan.join("storage.conf"),
-        format!(
-            "# Generated\n[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            graphroot.display(),
-            runroot.display()
-        ),
-    )
-    .unwrap();
-    plan
-}
-
 /// Lines of `text` that are not the given keys' assignments.
 fn other_lines<'a>(text: &'a str, keys: &[&str]) -> Vec<&'a str> {
     text.lines().filter(|l| !keys.iter().any(|k| l.starts_with(&format!("{k} =")))).collect()
@@ -92,7 +77,7 @@ fn apply_changes_only_planned_keys_and_podman_reads_the_result(podman: Podman) {
     let old = distro_conf(&dir.path().join("old-store"), &dir.path().join("run-old"));
     std::fs::write(&conf, &old).unwrap();
     let new_root = top.join("store");
-    let plan = plan_dir(dir.path(), "btrfs", &new_root, &dir.path().join("run"));
+    let plan = plan_dir(dir.path(), "btrfs", &new_root, dir.path().join("run"));
 
     // show names the file and why.
     let out =
@@ -130,31 +115,19 @@ fn apply_changes_only_planned_keys_and_podman_reads_the_result(podman: Podman) {
     assert_eq!(backups.len(), 1);
     assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), old);
 
-    // A real Podman reads it: new driver and graphroot. Its own state stays in the test's
-    // directory: never the machine's containers.conf, registries, networks, /run/libpod or
-    // lock segment.
-    let engine = dir.path().join("containers.conf");
-    std::fs::write(
-        &engine,
-        format!(
-            "[network]\nnetwork_config_dir = \"{}\"\n\n[engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
-             events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\nlock_type = \"file\"\n",
-            dir.path().join("networks").display(),
-            dir.path().join("tmp").display(),
-            dir.path().join("events.log").display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("registries.conf"), "").unwrap();
+    // A real Podman reads it: new driver and graphroot, in its namespace with the test's
+    // configuration beside the file, so it writes none of the machine's Podman state.
+    let marker = dir.path().join("marker");
+    std::fs::write(&marker, "").unwrap();
+    write_config(dir.path(), "");
     let root = PodmanRoot::new(podman, &[dir.path(), fs.dir.path()]);
     let out = run(root
         .command("podman")
         .args(["info", "--format", "{{.Version.Version}} {{.Store.GraphDriverName}} {{.Store.GraphRoot}}"])
-        .env("CONTAINERS_STORAGE_CONF", &conf)
-        .env("CONTAINERS_CONF", &engine)
-        .env("CONTAINERS_REGISTRIES_CONF", dir.path().join("registries.conf"))
+        .envs(env_of(dir.path()))
         .env("HOME", dir.path()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(machine_changes_since(&marker), "", "the machine's Podman state changed");
     let info = String::from_utf8_lossy(&out.stdout);
     let (version, store) = info.trim().split_once(' ').unwrap();
     assert!(podman.runs(version), "{podman:?} runs {version}");
@@ -175,7 +148,7 @@ fn a_failed_rename_leaves_the_original_and_no_temporary_file() {
     let conf = top.join("storage.conf");
     let old = distro_conf(&top.join("empty-store"), &top.join("run"));
     std::fs::write(&conf, &old).unwrap();
-    let plan = plan_dir(&top, "overlay", &top.join("empty-store"), &top.join("run2"));
+    let plan = plan_dir(&top, "overlay", top.join("empty-store"), top.join("run2"));
     // An immutable target: the temporary file is written, the rename over it fails.
     ok(Command::new("chattr").arg("+i").arg(&conf));
     let out = run(bin().args(["storage-conf", "apply", "--plan"]).arg(&plan).arg("--file").arg(&conf));
@@ -203,7 +176,7 @@ fn a_populated_store_is_never_switched(podman: Podman) {
     service.import_busybox(&["localhost/keep:1"]);
     let conf = service.dir().join("storage.conf");
     let before = std::fs::read_to_string(&conf).unwrap();
-    let plan = plan_dir(service.dir(), "btrfs", &service.graphroot, &service.dir().join("run"));
+    let plan = plan_dir(service.dir(), "btrfs", &service.graphroot, service.dir().join("run"));
     for via_socket in [false, true] {
         let mut cmd = bin();
         cmd.args(["storage-conf", "apply", "--plan"]).arg(&plan).arg("--file").arg(&conf);
@@ -222,7 +195,7 @@ fn a_populated_store_is_never_switched(podman: Podman) {
 #[test]
 fn nixos_managed_files_are_refused_with_the_snippet() {
     let dir = TempDir::new("nixos");
-    let plan = plan_dir(dir.path(), "overlay", &dir.path().join("store"), &dir.path().join("run"));
+    let plan = plan_dir(dir.path(), "overlay", dir.path().join("store"), dir.path().join("run"));
     let conf = dir.path().join("storage.conf");
     // graphroot is written: the default would be the machine's /var/lib/containers/storage.
     let text =
@@ -254,7 +227,7 @@ fn nixos_managed_files_are_refused_with_the_snippet() {
 #[test]
 fn malformed_storage_conf_exits_2_and_is_not_touched() {
     let dir = TempDir::new("malformed");
-    let plan = plan_dir(dir.path(), "overlay", &dir.path().join("store"), &dir.path().join("run"));
+    let plan = plan_dir(dir.path(), "overlay", dir.path().join("store"), dir.path().join("run"));
     let conf = dir.path().join("storage.conf");
     let text = "[storage]\ndriver = \"overlay\"\ngraphroot = \"/x\n";
     std::fs::write(&conf, text).unwrap();

@@ -1,17 +1,11 @@
-//! `generate-man DIR`: roff man pages generated from the code, so the pages never drift
+//! Roff man pages generated from the code (by `generate-docs`), so the pages never drift
 //! from `--help` and the spec parser: section 1 from the clap definitions, section 5 from
 //! [`crate::inventory::spec_page`]. Laid out as `DIR/man1/*.1` and `DIR/man5/*.5`, so
 //! `MANPATH=DIR man podman-btrfs-advise-serve` finds them.
 
 use crate::error::Error;
-use clap::{Args, CommandFactory};
+use clap::CommandFactory;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Args)]
-pub struct ManArgs {
-    /// Directory to write the pages into (as `man1/` and `man5/` below it).
-    pub dir: PathBuf,
-}
 
 /// The date every page carries; a fixed one keeps the committed pages reproducible.
 const DATE: &str = "2026-11-23";
@@ -48,9 +42,4 @@ pub fn write_tree(dir: &Path, files: &[(String, String)]) -> Result<(), Error> {
         crate::output::write_files(&dir, &files, crate::output::Overwrite::Replace)?;
     }
     Ok(())
-}
-
-pub fn run(args: ManArgs) -> Result<u8, Error> {
-    write_tree(&args.dir, &pages())?;
-    Ok(crate::error::exit::OK)
 }

@@ -49,11 +49,8 @@ pub enum Command {
     Snapshot(snapshot::SnapshotArgs),
     Restore(restore::RestoreArgs),
     Bench(bench::BenchArgs),
-    /// Write the man pages generated from these definitions into a directory.
-    #[command(hide = true)]
-    GenerateMan(man::ManArgs),
     /// Regenerate everything generated in a checkout: man pages, shell completions and
-    /// README.md's rule table.
+    /// README.md's rule and class tables.
     #[command(hide = true)]
     GenerateDocs(docs::DocsArgs),
 }
@@ -91,7 +88,6 @@ pub fn run(cli: Cli) -> Result<u8, crate::error::Error> {
         Command::Snapshot(args) => snapshot::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::GenerateMan(args) => man::run(args),
         Command::GenerateDocs(args) => docs::run(args),
     }
 }

@@ -1,6 +1,6 @@
 //! podman-btrfs-advise-spec(5): the reference for the workload spec format, kept beside its
 //! parser so the keys, limits, classes and examples it lists are the parser's own, and
-//! rendered to roff for `generate-man`.
+//! rendered to roff for the man pages `generate-docs` writes.
 //!
 //! Texts use three marks, rendered as man pages do: `**word**` bold (names to type),
 //! `*word*` italic (placeholders), and backquotes for literal values, set in bold.

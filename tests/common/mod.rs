@@ -71,6 +71,16 @@ pub fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The stdout of a command's output, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The stderr of a command's output, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The binary under test.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_podman-btrfs-advise"))
@@ -198,6 +208,57 @@ pub fn compression_property(path: &Path) -> String {
     out.trim().strip_prefix("compression=").unwrap_or("").to_string()
 }
 
+/// Paths of every subvolume of the btrfs mounted at `mnt`, from `btrfs subvolume list`.
+pub fn subvolumes(mnt: &Path) -> Vec<String> {
+    ok(Command::new("btrfs").args(["subvolume", "list"]).arg(mnt))
+        .lines()
+        .filter_map(|l| l.split(" path ").nth(1).map(String::from))
+        .collect()
+}
+
+/// Whether the subvolume at `path` is read-only.
+pub fn read_only(path: &Path) -> bool {
+    ok(Command::new("btrfs").args(["property", "get", "-ts"]).arg(path).arg("ro")).trim() == "ro=true"
+}
+
+/// Bytes free on the filesystem of `p`, after its pending writes reach it.
+pub fn free(p: &Path) -> u64 {
+    ok(Command::new("sync").arg("-f").arg(p));
+    let out = ok(Command::new("df").args(["-B1", "--output=avail"]).arg(p));
+    out.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// A plan directory `dir/plan` whose storage.conf sets `driver`, `graphroot` and `runroot`,
+/// as `plan --out` writes it.
+pub fn plan_dir(dir: &Path, driver: &str, graphroot: impl AsRef<Path>, runroot: impl AsRef<Path>) -> PathBuf {
+    let plan = dir.join("plan");
+    std::fs::create_dir_all(&plan).unwrap();
+    std::fs::write(
+        plan.join("storage.conf"),
+        format!(
+            "# Generated\n[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            graphroot.as_ref().display(),
+            runroot.as_ref().display()
+        ),
+    )
+    .unwrap();
+    plan
+}
+
+/// A tar of a root filesystem with a static busybox and its common applets, made in
+/// `dir` (for `podman import`: no registry needed).
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
+    for applet in ["sh", "sleep", "cat", "dd", "true"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+    }
+    let tar = dir.join("busybox.tar");
+    ok(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+    tar
+}
+
 /// (disk usage, uncompressed) bytes of everything under `path`, from `compsize -b`.
 pub fn compsize(path: &Path) -> (u64, u64) {
     let out = ok(Command::new("compsize").arg("-b").arg(path));
@@ -207,40 +268,6 @@ pub fn compsize(path: &Path) -> (u64, u64) {
         .unwrap_or_else(|| panic!("no TOTAL in compsize output:\n{out}"));
     let cols: Vec<&str> = total.split_whitespace().collect();
     (cols[2].parse().unwrap(), cols[3].parse().unwrap())
-}
-
-/// An ext4 filesystem on a loop device (a copy's source, a filesystem to compare with);
-/// unmounted and detached on drop.
-pub struct LoopExt4 {
-    /// Holds the image; removed after Drop::drop has unmounted and detached it.
-    _dir: TempDir,
-    pub device: String,
-    pub mnt: PathBuf,
-}
-
-impl LoopExt4 {
-    pub fn new(size: &str) -> Self {
-        let dir = TempDir::new("ext4");
-        let img = dir.path().join("fs.img");
-        ok(Command::new("truncate").arg("-s").arg(size).arg(&img));
-        ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img));
-        let device = ok(Command::new("losetup").arg("--find").arg("--show").arg(&img)).trim().to_string();
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        let mut fs_ = LoopExt4 { _dir: dir, device, mnt: PathBuf::new() };
-        ok(Command::new("mount").arg(&fs_.device).arg(&mnt));
-        fs_.mnt = mnt;
-        fs_
-    }
-}
-
-impl Drop for LoopExt4 {
-    fn drop(&mut self) {
-        if !self.mnt.as_os_str().is_empty() {
-            let _ = Command::new("umount").arg(&self.mnt).status();
-        }
-        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
-    }
 }
 
 /// Ends a child process on drop, also when the test fails.
@@ -253,14 +280,40 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Ends `child` by its pid as a service manager would: SIGTERM, then SIGKILL when it
+/// still runs after `grace`.
+pub fn terminate(child: &mut std::process::Child, grace: std::time::Duration) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let start = std::time::Instant::now();
+    while start.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Ends a child process on drop with [`terminate`] (5 s grace), also when the test fails.
+pub struct TermOnDrop(pub std::process::Child);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        terminate(&mut self.0, std::time::Duration::from_secs(5));
+    }
+}
+
 pub mod podman;
 
-/// Files the machine's Podman state holds that changed since `marker` was written.
+/// Files the machine's Podman state holds that changed since `marker` was written
+/// (with its shm lock segment, which every Podman on the machine shares by default).
 pub fn machine_changes_since(marker: &Path) -> String {
-    let dirs: Vec<&str> = ["/var/lib/containers", "/run/libpod", "/run/containers", "/etc/containers"]
-        .into_iter()
-        .filter(|d| Path::new(d).exists())
-        .collect();
+    let dirs: Vec<&str> =
+        ["/var/lib/containers", "/run/libpod", "/run/containers", "/etc/containers", "/dev/shm/libpod_lock"]
+            .into_iter()
+            .filter(|d| Path::new(d).exists())
+            .collect();
     if dirs.is_empty() {
         return String::new();
     }

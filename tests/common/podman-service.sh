@@ -1,8 +1,9 @@
 # Sourced by contrib/bench/scan-vs-df.sh and tests/fixtures/record-podman.sh: a throwaway
 # Podman service in the caller's empty directory $D, its graphroot on a loop-mounted
-# btrfs, run by the machine's podman (host) or by Debian 13's from the trixie root
-# (trixie, chrooted in a mount namespace of its own by trixie-chroot.sh, as the system
-# tests do). Its configuration never comes from the machine's /etc/containers.
+# btrfs, run by the machine's podman (host, in a mount namespace of its own that hides
+# the machine's Podman state, by host-namespace.sh) or by Debian 13's from the trixie root
+# (trixie, chrooted in a mount namespace of its own by trixie-chroot.sh), as the system
+# tests do. Its configuration never comes from the machine's /etc/containers.
 #
 #   podman_service_start host|trixie SIZE [DIR...]  # DIRs: also seen in the trixie root
 #   P ARGS...                                      # that Podman's own client
@@ -13,8 +14,13 @@
 DEV=""
 PID=""
 HOLDER=""
+ENTER=()
+# A command in the service's namespace (and, for trixie, in its root).
+in_namespace() {
+  nsenter -t "$HOLDER" -m "${ENTER[@]}" "$@"
+}
 P() {
-  if [ -n "$HOLDER" ]; then nsenter -t "$HOLDER" -m -r -w podman "$@"; else podman "$@"; fi
+  in_namespace podman "$@"
 }
 podman_namespace_members() {
   local ns p
@@ -57,21 +63,22 @@ podman_service_start() {
   : >"$D/registries.conf"
   export CONTAINERS_STORAGE_CONF=$D/storage.conf CONTAINERS_CONF=$D/containers.conf
   export CONTAINERS_REGISTRIES_CONF=$D/registries.conf PODMAN_IGNORE_CGROUPSV1_WARNING=1
+  local here
+  here=$(dirname "${BASH_SOURCE[0]}")
   if [ "$kind" = trixie ]; then
     root=${PODFS_TRIXIE_ROOT:-/var/cache/podman-btrfs-advise/trixie-podman}
-    unshare --mount --propagation private sh "$(dirname "${BASH_SOURCE[0]}")/trixie-chroot.sh" "$root" "$D" "$@" >"$D/holder.out" 2>&1 &
-    HOLDER=$!
-    for _ in $(seq 100); do grep -q ready "$D/holder.out" && break; sleep 0.1; done
-    grep -q ready "$D/holder.out" || { cat "$D/holder.out" >&2; exit 3; }
+    unshare --mount --propagation private sh "$here/trixie-chroot.sh" "$root" "$D" "$@" >"$D/holder.out" 2>&1 &
+    ENTER=(-r -w)
+  else
+    unshare --mount --propagation private sh "$here/host-namespace.sh" >"$D/holder.out" 2>&1 &
   fi
+  HOLDER=$!
+  for _ in $(seq 100); do grep -q ready "$D/holder.out" && break; sleep 0.1; done
+  grep -q ready "$D/holder.out" || { cat "$D/holder.out" >&2; exit 3; }
   URL=unix://$D/podman.sock
   # Started directly, not through P: a function in the background is a subshell, whose
   # pid is not the service's, and killing it would leave the service running.
-  if [ -n "$HOLDER" ]; then
-    nsenter -t "$HOLDER" -m -r -w podman system service --time=0 "$URL" >"$D/service.log" 2>&1 &
-  else
-    podman system service --time=0 "$URL" >"$D/service.log" 2>&1 &
-  fi
+  nsenter -t "$HOLDER" -m "${ENTER[@]}" podman system service --time=0 "$URL" >"$D/service.log" 2>&1 &
   PID=$!
   for _ in $(seq 100); do P --url "$URL" version >/dev/null 2>&1 && break; sleep 0.1; done
   VERSION=$(P --url "$URL" version --format '{{.Server.Version}}')

@@ -105,11 +105,6 @@ impl PodmanService {
         Self::start_on(Podman::Host, driver)
     }
 
-    /// As [`start`](Self::start), with `extra` appended to the service's containers.conf.
-    pub fn start_with(driver: &str, extra: &str) -> Self {
-        Self::start_with_on(Podman::Host, driver, extra, &[])
-    }
-
     pub fn start_on(podman: Podman, driver: &str) -> Self {
         Self::start_with_on(podman, driver, "", &[])
     }
@@ -164,35 +159,8 @@ impl PodmanService {
         }
         let dir = TempDir::new("podman");
         let d = dir.path();
-        for sub in ["run", "tmp"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        std::fs::write(
-            d.join("storage.conf"),
-            format!(
-                "[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-                graphroot.display(),
-                d.join("run").display()
-            ),
-        )
-        .unwrap();
-        // File locks under tmp_dir: the default shm segment /dev/shm/libpod_lock is the
-        // machine's, shared by every Podman on it; a test must neither take lock numbers
-        // from it nor leak them there when a run is cut short. Networks and registries
-        // likewise come from the test's directory, never the machine's /etc/containers.
-        std::fs::write(
-            d.join("containers.conf"),
-            format!(
-                "[containers]\ndefault_ulimits = []\n\n[network]\nnetwork_config_dir = \"{}\"\n\n\
-                 [engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
-                 events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\nlock_type = \"file\"\n{extra}",
-                d.join("networks").display(),
-                d.join("tmp").display(),
-                d.join("events.log").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(d.join("registries.conf"), "").unwrap();
+        write_storage_conf(d, driver, &graphroot);
+        write_config(d, extra);
         let socket = d.join("podman.sock");
         let url = format!("unix://{}", socket.display());
         let mut service = PodmanService {
@@ -217,7 +185,7 @@ impl PodmanService {
     /// `program` where this service's Podman runs (its namespace), with its configuration.
     pub fn command(&self, program: &str) -> Command {
         let mut c = self.root.as_ref().expect("set up in start_with_on").command(program);
-        c.envs(Self::env_of(self.dir.path()));
+        c.envs(env_of(self.dir.path()));
         c
     }
 
@@ -240,19 +208,7 @@ impl PodmanService {
 
     /// The environment that points Podman at this service's configuration.
     pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        Self::env_of(self.dir.path())
-    }
-
-    fn env_of(d: &Path) -> Vec<(&'static str, PathBuf)> {
-        vec![
-            ("CONTAINERS_STORAGE_CONF", d.join("storage.conf")),
-            ("CONTAINERS_CONF", d.join("containers.conf")),
-            ("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf")),
-            // migrate's preflight lists Quadlet units: from here, never the machine's.
-            ("QUADLET_UNIT_DIRS", d.join("quadlet")),
-            // Podman 5 warns on every start that cgroups v1 is deprecated.
-            ("PODMAN_IGNORE_CGROUPSV1_WARNING", "1".into()),
-        ]
+        env_of(self.dir.path())
     }
 
     fn wait_ready(&mut self) {
@@ -294,14 +250,7 @@ impl PodmanService {
 
     /// Imports a static busybox as an image under each of `names` (no registry needed).
     pub fn import_busybox(&self, names: &[&str]) {
-        let root = self.dir.path().join("rootfs");
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
-        for applet in ["sh", "sleep", "cat", "dd", "true"] {
-            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-        }
-        let tar = self.dir.path().join("busybox.tar");
-        ok(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+        let tar = super::busybox_tar(self.dir.path());
         self.ok(&["import", tar.to_str().unwrap(), names[0]]);
         for n in &names[1..] {
             self.ok(&["tag", names[0], n]);
@@ -310,6 +259,36 @@ impl PodmanService {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Our binary where this service's Podman runs, so that `podman` there is the Podman
+    /// that serves the socket: in the machine's Podman's namespace; in the trixie root the
+    /// copy in `inside` (a directory that root sees), or without one from here, reaching
+    /// Podman 5 through its socket alone.
+    pub fn tool(&self, inside: Option<&Path>) -> Command {
+        match (self.podman, inside) {
+            (Podman::Host, _) => self.command(env!("CARGO_BIN_EXE_podman-btrfs-advise")),
+            (Podman::Trixie, Some(dir)) => self.command(dir.join("podman-btrfs-advise").to_str().unwrap()),
+            (Podman::Trixie, None) => super::bin(),
+        }
+    }
+
+    /// `tool migrate ARGS` against this service, its journal in `state`, with `home` as
+    /// HOME and XDG_CONFIG_HOME; `--url` unless ARGS continue a journal.
+    pub fn migrate_command(&self, mut tool: Command, args: &[&str], state: &Path, home: &Path) -> Command {
+        tool.arg("migrate").args(args).arg("--state-dir").arg(state);
+        let continues =
+            |a: &&str| ["--resume", "--rollback", "--finalize", "--status"].iter().any(|c| a.starts_with(c));
+        if !args.iter().any(continues) {
+            tool.args(["--url", &self.url]);
+        }
+        tool.envs(self.env()).env("HOME", home).env("XDG_CONFIG_HOME", home).stdin(Stdio::null());
+        tool
+    }
+
+    /// Where the volume `name` keeps its data, as Podman names it.
+    pub fn volume_dir(&self, name: &str) -> PathBuf {
+        self.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", name]).into()
     }
 
     /// Unmounts everything below `under` in this namespace, deepest first (container
@@ -382,6 +361,59 @@ impl Drop for PodmanService {
         Self::unmount_below(&self.top);
         Self::unmount_below(self.dir.path());
     }
+}
+
+/// Writes `d/storage.conf`: a store of `driver` at `graphroot`, its runroot `d/run`.
+pub fn write_storage_conf(d: &Path, driver: &str, graphroot: &Path) {
+    std::fs::create_dir_all(d.join("run")).unwrap();
+    std::fs::write(
+        d.join("storage.conf"),
+        format!(
+            "[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            graphroot.display(),
+            d.join("run").display()
+        ),
+    )
+    .unwrap();
+}
+
+/// Writes the containers.conf (with `extra` appended) and registries.conf every test
+/// Podman runs with into `d`, beside the directories they name; [`env_of`] points Podman
+/// at them. Run that Podman in a [`PodmanRoot`]: some of its state ignores every file.
+pub fn write_config(d: &Path, extra: &str) {
+    for sub in ["run", "tmp"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    // File locks under tmp_dir: the default shm segment /dev/shm/libpod_lock is the
+    // machine's, shared by every Podman on it; a test must neither take lock numbers
+    // from it nor leak them there when a run is cut short. Networks and registries
+    // likewise come from the test's directory, never the machine's /etc/containers.
+    std::fs::write(
+        d.join("containers.conf"),
+        format!(
+            "[containers]\ndefault_ulimits = []\n\n[network]\nnetwork_config_dir = \"{}\"\n\n\
+             [engine]\ntmp_dir = \"{}\"\ncgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"file\"\nevents_logfile_path = \"{}\"\nruntime = \"runc\"\nlock_type = \"file\"\n{extra}",
+            d.join("networks").display(),
+            d.join("tmp").display(),
+            d.join("events.log").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("registries.conf"), "").unwrap();
+}
+
+/// The environment that points Podman (and the tool) at the configuration in `d`.
+pub fn env_of(d: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("CONTAINERS_STORAGE_CONF", d.join("storage.conf")),
+        ("CONTAINERS_CONF", d.join("containers.conf")),
+        ("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf")),
+        // migrate's preflight lists Quadlet units: from here, never the machine's.
+        ("QUADLET_UNIT_DIRS", d.join("quadlet")),
+        // Podman 5 warns on every start that cgroups v1 is deprecated.
+        ("PODMAN_IGNORE_CGROUPSV1_WARNING", "1".into()),
+    ]
 }
 
 /// Where the commands of one Podman run, each in a mount namespace of its own: the
