@@ -65,7 +65,9 @@ pub struct SnapshotArgs {
 
     /// Snapshot every volume whose class is scheduled this often (the class table's
     /// schedule: hourly for database and vm, …), for a timer to run. A volume that cannot be
-    /// snapshotted (not a subvolume) is reported and the others are still taken.
+    /// snapshotted (not a subvolume, a class label that names no class, a container that
+    /// cannot be paused, a snapshot btrfs refuses) is reported, the others are still taken,
+    /// and the exit code is 3.
     #[arg(long, value_name = "EVERY", value_parser = ["hourly", "daily", "weekly"],
           conflicts_with_all = ["volumes", "list", "prune", "force"])]
     pub scheduled: Option<String>,
@@ -165,6 +167,35 @@ fn volume_class(v: &Volume, users: &[Container]) -> Result<Class, Error> {
     Ok(classify_volume(v, &users.iter().collect::<Vec<_>>())?.class)
 }
 
+/// An error as one line of the report's failures.
+fn failure(e: &Error) -> String {
+    e.to_string().trim_start_matches("error: ").to_string()
+}
+
+/// Snapshots `t` while the running containers that use it are quiesced, and releases them
+/// again whatever happened; what releasing could not do is added to `failures`.
+fn take_one(
+    t: &Target,
+    client: &Client,
+    rt: &tokio::runtime::Runtime,
+    stop: bool,
+    failures: &mut Vec<String>,
+) -> Result<Taken, Error> {
+    let mut quiet = Quiet::new(client, rt);
+    let mut take = || {
+        let mut held = Vec::new();
+        for c in t.users.iter().filter(|c| c.state == "running") {
+            held.push(Held { name: c.name.clone(), how: quiet.quiesce(&c.id, stop)? });
+        }
+        let stamp = snapshot::unused_stamp(&t.volume.name, &t.data);
+        let snapshot = snapshot::take(&t.volume.name, &t.data, &stamp)?;
+        Ok(Taken { snapshot, class: t.class.to_string(), containers: held })
+    };
+    let result = take();
+    failures.extend(quiet.release());
+    result
+}
+
 /// The containers that mount volume `name`.
 pub(super) fn users_of(containers: &[Container], name: &str) -> Vec<Container> {
     containers
@@ -190,7 +221,13 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         // reported and does not keep the others from being taken.
         for volume in rt.block_on(client.volumes())? {
             let users = users_of(&containers, &volume.name);
-            let class = volume_class(&volume, &users)?;
+            let class = match volume_class(&volume, &users) {
+                Ok(class) => class,
+                Err(e) => {
+                    failures.push(failure(&e));
+                    continue;
+                }
+            };
             let due = matches!(class.info().snapshots, Snapshots::Scheduled(p) if p.every.as_str() == every);
             if !due {
                 continue;
@@ -199,7 +236,7 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
                 .and_then(|data| snapshot::check_subvolume(&volume.name, &data).map(|()| data))
             {
                 Ok(data) => targets.push(Target { volume, data, users, class }),
-                Err(e) => failures.push(e.to_string().trim_start_matches("error: ").to_string()),
+                Err(e) => failures.push(failure(&e)),
             }
         }
     }
@@ -216,15 +253,19 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
     }
     let mut taken = Vec::new();
     for t in &targets {
-        let mut quiet = Quiet::new(&client, &rt);
-        let mut held = Vec::new();
-        for c in t.users.iter().filter(|c| c.state == "running") {
-            held.push(Held { name: c.name.clone(), how: quiet.quiesce(&c.id, args.stop)? });
+        match take_one(t, &client, &rt, args.stop, &mut failures) {
+            Ok(one) => taken.push(one),
+            // A timer's run reports the volume and goes on with the others.
+            Err(e) if args.scheduled.is_some() => {
+                let (named, message) = (format!("volume `{}`", t.volume.name), failure(&e));
+                failures.push(if message.starts_with(&named) {
+                    message
+                } else {
+                    format!("{named}: {message}")
+                });
+            }
+            Err(e) => return Err(e),
         }
-        let snapshot =
-            snapshot::take(&t.volume.name, &t.data, &snapshot::unused_stamp(&t.volume.name, &t.data));
-        failures.extend(quiet.release());
-        taken.push(Taken { snapshot: snapshot?, class: t.class.to_string(), containers: held });
     }
     match args.format {
         Format::Json => println!(
