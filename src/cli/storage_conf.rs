@@ -134,14 +134,14 @@ struct Context {
 fn context(t: &Target) -> Result<Context, Error> {
     let host = t.url.as_deref().map(|u| crate::scan::fetch_host(Some(u))).transpose()?;
     let socket = host.as_ref().map(|h| (h.endpoint.as_str(), h.podman_version.as_str()));
-    let (version, version_source) = resolve::detect_version(t.podman_version.as_deref(), socket)?;
     let mut caller = Caller::current(t.config_root.clone());
     caller.rootless |= t.rootless;
     if let Some(f) = &t.file {
         caller.env.insert("CONTAINERS_STORAGE_CONF".into(), f.display().to_string());
         caller.env.remove("CONTAINERS_STORAGE_CONF_OVERRIDE");
     }
-    let mut stack = resolve::stack(&caller, version.is_some_and(Version::layered))?;
+    let resolve::Resolution { version, version_source, mut stack } =
+        resolve::resolve(&caller, t.podman_version.as_deref(), socket)?;
     if t.file.is_some() {
         stack.target.why = "--file".into();
     }

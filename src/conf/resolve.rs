@@ -61,6 +61,27 @@ pub fn detect_version(
     })
 }
 
+/// The Podman version whose storage.conf rules apply, where it was learnt, and the files
+/// those rules make a caller read.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub version: Option<Version>,
+    pub version_source: String,
+    pub stack: Stack,
+}
+
+/// What every command that reads a host's storage.conf starts from: the version (`given`,
+/// else the socket's answer, else `podman --version`) and the stack it makes `caller` read.
+pub fn resolve(
+    caller: &Caller,
+    given: Option<&str>,
+    socket: Option<(&str, &str)>,
+) -> Result<Resolution, Error> {
+    let (version, version_source) = detect_version(given, socket)?;
+    let stack = stack(caller, version.is_some_and(Version::layered))?;
+    Ok(Resolution { version, version_source, stack })
+}
+
 /// Who asks, and where the configuration directories are. `config_root` prefixes
 /// `/etc/containers` and `/usr/share/containers` only (for tests and chroots); the user's
 /// directories come from the environment as they do for Podman.
@@ -439,8 +460,10 @@ fn override_layer(caller: &Caller) -> Result<Option<Layer>, Error> {
 impl Stack {
     /// The file Podman reads first (its main file, or the one CONTAINERS_STORAGE_CONF
     /// names), else where one belongs: what a watcher of "the storage.conf" watches.
+    /// (A rootless caller's system file before Podman 6 only lends defaults: not it.)
     pub fn first_file(&self) -> &Path {
-        self.layers.first().map_or(self.main.as_path(), |l| l.path.as_path())
+        let main = self.layers.iter().find(|l| matches!(l.role, Role::Main | Role::Env));
+        main.map_or(self.main.as_path(), |l| l.path.as_path())
     }
 
     /// The same stack with the target holding `text`: replaced in place, or (a new
@@ -660,6 +683,14 @@ mod tests {
         let named = t.write("named.conf", "[storage]\n");
         let c = t.caller(0, &[("CONTAINERS_STORAGE_CONF", named.to_str().unwrap())]);
         assert_eq!(stack(&c, false).unwrap().first_file(), named);
+        // Rootless before Podman 6: the user's file (where one belongs), never root's, which
+        // only lends defaults; Podman 6: the main file, not a drop-in.
+        let rootless = t.caller(1000, &[]);
+        let user = t.0.join("home/.config/containers/storage.conf");
+        assert_eq!(stack(&rootless, false).unwrap().first_file(), user);
+        t.write("root/etc/containers/storage.rootful.conf.d/50-x.conf", "[storage]\n");
+        assert_eq!(stack(&c, true).unwrap().first_file(), named);
+        assert_eq!(stack(&t.caller(0, &[]), true).unwrap().first_file(), etc);
     }
 
     #[test]
