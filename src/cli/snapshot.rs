@@ -145,16 +145,16 @@ pub(super) fn volume(client: &Client, rt: &tokio::runtime::Runtime, name: &str) 
     rt.block_on(client.volume(name))?.ok_or_else(|| Error::Usage(format!("no volume named `{name}`")))
 }
 
-/// The client of the Podman at `url` (else the default), a runtime for it, and the
-/// server's version.
-pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runtime, String), Error> {
+/// The client of the Podman at `url` (else the default) and a runtime for it, once the
+/// server answered a ping as a Podman this tool knows.
+pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runtime), Error> {
     let env = |name: &str| std::env::var(name).ok();
     let at = discover(url, &env, rustix::process::geteuid().is_root())?;
     let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
     let client = Client::new(at, timeouts);
     let rt = runtime()?;
-    let version = rt.block_on(client.ping())?.version;
-    Ok((client, rt, version))
+    rt.block_on(client.ping())?;
+    Ok((client, rt))
 }
 
 /// A volume's class: for a volume of the plugin (`serve`) the class it was created with
@@ -206,11 +206,11 @@ pub(super) fn users_of(containers: &[Container], name: &str) -> Vec<Container> {
 }
 
 pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
-    let (client, rt, version) = connect(args.url.as_deref())?;
+    let (client, rt) = connect(args.url.as_deref())?;
     if args.list {
         return list(&args, &client, &rt);
     }
-    let containers = rt.block_on(client.containers(&version))?;
+    let containers = rt.block_on(client.containers_brief())?;
     if args.prune {
         return prune(&args, &client, &rt, &containers);
     }

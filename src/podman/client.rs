@@ -157,16 +157,35 @@ impl Client {
     /// is inspected, 16 at a time; one removed before that is left out. `podman_version`
     /// tells the policy Podman reports for a container created without one.
     pub async fn containers(&self, podman_version: &str) -> Result<Vec<Container>, PodmanError> {
+        self.list_containers(Some(podman_version)).await
+    }
+
+    /// Every container's id, name, state, image, labels and mounts, without sizes (which
+    /// Podman computes per container) or restart policies (left empty): what acting on
+    /// volumes needs. Two list calls at once, as [`containers`](Self::containers) makes.
+    pub async fn containers_brief(&self) -> Result<Vec<Container>, PodmanError> {
+        self.list_containers(None).await
+    }
+
+    /// The container lists; with `full` (the server's version) also sizes and restart
+    /// policies.
+    async fn list_containers(&self, full: Option<&str>) -> Result<Vec<Container>, PodmanError> {
         let podman = self.podman("containers/json")?;
-        let opts = podman_api::opts::ContainerListOpts::builder().all(true).size(true).build();
+        let opts = podman_api::opts::ContainerListOpts::builder().all(true).size(full.is_some()).build();
         let lists = podman.containers();
+        let policies = async {
+            match full {
+                Some(version) => self.restart_policies(version).await,
+                None => Ok(HashMap::new()),
+            }
+        };
         let (listed, compat, policies) = tokio::try_join!(
             self.api("containers/json", lists.list(&opts)),
             self.compat_containers(),
-            self.restart_policies(podman_version),
+            policies,
         )?;
         let (mut containers, uninspected) =
-            answers::containers_from_lists(listed, compat, &policies, podman_version);
+            answers::containers_from_lists(listed, compat, &policies, full.unwrap_or_default());
         for (i, why) in &uninspected {
             tracing::debug!(container = %containers[*i].name, "inspecting the container: {why}");
         }
@@ -185,6 +204,9 @@ impl Client {
         }
         let mut kept = kept.into_iter();
         containers.retain(|_| kept.next().unwrap_or(true));
+        if full.is_none() {
+            containers.iter_mut().for_each(|c| c.restart_policy.clear());
+        }
         Ok(containers)
     }
 
