@@ -13,10 +13,6 @@ use rustix::fd::AsFd;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// Podman's default stop timeout, when inspect does not name one.
-const DEFAULT_STOP_TIMEOUT: u64 = 10;
 
 /// The directory beside a volume's subvolume that holds its snapshots.
 pub const SNAPSHOT_DIR: &str = ".snapshots";
@@ -282,11 +278,26 @@ pub fn delete(s: &Snapshot) -> Result<(), Error> {
 }
 
 /// How a container was quiesced for a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quiesced {
     Paused,
     Stopped,
+}
+
+impl Quiesced {
+    /// The word for it, in JSON and in human output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quiesced::Paused => "paused",
+            Quiesced::Stopped => "stopped",
+        }
+    }
+}
+
+impl Serialize for Quiesced {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Containers paused (or stopped, with `--stop`) for a snapshot. Dropping it unpauses and
@@ -313,12 +324,7 @@ impl<'a> Quiet<'a> {
             }
             Err(e) if stop => {
                 tracing::info!("cannot pause {container} ({e}): stopping it");
-                let timeout =
-                    self.runtime.block_on(self.client.container(container))?.and_then(|c| c.stop_timeout);
-                let grace = Duration::from_secs(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
-                if self.runtime.block_on(self.client.stop(container, grace))? == Outcome::Changed {
-                    self.held.push((container.to_string(), Quiesced::Stopped));
-                }
+                self.stop(container, false)?;
                 Ok(Quiesced::Stopped)
             }
             Err(e) => Err(Error::Environment(format!(
@@ -327,21 +333,19 @@ impl<'a> Quiet<'a> {
         }
     }
 
-    /// Unpauses and starts again what was quiesced; returns what failed.
     /// Stops `container` (unpausing it first: Podman 4.3.1 refuses to stop a paused one)
     /// with its own stop timeout, to be started again by [`release`](Self::release).
     pub fn stop(&mut self, container: &str, paused: bool) -> Result<(), Error> {
         if paused {
             self.runtime.block_on(self.client.unpause(container))?;
         }
-        let timeout = self.runtime.block_on(self.client.container(container))?.and_then(|c| c.stop_timeout);
-        let grace = Duration::from_secs(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
-        if self.runtime.block_on(self.client.stop(container, grace))? == Outcome::Changed {
+        if self.runtime.block_on(self.client.stop_with_own_timeout(container))? == Outcome::Changed {
             self.held.push((container.to_string(), Quiesced::Stopped));
         }
         Ok(())
     }
 
+    /// Unpauses and starts again what was quiesced; returns what failed.
     pub fn release(&mut self) -> Vec<String> {
         for (container, how) in std::mem::take(&mut self.held).into_iter().rev() {
             let done = match how {

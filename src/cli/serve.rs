@@ -181,11 +181,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Error> {
         remove_with_snapshots: args.remove_with_snapshots,
         podman,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(daemon::serve(config))?;
+    podman::runtime()?.block_on(daemon::serve(config))?;
     Ok(crate::error::exit::OK)
 }
 

@@ -6,12 +6,11 @@ use crate::class::{Class, Snapshots};
 use crate::classify::live::classify_volume;
 use crate::error::{Error, exit};
 use crate::inventory::live::{Container, Volume};
-use crate::podman::{Client, Timeouts, discover};
+use crate::podman::{Client, Timeouts, discover, runtime};
 use crate::snapshot::{self, Quiesced, Quiet, Snapshot};
 use clap::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const EXAMPLES: &str = "Examples:
   podman-btrfs-advise snapshot pgdata
@@ -124,13 +123,6 @@ struct Target {
     class: Class,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))
-}
-
 pub(super) fn data_of(v: &Volume) -> Result<PathBuf, Error> {
     if v.mountpoint.is_empty() {
         return Err(Error::Environment(format!(
@@ -150,8 +142,7 @@ pub(super) fn volume(client: &Client, rt: &tokio::runtime::Runtime, name: &str) 
 pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runtime), Error> {
     let env = |name: &str| std::env::var(name).ok();
     let at = discover(url, &env, rustix::process::geteuid().is_root())?;
-    let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
-    let client = Client::new(at, timeouts);
+    let client = Client::new(at, Timeouts::CONTROL);
     let rt = runtime()?;
     rt.block_on(client.ping())?;
     Ok((client, rt))
@@ -276,7 +267,7 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         Format::Human => {
             for t in &taken {
                 let held: Vec<String> =
-                    t.containers.iter().map(|h| format!("{} {}", h.how_str(), h.name)).collect();
+                    t.containers.iter().map(|h| format!("{} {}", h.how.as_str(), h.name)).collect();
                 let while_ = if held.is_empty() { String::new() } else { format!(" ({})", held.join(", ")) };
                 println!("{} ({}): {}{while_}", t.snapshot.volume, t.class, t.snapshot.path.display());
             }
@@ -286,15 +277,6 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         }
     }
     Ok(if failures.is_empty() { exit::OK } else { exit::ENVIRONMENT })
-}
-
-impl Held {
-    fn how_str(&self) -> &'static str {
-        match self.how {
-            Quiesced::Paused => "paused",
-            Quiesced::Stopped => "stopped",
-        }
-    }
 }
 
 /// The volumes named on the command line, else all.

@@ -46,6 +46,9 @@ pub const MIN_VERSION: Version = Version { major: 4, minor: 3 };
 /// How many container inspections run at once.
 const INSPECT_CONCURRENCY: usize = 16;
 
+/// Podman's stop timeout, in seconds, for a container that names none.
+pub const DEFAULT_STOP_TIMEOUT: u64 = 10;
+
 /// How long to wait for answers: every limit of every call is here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -59,6 +62,11 @@ impl Timeouts {
     /// For reading a whole host (`scan`).
     pub const SCAN: Timeouts =
         Timeouts { first_answer: Duration::from_secs(10), request: Duration::from_secs(300) };
+
+    /// For a command that acts on a few containers or volumes (snapshot, restore, migrate):
+    /// a quick answer to the ping, and room for a stop or a list of a big host.
+    pub const CONTROL: Timeouts =
+        Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
 
     /// For looking at one object at a time, as the daemon does for each event.
     pub const LOOKUP: Timeouts =
@@ -326,6 +334,13 @@ impl Client {
     pub async fn stop(&self, container: &str, grace: Duration) -> Result<Outcome, PodmanError> {
         let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
         self.control(container, "stop", &format!("?timeout={seconds}"), self.timeouts.stop(grace)).await
+    }
+
+    /// Stops `container` with its own stop timeout (inspect's `StopTimeout`, else Podman's
+    /// default, [`DEFAULT_STOP_TIMEOUT`] seconds), as `podman stop` would.
+    pub async fn stop_with_own_timeout(&self, container: &str) -> Result<Outcome, PodmanError> {
+        let own = self.container(container).await?.and_then(|c| c.stop_timeout);
+        self.stop(container, Duration::from_secs(own.unwrap_or(DEFAULT_STOP_TIMEOUT))).await
     }
 
     pub async fn start(&self, container: &str) -> Result<Outcome, PodmanError> {

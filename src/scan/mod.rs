@@ -299,11 +299,7 @@ fn fetch(url: Option<&str>) -> Result<(Discovered, LiveHost, Option<u32>), Error
     let env = |name: &str| std::env::var(name).ok();
     let found = podman::discover(url, &env, rustix::process::geteuid().is_root())?;
     tracing::info!("using Podman at {} ({})", found.endpoint.url(), found.why);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
-    let (host, pid) = runtime.block_on(fetch_from(&found, podman::Timeouts::default()))?;
+    let (host, pid) = podman::runtime()?.block_on(fetch_from(&found, podman::Timeouts::default()))?;
     Ok((found, host, pid))
 }
 
