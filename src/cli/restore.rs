@@ -82,7 +82,7 @@ pub fn run(args: RestoreArgs) -> Result<u8, Error> {
         let restored = done
             .and_then(|()| snapshot::restore(&v.name, &data, &from, &snapshot::unused_stamp(&v.name, &data)));
         let failures = quiet.release();
-        (Some(restored?.kept), failures)
+        (Some(restored?), failures)
     } else {
         (None, Vec::new())
     };
