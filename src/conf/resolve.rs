@@ -282,16 +282,13 @@ pub struct Effective {
     pub imagestore: Option<Resolved>,
 }
 
+/// A file's text, `None` when it does not exist; text that is not UTF-8 is an input error
+/// at its line, as `check` reports it.
 fn read_optional(path: &Path) -> Result<Option<String>, Error> {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-            Error::Environment(format!(
-                "{} is not UTF-8 text, so it cannot be a storage.conf",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, "read", e)),
+    match crate::validate::storage_conf::read_text(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -691,6 +688,21 @@ mod tests {
         t.write("root/etc/containers/storage.rootful.conf.d/50-x.conf", "[storage]\n");
         assert_eq!(stack(&c, true).unwrap().first_file(), named);
         assert_eq!(stack(&t.caller(0, &[]), true).unwrap().first_file(), etc);
+    }
+
+    #[test]
+    fn a_storage_conf_that_is_not_utf8_is_an_input_error_at_its_line() {
+        let t = Tree::new("utf8");
+        let etc = t.0.join("root/etc/containers/storage.conf");
+        std::fs::create_dir_all(etc.parent().unwrap()).unwrap();
+        std::fs::write(&etc, b"[storage]\ndriver = \"\xff\"\n").unwrap();
+        match stack(&t.caller(0, &[]), false).unwrap_err() {
+            Error::Input(e) => {
+                assert_eq!((e.file.as_str(), e.line), (etc.to_str().unwrap(), 2), "{e}");
+                assert!(e.message.contains("UTF-8"), "{e}");
+            }
+            other => panic!("not an input error: {other}"),
+        }
     }
 
     #[test]

@@ -191,9 +191,7 @@ pub fn assemble(
         .clone()
         .unwrap_or_else(|| format!("{}/volumes", host.storage.graphroot.trim_end_matches('/')));
     let volume_path = place(&volume_path);
-    let mut report = report(host, profile, graphroot, volume_path, &|p| place(p));
-    report.placement_source = reader.source();
-    Ok(report)
+    Ok(report(host, profile, graphroot, volume_path, reader.source(), &|p| place(p)))
 }
 
 /// Puts the pieces together (pure but for `place`). `profile` is in the host's order,
@@ -203,6 +201,7 @@ pub fn report(
     profile: LiveProfile,
     graphroot: Option<Placement>,
     volume_path: Option<Placement>,
+    placement_source: PlacementSource,
     place: &dyn Fn(&str) -> Option<Placement>,
 ) -> ScanReport {
     let containers: Vec<ContainerReport> = host
@@ -234,11 +233,7 @@ pub fn report(
         storage: host.storage,
         graphroot,
         volume_path,
-        placement_source: PlacementSource {
-            read: true,
-            root: Some("/".into()),
-            ..PlacementSource::default()
-        },
+        placement_source,
         images: host.images,
         containers,
         volumes,
