@@ -356,8 +356,19 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("class cache"), "{refused:?}");
 
+    // A plugin volume created without a class lies in general/ and is of that class,
+    // whatever its label says: not due hourly as a database would be. One is in use, one
+    // never mounted (Podman knows no mountpoint for it; the plugin reports its class).
+    for name in ["misc", "idle"] {
+        service.ok(&["volume", "create", "--driver", "podfs", "--label", "io.podfs.class=database", name]);
+    }
+    start_writer(&service, "m", "misc", &root.join("general/misc"));
+    let misc = json(&tool(&service).args(["misc", "--format", "json"]).output().unwrap());
+    assert_eq!(misc["snapshots"][0]["class"], "general", "{misc}");
+    assert!(root.join("general/.snapshots").is_dir(), "{misc}");
+
     // What an hourly timer runs: every volume whose class is snapshotted hourly (the
-    // database volume), never the cache volume.
+    // database volume), never the cache volume nor the general one.
     let scheduled =
         json(&tool(&service).args(["--scheduled", "hourly", "--format", "json"]).output().unwrap());
     let names: Vec<&str> =

@@ -148,14 +148,45 @@ pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runt
     Ok((client, rt))
 }
 
-/// A volume's class: for a volume of the plugin (`serve`) the class it was created with
-/// (its `class` option, which also names the directory its subvolume lies in), else what
-/// the labels and the containers using it say.
+/// A volume's class: for a volume of the plugin (`serve`) the class directory its
+/// subvolume lies in (the one its `class` option chose, `general` without one), else
+/// what the labels and the containers using it say.
 fn volume_class(v: &Volume, users: &[Container]) -> Result<Class, Error> {
-    if let Some(class) = v.options.get("class").and_then(|name| name.parse::<Class>().ok()) {
+    let option = || v.options.get("class").and_then(|name| name.parse::<Class>().ok());
+    if let Some(class) = option().or_else(|| plugin_class(v)) {
         return Ok(class);
     }
     Ok(classify_volume(v, &users.iter().collect::<Vec<_>>())?.class)
+}
+
+/// [`volume_class`], asking a plugin for the class it reports (the plugin's status) when
+/// Podman names no mountpoint yet: a plugin volume no container has mounted.
+fn class_of(
+    client: &Client,
+    rt: &tokio::runtime::Runtime,
+    v: &Volume,
+    users: &[Container],
+) -> Result<Class, Error> {
+    if v.driver != "local" && v.mountpoint.is_empty() && !v.options.contains_key("class") {
+        let status = rt.block_on(client.volume_status(&v.name))?;
+        if let Some(class) = status.get("class").and_then(|c| c.as_str()?.parse::<Class>().ok()) {
+            return Ok(class);
+        }
+    }
+    volume_class(v, users)
+}
+
+/// The class of a volume the plugin serves, from its mountpoint ROOT/CLASS/NAME; `None`
+/// for a local volume (whose data lies in .../volumes/NAME/_data) and any other driver's.
+fn plugin_class(v: &Volume) -> Option<Class> {
+    if v.driver == "local" {
+        return None;
+    }
+    let path = Path::new(&v.mountpoint);
+    if path.file_name()? != v.name.as_str() {
+        return None;
+    }
+    path.parent()?.file_name()?.to_str()?.parse().ok()
 }
 
 /// An error as one line of the report's failures.
@@ -212,7 +243,7 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         // reported and does not keep the others from being taken.
         for volume in rt.block_on(client.volumes())? {
             let users = users_of(&containers, &volume.name);
-            let class = match volume_class(&volume, &users) {
+            let class = match class_of(&client, &rt, &volume, &users) {
                 Ok(class) => class,
                 Err(e) => {
                     failures.push(failure(&e));
@@ -234,7 +265,7 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
     for name in &args.volumes {
         let volume = volume(&client, &rt, name)?;
         let users = users_of(&containers, name);
-        let class = volume_class(&volume, &users)?;
+        let class = class_of(&client, &rt, &volume, &users)?;
         if let Some(why) = snapshot::refusal(name, class, args.force) {
             return Err(Error::Environment(why));
         }
@@ -315,7 +346,7 @@ fn prune(
             continue;
         }
         let users = users_of(containers, &v.name);
-        let class = volume_class(v, &users)?;
+        let class = class_of(client, rt, v, &users)?;
         let stamps: Vec<&str> = snapshots.iter().map(|s| s.stamp.as_str()).collect();
         let (policy, kept) = match class.info().snapshots {
             crate::class::Snapshots::Scheduled(p) => (p.keep.describe(), snapshot::kept_by(&p.keep, &stamps)),
@@ -385,4 +416,31 @@ fn list(args: &SnapshotArgs, client: &Client, rt: &tokio::runtime::Runtime) -> R
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(name: &str, driver: &str, mountpoint: &str) -> Volume {
+        Volume {
+            name: name.into(),
+            driver: driver.into(),
+            mountpoint: mountpoint.into(),
+            labels: [("io.podfs.class".to_string(), "database".to_string())].into_iter().collect(),
+            ..Volume::default()
+        }
+    }
+
+    #[test]
+    fn a_plugin_volume_is_of_the_class_directory_it_lies_in_whatever_its_labels_say() {
+        let plugin = volume("misc", "podfs", "/srv/podfs/general/misc");
+        assert_eq!(volume_class(&plugin, &[]).unwrap(), Class::named("general").unwrap());
+        // A local volume named like a class is classified by its label, not its path.
+        let local = volume("cache", "local", "/var/lib/containers/storage/volumes/cache/_data");
+        assert_eq!(volume_class(&local, &[]).unwrap(), Class::named("database").unwrap());
+        // Another driver's volume whose path does not end in its name: by its label.
+        let other = volume("x", "other", "/mnt/cache/data");
+        assert_eq!(volume_class(&other, &[]).unwrap(), Class::named("database").unwrap());
+    }
 }

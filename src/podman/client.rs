@@ -295,6 +295,19 @@ impl Client {
         Ok(raw.map(answers::volume_from))
     }
 
+    /// What a volume's driver says of it (inspect's `Status`: a plugin's own fields, asked
+    /// of the plugin at each inspection); empty for a local volume or none.
+    pub async fn volume_status(
+        &self,
+        name: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, PodmanError> {
+        let raw = self.inspect::<models::Volume>("volumes", name).await?;
+        Ok(match raw.and_then(|v| v.status) {
+            Some(serde_json::Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        })
+    }
+
     /// `GET {kind}/{name}/json`, read as `T`; `None` for 404.
     async fn inspect<T: serde::de::DeserializeOwned>(
         &self,
