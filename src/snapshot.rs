@@ -9,14 +9,10 @@ use crate::btrfs;
 use crate::class::{Class, Retention, Snapshots};
 use crate::error::Error;
 use crate::podman::{Client, Outcome};
-use rustix::fd::AsFd;
+use rustix::fd::{AsFd, BorrowedFd};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// Podman's default stop timeout, when inspect does not name one.
-const DEFAULT_STOP_TIMEOUT: u64 = 10;
 
 /// The directory beside a volume's subvolume that holds its snapshots.
 pub const SNAPSHOT_DIR: &str = ".snapshots";
@@ -125,29 +121,55 @@ pub fn take(volume: &str, data: &Path, stamp: &str) -> Result<Snapshot, Error> {
     Ok(Snapshot { volume: volume.to_string(), path: dir.join(&name), name, stamp: stamp.to_string() })
 }
 
+/// Every name in the `.snapshots` directory of `parent` (the directory that holds the
+/// volumes' subvolumes, shown as `parent_path`), read through its fd without following
+/// links; none when there is no such directory. One read serves every volume beside it.
+pub fn names_in(parent: BorrowedFd<'_>, parent_path: &Path) -> Result<Vec<String>, Error> {
+    let path = parent_path.join(SNAPSHOT_DIR);
+    let dir = match btrfs::open_dir(parent, SNAPSHOT_DIR) {
+        Ok(dir) => dir,
+        Err(e) if e.errno == rustix::io::Errno::NOENT => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&path, "open", e.errno.into())),
+    };
+    let entries =
+        rustix::fs::Dir::read_from(&dir).map_err(|e| Error::io(&path, "read directory", e.into()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&path, "read directory", e.into()))?;
+        names.extend(entry.file_name().to_str().ok().map(str::to_string));
+    }
+    Ok(names)
+}
+
+/// The names among `names` that are snapshots of `volume`, with their stamps, oldest
+/// first (UTC stamps sort as text).
+pub fn of_volume<'a>(names: &'a [String], volume: &str) -> Vec<(&'a str, &'a str)> {
+    let mut mine: Vec<(&str, &str)> =
+        names.iter().filter_map(|n| stamp_of(volume, n).map(|stamp| (n.as_str(), stamp))).collect();
+    mine.sort_by_key(|&(_, stamp)| stamp);
+    mine
+}
+
 /// The snapshots of `volume` beside its data `data`, oldest first. No directory: none.
 pub fn list(volume: &str, data: &Path) -> Result<Vec<Snapshot>, Error> {
-    let dir = snapshot_dir(data);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&dir, "read directory", e)),
+    let parent_path = data.parent().unwrap_or(Path::new("/"));
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+    let parent = match rustix::fs::open(parent_path, flags, rustix::fs::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(parent_path, "open", e.into())),
     };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&dir, "read directory", e))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-        if let Some(stamp) = stamp_of(volume, &name) {
-            out.push(Snapshot {
-                volume: volume.to_string(),
-                stamp: stamp.to_string(),
-                path: dir.join(&name),
-                name,
-            });
-        }
-    }
-    out.sort_by(|a, b| a.stamp.cmp(&b.stamp));
-    Ok(out)
+    let names = names_in(parent.as_fd(), parent_path)?;
+    let dir = snapshot_dir(data);
+    Ok(of_volume(&names, volume)
+        .into_iter()
+        .map(|(name, stamp)| Snapshot {
+            volume: volume.to_string(),
+            name: name.to_string(),
+            stamp: stamp.to_string(),
+            path: dir.join(name),
+        })
+        .collect())
 }
 
 /// Finds the snapshot of `volume` that `wanted` names: its name (`VOLUME@STAMP`) or stamp.
@@ -166,19 +188,12 @@ fn restoring_name(data_name: &str) -> String {
     format!(".{data_name}.restoring")
 }
 
-/// What a restore did: the data it replaced now lies in `kept`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Restored {
-    pub restored: Snapshot,
-    pub kept: Snapshot,
-}
-
 /// Puts a writable copy of `from` in place of `data`, the subvolume of `volume`, and keeps
 /// the data it replaces (the subvolume itself, moved, then made read-only) as the
-/// snapshot stamped `stamp`. Nothing is deleted. The containers using the volume must be
+/// snapshot stamped `stamp`, which it returns. Nothing is deleted. The containers using the volume must be
 /// stopped. The copy is made under a hidden name first and exchanged with the data in
 /// one rename, so the volume's path always holds one whole tree.
-pub fn restore(volume: &str, data: &Path, from: &Snapshot, stamp: &str) -> Result<Restored, Error> {
+pub fn restore(volume: &str, data: &Path, from: &Snapshot, stamp: &str) -> Result<Snapshot, Error> {
     check_subvolume(volume, data)?;
     let (parent, data_name) = split(data)?;
     let dir = snapshot_dir(data);
@@ -222,15 +237,7 @@ pub fn restore(volume: &str, data: &Path, from: &Snapshot, stamp: &str) -> Resul
     let kept = open_path(&kept_path)?;
     btrfs::set_read_only(kept.as_fd())
         .map_err(|e| fail(&format!("{} stays writable", kept_path.display()), &e))?;
-    Ok(Restored {
-        restored: from.clone(),
-        kept: Snapshot {
-            volume: volume.to_string(),
-            name: kept_name,
-            stamp: stamp.to_string(),
-            path: kept_path,
-        },
-    })
+    Ok(Snapshot { volume: volume.to_string(), name: kept_name, stamp: stamp.to_string(), path: kept_path })
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
@@ -282,11 +289,26 @@ pub fn delete(s: &Snapshot) -> Result<(), Error> {
 }
 
 /// How a container was quiesced for a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quiesced {
     Paused,
     Stopped,
+}
+
+impl Quiesced {
+    /// The word for it, in JSON and in human output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quiesced::Paused => "paused",
+            Quiesced::Stopped => "stopped",
+        }
+    }
+}
+
+impl Serialize for Quiesced {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Containers paused (or stopped, with `--stop`) for a snapshot. Dropping it unpauses and
@@ -296,7 +318,7 @@ pub struct Quiet<'a> {
     runtime: &'a tokio::runtime::Runtime,
     held: Vec<(String, Quiesced)>,
     /// What unpausing or starting said when it failed, for the report.
-    pub failures: Vec<String>,
+    failures: Vec<String>,
 }
 
 impl<'a> Quiet<'a> {
@@ -313,12 +335,7 @@ impl<'a> Quiet<'a> {
             }
             Err(e) if stop => {
                 tracing::info!("cannot pause {container} ({e}): stopping it");
-                let timeout =
-                    self.runtime.block_on(self.client.container(container))?.and_then(|c| c.stop_timeout);
-                let grace = Duration::from_secs(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
-                if self.runtime.block_on(self.client.stop(container, grace))? == Outcome::Changed {
-                    self.held.push((container.to_string(), Quiesced::Stopped));
-                }
+                self.stop(container, false)?;
                 Ok(Quiesced::Stopped)
             }
             Err(e) => Err(Error::Environment(format!(
@@ -327,21 +344,19 @@ impl<'a> Quiet<'a> {
         }
     }
 
-    /// Unpauses and starts again what was quiesced; returns what failed.
     /// Stops `container` (unpausing it first: Podman 4.3.1 refuses to stop a paused one)
     /// with its own stop timeout, to be started again by [`release`](Self::release).
     pub fn stop(&mut self, container: &str, paused: bool) -> Result<(), Error> {
         if paused {
             self.runtime.block_on(self.client.unpause(container))?;
         }
-        let timeout = self.runtime.block_on(self.client.container(container))?.and_then(|c| c.stop_timeout);
-        let grace = Duration::from_secs(timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
-        if self.runtime.block_on(self.client.stop(container, grace))? == Outcome::Changed {
+        if self.runtime.block_on(self.client.stop_with_own_timeout(container))? == Outcome::Changed {
             self.held.push((container.to_string(), Quiesced::Stopped));
         }
         Ok(())
     }
 
+    /// Unpauses and starts again what was quiesced; returns what failed.
     pub fn release(&mut self) -> Vec<String> {
         for (container, how) in std::mem::take(&mut self.held).into_iter().rev() {
             let done = match how {

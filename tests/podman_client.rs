@@ -327,6 +327,31 @@ async fn recorded_answers_make_the_expected_host() {
     assert_eq!(requests.len(), 9 + 3, "{requests:?}");
 }
 
+/// What snapshot and restore list: the same containers and mounts, without sizes or the
+/// restart-policy lists.
+#[tokio::test]
+async fn the_brief_container_list_asks_for_no_sizes_and_no_restart_policies() {
+    let server = Server::start(recorded(&[]));
+    let client = podfs::podman::Client::new(server.discovered(), quick());
+    let brief = client.containers_brief().await.unwrap();
+    let full = fetch_from(&server).await.unwrap().containers;
+    let shape = |cs: &[podfs::inventory::live::Container]| -> Vec<(String, String, Vec<Mount>)> {
+        let mut all: Vec<_> =
+            cs.iter().map(|c| (c.name.clone(), c.state.clone(), c.mounts.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    };
+    assert_eq!(shape(&brief), shape(&full));
+    assert!(brief.iter().all(|c| c.restart_policy.is_empty()), "{brief:?}");
+    let requests = server.requests();
+    let brief_requests: Vec<&String> = requests.iter().take_while(|r| !r.contains("/_ping")).collect();
+    assert!(brief_requests.contains(&&format!("{API}/containers/json?all=true&size=false")), "{requests:?}");
+    assert!(
+        !brief_requests.iter().any(|r| r.contains("size=true") || r.contains("restart-policy")),
+        "{requests:?}"
+    );
+}
+
 #[tokio::test]
 async fn tcp_endpoints_work_too() {
     let server = Server::start(recorded(&[]));

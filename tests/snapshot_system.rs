@@ -235,6 +235,38 @@ fn a_paused_database_volume_is_snapshotted_and_a_cache_volume_refused(podman: Po
     assert!(stderr.contains("not a btrfs subvolume") && stderr.contains("migrate"), "{stderr}");
     // No such volume: a usage error.
     assert_eq!(tool(&service).arg("nothing").output().unwrap().status.code(), Some(2));
+
+    // A timer's run where volumes fail in each way (a class label that names no class, a
+    // plain directory, a snapshot that btrfs cannot place since `.snapshots` is a file)
+    // reports each and still takes the others, and exits 3.
+    service.ok(&["volume", "create", "--label", "io.podfs.class=nonsense", "mislabelled"]);
+    let blocked = subvolume_volume(&service, "blocked", "database");
+    std::fs::write(blocked.parent().unwrap().join(".snapshots"), "not a directory").unwrap();
+    let before = listed_names(&snapshots, "history@").len();
+    let out = tool(&service).args(["--scheduled", "hourly", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let mut names: Vec<&str> =
+        report["snapshots"].as_array().unwrap().iter().map(|t| t["volume"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["db", "history"], "{report}");
+    let failures: Vec<&str> =
+        report["failures"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert_eq!(failures.len(), 3, "{report}");
+    for volume in ["`mislabelled`", "`plain`", "`blocked`"] {
+        assert!(failures.iter().any(|f| f.contains(volume)), "{volume} in {failures:?}");
+    }
+    assert_eq!(listed_names(&snapshots, "history@").len(), before + 1, "history was taken");
+    assert_eq!(service.ok(&["inspect", "--format", "{{.State.Status}}", "app"]), "running");
+}
+
+/// The names in `dir` that start with `prefix`.
+fn listed_names(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
 }
 
 on_each_podman!(a_plugin_volume_is_snapshotted_beside_its_class_directory);
@@ -310,8 +342,19 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("class cache"), "{refused:?}");
 
+    // A plugin volume created without a class lies in general/ and is of that class,
+    // whatever its label says: not due hourly as a database would be. One is in use, one
+    // never mounted (Podman knows no mountpoint for it; the plugin reports its class).
+    for name in ["misc", "idle"] {
+        service.ok(&["volume", "create", "--driver", "podfs", "--label", "io.podfs.class=database", name]);
+    }
+    start_writer(&service, "m", "misc", &root.join("general/misc"));
+    let misc = json(&tool(&service).args(["misc", "--format", "json"]).output().unwrap());
+    assert_eq!(misc["snapshots"][0]["class"], "general", "{misc}");
+    assert!(root.join("general/.snapshots").is_dir(), "{misc}");
+
     // What an hourly timer runs: every volume whose class is snapshotted hourly (the
-    // database volume), never the cache volume.
+    // database volume), never the cache volume nor the general one.
     let scheduled =
         json(&tool(&service).args(["--scheduled", "hourly", "--format", "json"]).output().unwrap());
     let names: Vec<&str> =
@@ -338,7 +381,8 @@ fn a_plugin_volume_is_snapshotted_beside_its_class_directory(podman: Podman) {
     service.ok(&["rm", "--force", "--time", "0", "db"]);
     let rm = run(service.podman().args(["volume", "rm", "pg"]));
     assert!(!rm.status.success(), "{rm:?}");
-    assert!(String::from_utf8_lossy(&rm.stderr).contains("still has 3 snapshot(s)"), "{rm:?}");
+    let why = String::from_utf8_lossy(&rm.stderr);
+    assert!(why.contains("still has 3 snapshot(s)") && why.contains("btrfs subvolume delete"), "{rm:?}");
     assert!(pg.is_dir());
     // ... unless serve is told to: the volume goes, its snapshots stay.
     drop(serve);

@@ -186,7 +186,7 @@ complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand 
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -l finalize -d 'Verify the old data against the live data once more, then delete it'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -s v -l verbose -d 'More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -l scheduled -d 'Snapshot every volume whose class is scheduled this often (the class table\'s schedule: hourly for database and vm, …), for a timer to run. A volume that cannot be snapshotted (not a subvolume) is reported and the others are still taken' -r -f -a "hourly\t''
+complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -l scheduled -d 'Snapshot every volume whose class is scheduled this often (the class table\'s schedule: hourly for database and vm, …), for a timer to run. A volume that cannot be snapshotted (not a subvolume, a class label that names no class, a container that cannot be paused, a snapshot btrfs refuses) is reported, the others are still taken, and the exit code is 3' -r -f -a "hourly\t''
 daily\t''
 weekly\t''"
 complete -c podman-btrfs-advise -n "__fish_podman_btrfs_advise_using_subcommand snapshot" -l url -d 'Podman socket, e.g. unix:///run/podman/podman.sock (else CONTAINER_HOST, else the default)' -r

@@ -280,12 +280,10 @@ pub fn run(args: BenchArgs) -> Result<u8, Error> {
 
 /// Graphroot as containers/storage resolves it for the caller, as `storage-conf show` finds it.
 fn graphroot() -> Result<PathBuf, Error> {
-    use crate::conf::resolve::{self, Caller, Version};
+    use crate::conf::resolve::{Caller, resolve};
     let found = (|| {
-        let (version, _) = resolve::detect_version(None, None)?;
         let caller = Caller::current(None);
-        let stack = resolve::stack(&caller, version.is_some_and(Version::layered))?;
-        Ok::<_, Error>(stack.effective(&caller)?.graphroot.value)
+        Ok::<_, Error>(resolve(&caller, None, None)?.stack.effective(&caller)?.graphroot.value)
     })();
     found.map(PathBuf::from).map_err(|e| {
         Error::Usage(format!(

@@ -262,14 +262,14 @@ fn disko_notes(d: &disko::DiskoFile, no_eval: bool) -> Vec<String> {
 /// The storage.conf files containers/storage reads for the caller, in reading order.
 fn host_storage_files(args: &CheckArgs) -> Result<Vec<storage_conf::StorageConfFile>, Error> {
     use crate::conf::resolve;
-    let (version, source) = resolve::detect_version(args.podman_version.as_deref(), None)?;
-    tracing::info!(
-        "storage.conf rules of Podman {} ({source})",
-        version.map_or("before 6".into(), |v| v.to_string())
-    );
     let caller = resolve::Caller::current(args.config_root.clone());
-    let stack = resolve::stack(&caller, version.is_some_and(resolve::Version::layered))?;
-    storage_conf::load_stack(&stack)
+    let found = resolve::resolve(&caller, args.podman_version.as_deref(), None)?;
+    tracing::info!(
+        "storage.conf rules of Podman {} ({})",
+        found.version.map_or("before 6".into(), |v| v.to_string()),
+        found.version_source
+    );
+    storage_conf::load_stack(&found.stack)
 }
 
 /// Runs the rules once for each storage.conf (or once without one); findings that do not

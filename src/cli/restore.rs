@@ -57,13 +57,13 @@ pub struct RestoreArgs {
 }
 
 pub fn run(args: RestoreArgs) -> Result<u8, Error> {
-    let (client, rt, version) = connect(args.url.as_deref())?;
+    let (client, rt) = connect(args.url.as_deref())?;
     let v = volume(&client, &rt, &args.volume)?;
     let data = data_of(&v)?;
     snapshot::check_subvolume(&v.name, &data)?;
     let snapshots = snapshot::list(&v.name, &data)?;
     let from = snapshot::find(&snapshots, &v.name, &args.snapshot)?.clone();
-    let containers = rt.block_on(client.containers(&version))?;
+    let containers = rt.block_on(client.containers_brief())?;
     let running: Vec<_> = users_of(&containers, &v.name)
         .into_iter()
         .filter(|c| c.state == "running" || c.state == "paused")
@@ -82,7 +82,7 @@ pub fn run(args: RestoreArgs) -> Result<u8, Error> {
         let restored = done
             .and_then(|()| snapshot::restore(&v.name, &data, &from, &snapshot::unused_stamp(&v.name, &data)));
         let failures = quiet.release();
-        (Some(restored?.kept), failures)
+        (Some(restored?), failures)
     } else {
         (None, Vec::new())
     };

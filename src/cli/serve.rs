@@ -144,11 +144,11 @@ pub fn watched_files(
     })
 }
 
-/// The storage.conf Podman reads for this user, as `storage-conf show` finds it (the
-/// rules before Podman 6: the main file; drop-ins are not watched).
+/// The storage.conf Podman reads for this user, as `storage-conf show` finds it under the
+/// rules of the Podman on PATH: its main file (drop-ins are not watched).
 fn default_storage_conf() -> Result<PathBuf, Error> {
-    use crate::conf::resolve::{Caller, stack};
-    Ok(stack(&Caller::current(None), false)?.first_file().to_path_buf())
+    use crate::conf::resolve::{Caller, resolve};
+    Ok(resolve(&Caller::current(None), None, None)?.stack.first_file().to_path_buf())
 }
 
 pub fn run(args: ServeArgs) -> Result<u8, Error> {
@@ -181,11 +181,7 @@ pub fn run(args: ServeArgs) -> Result<u8, Error> {
         remove_with_snapshots: args.remove_with_snapshots,
         podman,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(daemon::serve(config))?;
+    podman::runtime()?.block_on(daemon::serve(config))?;
     Ok(crate::error::exit::OK)
 }
 

@@ -6,12 +6,11 @@ use crate::class::{Class, Snapshots};
 use crate::classify::live::classify_volume;
 use crate::error::{Error, exit};
 use crate::inventory::live::{Container, Volume};
-use crate::podman::{Client, Timeouts, discover};
+use crate::podman::{Client, Timeouts, discover, runtime};
 use crate::snapshot::{self, Quiesced, Quiet, Snapshot};
 use clap::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const EXAMPLES: &str = "Examples:
   podman-btrfs-advise snapshot pgdata
@@ -65,7 +64,9 @@ pub struct SnapshotArgs {
 
     /// Snapshot every volume whose class is scheduled this often (the class table's
     /// schedule: hourly for database and vm, …), for a timer to run. A volume that cannot be
-    /// snapshotted (not a subvolume) is reported and the others are still taken.
+    /// snapshotted (not a subvolume, a class label that names no class, a container that
+    /// cannot be paused, a snapshot btrfs refuses) is reported, the others are still taken,
+    /// and the exit code is 3.
     #[arg(long, value_name = "EVERY", value_parser = ["hourly", "daily", "weekly"],
           conflicts_with_all = ["volumes", "list", "prune", "force"])]
     pub scheduled: Option<String>,
@@ -122,13 +123,6 @@ struct Target {
     class: Class,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))
-}
-
 pub(super) fn data_of(v: &Volume) -> Result<PathBuf, Error> {
     if v.mountpoint.is_empty() {
         return Err(Error::Environment(format!(
@@ -143,26 +137,85 @@ pub(super) fn volume(client: &Client, rt: &tokio::runtime::Runtime, name: &str) 
     rt.block_on(client.volume(name))?.ok_or_else(|| Error::Usage(format!("no volume named `{name}`")))
 }
 
-/// The client of the Podman at `url` (else the default), a runtime for it, and the
-/// server's version.
-pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runtime, String), Error> {
+/// The client of the Podman at `url` (else the default) and a runtime for it, once the
+/// server answered a ping as a Podman this tool knows.
+pub(super) fn connect(url: Option<&str>) -> Result<(Client, tokio::runtime::Runtime), Error> {
     let env = |name: &str| std::env::var(name).ok();
     let at = discover(url, &env, rustix::process::geteuid().is_root())?;
-    let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
-    let client = Client::new(at, timeouts);
+    let client = Client::new(at, Timeouts::CONTROL);
     let rt = runtime()?;
-    let version = rt.block_on(client.ping())?.version;
-    Ok((client, rt, version))
+    rt.block_on(client.ping())?;
+    Ok((client, rt))
 }
 
-/// A volume's class: for a volume of the plugin (`serve`) the class it was created with
-/// (its `class` option, which also names the directory its subvolume lies in), else what
-/// the labels and the containers using it say.
+/// A volume's class: for a volume of the plugin (`serve`) the class directory its
+/// subvolume lies in (the one its `class` option chose, `general` without one), else
+/// what the labels and the containers using it say.
 fn volume_class(v: &Volume, users: &[Container]) -> Result<Class, Error> {
-    if let Some(class) = v.options.get("class").and_then(|name| name.parse::<Class>().ok()) {
+    let option = || v.options.get("class").and_then(|name| name.parse::<Class>().ok());
+    if let Some(class) = option().or_else(|| plugin_class(v)) {
         return Ok(class);
     }
     Ok(classify_volume(v, &users.iter().collect::<Vec<_>>())?.class)
+}
+
+/// [`volume_class`], asking a plugin for the class it reports (the plugin's status) when
+/// Podman names no mountpoint yet: a plugin volume no container has mounted.
+fn class_of(
+    client: &Client,
+    rt: &tokio::runtime::Runtime,
+    v: &Volume,
+    users: &[Container],
+) -> Result<Class, Error> {
+    if v.driver != "local" && v.mountpoint.is_empty() && !v.options.contains_key("class") {
+        let status = rt.block_on(client.volume_status(&v.name))?;
+        if let Some(class) = status.get("class").and_then(|c| c.as_str()?.parse::<Class>().ok()) {
+            return Ok(class);
+        }
+    }
+    volume_class(v, users)
+}
+
+/// The class of a volume the plugin serves, from its mountpoint ROOT/CLASS/NAME; `None`
+/// for a local volume (whose data lies in .../volumes/NAME/_data) and any other driver's.
+fn plugin_class(v: &Volume) -> Option<Class> {
+    if v.driver == "local" {
+        return None;
+    }
+    let path = Path::new(&v.mountpoint);
+    if path.file_name()? != v.name.as_str() {
+        return None;
+    }
+    path.parent()?.file_name()?.to_str()?.parse().ok()
+}
+
+/// An error as one line of the report's failures.
+fn failure(e: &Error) -> String {
+    e.to_string().trim_start_matches("error: ").to_string()
+}
+
+/// Snapshots `t` while the running containers that use it are quiesced, and releases them
+/// again whatever happened; what releasing could not do is added to `failures`.
+fn take_one(
+    t: &Target,
+    client: &Client,
+    rt: &tokio::runtime::Runtime,
+    stop: bool,
+    failures: &mut Vec<String>,
+) -> Result<Taken, Error> {
+    let mut quiet = Quiet::new(client, rt);
+    let mut take = || {
+        let mut held = Vec::new();
+        for c in t.users.iter().filter(|c| c.state == "running") {
+            held.push(Held { name: c.name.clone(), how: quiet.quiesce(&c.id, stop)? });
+        }
+        let stamp = snapshot::unused_stamp(&t.volume.name, &t.data);
+        let snapshot = snapshot::take(&t.volume.name, &t.data, &stamp)?;
+        Ok(Taken { snapshot, class: t.class.to_string(), containers: held })
+    };
+    let result = take();
+    failures.extend(quiet.release());
+    result
 }
 
 /// The containers that mount volume `name`.
@@ -175,11 +228,11 @@ pub(super) fn users_of(containers: &[Container], name: &str) -> Vec<Container> {
 }
 
 pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
-    let (client, rt, version) = connect(args.url.as_deref())?;
+    let (client, rt) = connect(args.url.as_deref())?;
     if args.list {
         return list(&args, &client, &rt);
     }
-    let containers = rt.block_on(client.containers(&version))?;
+    let containers = rt.block_on(client.containers_brief())?;
     if args.prune {
         return prune(&args, &client, &rt, &containers);
     }
@@ -190,7 +243,13 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         // reported and does not keep the others from being taken.
         for volume in rt.block_on(client.volumes())? {
             let users = users_of(&containers, &volume.name);
-            let class = volume_class(&volume, &users)?;
+            let class = match class_of(&client, &rt, &volume, &users) {
+                Ok(class) => class,
+                Err(e) => {
+                    failures.push(failure(&e));
+                    continue;
+                }
+            };
             let due = matches!(class.info().snapshots, Snapshots::Scheduled(p) if p.every.as_str() == every);
             if !due {
                 continue;
@@ -199,14 +258,14 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
                 .and_then(|data| snapshot::check_subvolume(&volume.name, &data).map(|()| data))
             {
                 Ok(data) => targets.push(Target { volume, data, users, class }),
-                Err(e) => failures.push(e.to_string().trim_start_matches("error: ").to_string()),
+                Err(e) => failures.push(failure(&e)),
             }
         }
     }
     for name in &args.volumes {
         let volume = volume(&client, &rt, name)?;
         let users = users_of(&containers, name);
-        let class = volume_class(&volume, &users)?;
+        let class = class_of(&client, &rt, &volume, &users)?;
         if let Some(why) = snapshot::refusal(name, class, args.force) {
             return Err(Error::Environment(why));
         }
@@ -216,15 +275,19 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
     }
     let mut taken = Vec::new();
     for t in &targets {
-        let mut quiet = Quiet::new(&client, &rt);
-        let mut held = Vec::new();
-        for c in t.users.iter().filter(|c| c.state == "running") {
-            held.push(Held { name: c.name.clone(), how: quiet.quiesce(&c.id, args.stop)? });
+        match take_one(t, &client, &rt, args.stop, &mut failures) {
+            Ok(one) => taken.push(one),
+            // A timer's run reports the volume and goes on with the others.
+            Err(e) if args.scheduled.is_some() => {
+                let (named, message) = (format!("volume `{}`", t.volume.name), failure(&e));
+                failures.push(if message.starts_with(&named) {
+                    message
+                } else {
+                    format!("{named}: {message}")
+                });
+            }
+            Err(e) => return Err(e),
         }
-        let snapshot =
-            snapshot::take(&t.volume.name, &t.data, &snapshot::unused_stamp(&t.volume.name, &t.data));
-        failures.extend(quiet.release());
-        taken.push(Taken { snapshot: snapshot?, class: t.class.to_string(), containers: held });
     }
     match args.format {
         Format::Json => println!(
@@ -235,7 +298,7 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         Format::Human => {
             for t in &taken {
                 let held: Vec<String> =
-                    t.containers.iter().map(|h| format!("{} {}", h.how_str(), h.name)).collect();
+                    t.containers.iter().map(|h| format!("{} {}", h.how.as_str(), h.name)).collect();
                 let while_ = if held.is_empty() { String::new() } else { format!(" ({})", held.join(", ")) };
                 println!("{} ({}): {}{while_}", t.snapshot.volume, t.class, t.snapshot.path.display());
             }
@@ -245,15 +308,6 @@ pub fn run(args: SnapshotArgs) -> Result<u8, Error> {
         }
     }
     Ok(if failures.is_empty() { exit::OK } else { exit::ENVIRONMENT })
-}
-
-impl Held {
-    fn how_str(&self) -> &'static str {
-        match self.how {
-            Quiesced::Paused => "paused",
-            Quiesced::Stopped => "stopped",
-        }
-    }
 }
 
 /// The volumes named on the command line, else all.
@@ -292,7 +346,7 @@ fn prune(
             continue;
         }
         let users = users_of(containers, &v.name);
-        let class = volume_class(v, &users)?;
+        let class = class_of(client, rt, v, &users)?;
         let stamps: Vec<&str> = snapshots.iter().map(|s| s.stamp.as_str()).collect();
         let (policy, kept) = match class.info().snapshots {
             crate::class::Snapshots::Scheduled(p) => (p.keep.describe(), snapshot::kept_by(&p.keep, &stamps)),
@@ -362,4 +416,31 @@ fn list(args: &SnapshotArgs, client: &Client, rt: &tokio::runtime::Runtime) -> R
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(name: &str, driver: &str, mountpoint: &str) -> Volume {
+        Volume {
+            name: name.into(),
+            driver: driver.into(),
+            mountpoint: mountpoint.into(),
+            labels: [("io.podfs.class".to_string(), "database".to_string())].into_iter().collect(),
+            ..Volume::default()
+        }
+    }
+
+    #[test]
+    fn a_plugin_volume_is_of_the_class_directory_it_lies_in_whatever_its_labels_say() {
+        let plugin = volume("misc", "podfs", "/srv/podfs/general/misc");
+        assert_eq!(volume_class(&plugin, &[]).unwrap(), Class::named("general").unwrap());
+        // A local volume named like a class is classified by its label, not its path.
+        let local = volume("cache", "local", "/var/lib/containers/storage/volumes/cache/_data");
+        assert_eq!(volume_class(&local, &[]).unwrap(), Class::named("database").unwrap());
+        // Another driver's volume whose path does not end in its name: by its label.
+        let other = volume("x", "other", "/mnt/cache/data");
+        assert_eq!(volume_class(&other, &[]).unwrap(), Class::named("database").unwrap());
+    }
 }

@@ -7,7 +7,6 @@ use crate::conf::edit::{self, Setting};
 use crate::conf::resolve::{self, Caller, Effective, Stack, Version};
 use crate::conf::store;
 use crate::error::{Error, exit};
-use crate::inventory::live::LiveHost;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -127,25 +126,60 @@ struct Context {
     caller: Caller,
     version: Option<Version>,
     version_source: String,
-    host: Option<LiveHost>,
+    podman: Option<Socket>,
     stack: Stack,
 }
 
+/// The Podman that `--url` names, with the version its ping told.
+struct Socket {
+    client: crate::podman::Client,
+    runtime: tokio::runtime::Runtime,
+    endpoint: String,
+    version: String,
+}
+
+impl Socket {
+    fn connect(url: &str) -> Result<Socket, Error> {
+        use crate::podman::{self, Client, Timeouts};
+        let env = |name: &str| std::env::var(name).ok();
+        let at = podman::discover(Some(url), &env, rustix::process::geteuid().is_root())?;
+        let endpoint = at.endpoint.url();
+        let client = Client::new(at, Timeouts::SCAN);
+        let runtime = podman::runtime()?;
+        let version = runtime.block_on(client.ping())?.version;
+        Ok(Socket { client, runtime, endpoint, version })
+    }
+
+    /// How many images, containers and volumes the store holds (lists without sizes).
+    fn contents(&self) -> Result<store::Contents, Error> {
+        let c = &self.client;
+        let (images, containers, volumes) = self
+            .runtime
+            .block_on(async { tokio::try_join!(c.images(), c.containers_brief(), c.volumes()) })?;
+        Ok(store::Contents {
+            images: images.len(),
+            containers: containers.len(),
+            volumes: volumes.len(),
+            source: format!("the Podman socket at {}", self.endpoint),
+        })
+    }
+}
+
 fn context(t: &Target) -> Result<Context, Error> {
-    let host = t.url.as_deref().map(|u| crate::scan::fetch_host(Some(u))).transpose()?;
-    let socket = host.as_ref().map(|h| (h.endpoint.as_str(), h.podman_version.as_str()));
-    let (version, version_source) = resolve::detect_version(t.podman_version.as_deref(), socket)?;
+    let podman = t.url.as_deref().map(Socket::connect).transpose()?;
+    let socket = podman.as_ref().map(|p| (p.endpoint.as_str(), p.version.as_str()));
     let mut caller = Caller::current(t.config_root.clone());
     caller.rootless |= t.rootless;
     if let Some(f) = &t.file {
         caller.env.insert("CONTAINERS_STORAGE_CONF".into(), f.display().to_string());
         caller.env.remove("CONTAINERS_STORAGE_CONF_OVERRIDE");
     }
-    let mut stack = resolve::stack(&caller, version.is_some_and(Version::layered))?;
+    let resolve::Resolution { version, version_source, mut stack } =
+        resolve::resolve(&caller, t.podman_version.as_deref(), socket)?;
     if t.file.is_some() {
         stack.target.why = "--file".into();
     }
-    Ok(Context { caller, version, version_source, host, stack })
+    Ok(Context { caller, version, version_source, podman, stack })
 }
 
 pub fn run(args: StorageConfArgs) -> Result<u8, Error> {
@@ -493,13 +527,8 @@ fn check_stores(
     after: &Effective,
     changed: &[String],
 ) -> Result<(), Error> {
-    let contents = match &cx.host {
-        Some(host) => store::Contents {
-            images: host.images.len(),
-            containers: host.containers.len(),
-            volumes: host.volumes.len(),
-            source: format!("the Podman socket at {}", host.endpoint),
-        },
+    let contents = match &cx.podman {
+        Some(podman) => podman.contents()?,
         None => {
             let mut c = store::from_files(Path::new(&before.graphroot.value), None)
                 .map_err(|u| unknown_store("the current store", &u, cx.stack.rootless))?;

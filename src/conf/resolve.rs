@@ -61,6 +61,27 @@ pub fn detect_version(
     })
 }
 
+/// The Podman version whose storage.conf rules apply, where it was learnt, and the files
+/// those rules make a caller read.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub version: Option<Version>,
+    pub version_source: String,
+    pub stack: Stack,
+}
+
+/// What every command that reads a host's storage.conf starts from: the version (`given`,
+/// else the socket's answer, else `podman --version`) and the stack it makes `caller` read.
+pub fn resolve(
+    caller: &Caller,
+    given: Option<&str>,
+    socket: Option<(&str, &str)>,
+) -> Result<Resolution, Error> {
+    let (version, version_source) = detect_version(given, socket)?;
+    let stack = stack(caller, version.is_some_and(Version::layered))?;
+    Ok(Resolution { version, version_source, stack })
+}
+
 /// Who asks, and where the configuration directories are. `config_root` prefixes
 /// `/etc/containers` and `/usr/share/containers` only (for tests and chroots); the user's
 /// directories come from the environment as they do for Podman.
@@ -261,16 +282,13 @@ pub struct Effective {
     pub imagestore: Option<Resolved>,
 }
 
+/// A file's text, `None` when it does not exist; text that is not UTF-8 is an input error
+/// at its line, as `check` reports it.
 fn read_optional(path: &Path) -> Result<Option<String>, Error> {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-            Error::Environment(format!(
-                "{} is not UTF-8 text, so it cannot be a storage.conf",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, "read", e)),
+    match crate::validate::storage_conf::read_text(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -439,8 +457,10 @@ fn override_layer(caller: &Caller) -> Result<Option<Layer>, Error> {
 impl Stack {
     /// The file Podman reads first (its main file, or the one CONTAINERS_STORAGE_CONF
     /// names), else where one belongs: what a watcher of "the storage.conf" watches.
+    /// (A rootless caller's system file before Podman 6 only lends defaults: not it.)
     pub fn first_file(&self) -> &Path {
-        self.layers.first().map_or(self.main.as_path(), |l| l.path.as_path())
+        let main = self.layers.iter().find(|l| matches!(l.role, Role::Main | Role::Env));
+        main.map_or(self.main.as_path(), |l| l.path.as_path())
     }
 
     /// The same stack with the target holding `text`: replaced in place, or (a new
@@ -660,6 +680,29 @@ mod tests {
         let named = t.write("named.conf", "[storage]\n");
         let c = t.caller(0, &[("CONTAINERS_STORAGE_CONF", named.to_str().unwrap())]);
         assert_eq!(stack(&c, false).unwrap().first_file(), named);
+        // Rootless before Podman 6: the user's file (where one belongs), never root's, which
+        // only lends defaults; Podman 6: the main file, not a drop-in.
+        let rootless = t.caller(1000, &[]);
+        let user = t.0.join("home/.config/containers/storage.conf");
+        assert_eq!(stack(&rootless, false).unwrap().first_file(), user);
+        t.write("root/etc/containers/storage.rootful.conf.d/50-x.conf", "[storage]\n");
+        assert_eq!(stack(&c, true).unwrap().first_file(), named);
+        assert_eq!(stack(&t.caller(0, &[]), true).unwrap().first_file(), etc);
+    }
+
+    #[test]
+    fn a_storage_conf_that_is_not_utf8_is_an_input_error_at_its_line() {
+        let t = Tree::new("utf8");
+        let etc = t.0.join("root/etc/containers/storage.conf");
+        std::fs::create_dir_all(etc.parent().unwrap()).unwrap();
+        std::fs::write(&etc, b"[storage]\ndriver = \"\xff\"\n").unwrap();
+        match stack(&t.caller(0, &[]), false).unwrap_err() {
+            Error::Input(e) => {
+                assert_eq!((e.file.as_str(), e.line), (etc.to_str().unwrap(), 2), "{e}");
+                assert!(e.message.contains("UTF-8"), "{e}");
+            }
+            other => panic!("not an input error: {other}"),
+        }
     }
 
     #[test]

@@ -52,12 +52,16 @@ pub async fn serve(config: ServeConfig) -> Result<(), Error> {
         tokio::spawn(events::watch(Arc::new(watcher)))
     });
     // Armed before READY: a change made as soon as the daemon says it is ready is seen.
-    let files = (!config.watch.is_empty())
-        .then(|| watch::arm(&config.watch))
-        .and_then(|armed| {
-            armed.map_err(|e| tracing::error!("cannot watch the configuration files: {e}")).ok()
-        })
-        .map(|armed| tokio::spawn(watch::watch(armed)));
+    let files = match (!config.watch.is_empty()).then(|| watch::arm(&config.watch)) {
+        None => None,
+        Some(Ok(armed)) => Some(tokio::spawn(watch::watch(armed))),
+        Some(Err(e)) => {
+            // Unwatched, the files are still checked once, as at every start.
+            tracing::error!("cannot watch the configuration files: {e}");
+            let files = config.watch.clone();
+            Some(tokio::task::spawn_blocking(move || drop(watch::check_and_log(&files, "start"))))
+        }
+    };
     server::notify_ready(&format!("serving {count} volume(s) from {}", root.path().display()));
 
     tokio::select! {

@@ -10,6 +10,7 @@ use crate::class::Class;
 use crate::decide::Strategy;
 use crate::decide::options::data_attributes;
 use crate::error::Error;
+use crate::snapshot;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::Mode;
 use rustix::io::Errno;
@@ -263,7 +264,9 @@ impl VolumeRoot {
         })
     }
 
-    fn info(&self, class: Class, group: &OwnedFd, name: &str) -> VolumeInfo {
+    /// What the plugin tells of volume `name`; `snapshot_names` are the names in its
+    /// group's `.snapshots` ([`snapshot_names`](Self::snapshot_names)).
+    fn info(&self, class: Class, group: &OwnedFd, name: &str, snapshot_names: &[String]) -> VolumeInfo {
         let sub = btrfs::open_dir(group.as_fd(), name).ok();
         VolumeInfo {
             name: name.to_string(),
@@ -271,8 +274,23 @@ impl VolumeRoot {
             mountpoint: self.mountpoint(class, name),
             nocow: sub.as_ref().is_some_and(|fd| btrfs::nocow(fd.as_fd()) == Ok(true)),
             compression: sub.as_ref().and_then(|fd| btrfs::compression(fd.as_fd()).ok().flatten()),
-            snapshots: snapshots_of(group, name),
+            snapshots: snapshot::of_volume(snapshot_names, name)
+                .into_iter()
+                .map(|(n, _)| n.to_string())
+                .collect(),
         }
+    }
+
+    /// The names in the `.snapshots` directory of `class`'s group; none when it cannot be read.
+    fn snapshot_names(&self, class: Class, group: &OwnedFd) -> Vec<String> {
+        snapshot::names_in(group.as_fd(), &self.path.join(class.as_str())).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            Vec::new()
+        })
+    }
+
+    fn info_of(&self, class: Class, group: &OwnedFd, name: &str) -> VolumeInfo {
+        self.info(class, group, name, &self.snapshot_names(class, group))
     }
 
     /// Creates the volume's subvolume with its class's attributes. Creating a volume that
@@ -282,7 +300,7 @@ impl VolumeRoot {
         if let Some((class, group)) = self.find(name) {
             if class == opts.class {
                 tracing::info!(volume = %name, class = %class, "volume exists already; reusing it");
-                return Ok(self.info(class, &group, name.as_str()));
+                return Ok(self.info_of(class, &group, name.as_str()));
             }
             return Err(PluginError::bad(format!(
                 "volume `{name}` exists already with class {class} at {}",
@@ -308,7 +326,7 @@ impl VolumeRoot {
             }
             return Err(e);
         }
-        Ok(self.info(opts.class, &group, name.as_str()))
+        Ok(self.info_of(opts.class, &group, name.as_str()))
     }
 
     fn set_attributes(
@@ -338,7 +356,7 @@ impl VolumeRoot {
 
     pub fn get(&self, name: &VolumeName) -> Result<VolumeInfo, PluginError> {
         let (class, group) = self.find(name).ok_or_else(|| self.missing(name))?;
-        Ok(self.info(class, &group, name.as_str()))
+        Ok(self.info_of(class, &group, name.as_str()))
     }
 
     fn missing(&self, name: &VolumeName) -> PluginError {
@@ -359,7 +377,8 @@ impl VolumeRoot {
                 .filter(|n| VolumeName::parse(n).is_ok() && btrfs::is_subvolume_at(group.as_fd(), n))
                 .collect();
             names.sort();
-            out.extend(names.iter().map(|n| self.info(class, &group, n)));
+            let snapshot_names = self.snapshot_names(class, &group);
+            out.extend(names.iter().map(|n| self.info(class, &group, n, &snapshot_names)));
         }
         out
     }
@@ -368,36 +387,26 @@ impl VolumeRoot {
     /// root's group directories can be deleted.
     pub fn remove(&self, name: &VolumeName) -> Result<(), PluginError> {
         let (class, group) = self.find(name).ok_or_else(|| self.missing(name))?;
-        let snapshots = snapshots_of(&group, name.as_str());
+        // Unreadable snapshots are not counted as none: the volume stays.
+        let names = snapshot::names_in(group.as_fd(), &self.path.join(class.as_str()))
+            .map_err(|e| PluginError::failed(format!("volume `{name}` is kept: {e}")))?;
+        let snapshots = snapshot::of_volume(&names, name.as_str());
         if !snapshots.is_empty() && !self.remove_with_snapshots {
+            let dir = self.path.join(class.as_str()).join(snapshot::SNAPSHOT_DIR);
             return Err(PluginError::failed(format!(
                 "volume `{name}` still has {} snapshot(s) in {} (newest {}): removing it would leave \
-                 them without their volume. Delete them first (`podman-btrfs-advise snapshot --prune`, \
-                 or `btrfs subvolume delete`), or run `serve --remove-with-snapshots`, which removes \
-                 the volume and keeps its snapshots",
+                 them without their volume. Delete them first (`btrfs subvolume delete {}/{name}@*`; \
+                 `snapshot --prune` always keeps the newest), or run `serve --remove-with-snapshots`, \
+                 which removes the volume and keeps its snapshots",
                 snapshots.len(),
-                self.path.join(class.as_str()).join(crate::snapshot::SNAPSHOT_DIR).display(),
-                snapshots.last().map_or("", String::as_str)
+                dir.display(),
+                snapshots.last().map_or("", |(n, _)| n),
+                dir.display(),
             )));
         }
         btrfs::delete_subvolume(group.as_fd(), name.as_str())
             .map_err(|e| self.failure(&format!("{class}/{name}"), e))
     }
-}
-
-/// The snapshots of volume `name` in its group's `.snapshots` directory, oldest first;
-/// none when there is no such directory. Read through the group's fd, never following links.
-fn snapshots_of(group: &OwnedFd, name: &str) -> Vec<String> {
-    let Ok(dir) = btrfs::open_dir(group.as_fd(), crate::snapshot::SNAPSHOT_DIR) else { return Vec::new() };
-    let Ok(entries) = rustix::fs::Dir::read_from(&dir) else { return Vec::new() };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().ok().map(str::to_string))
-        .filter(|n| crate::snapshot::stamp_of(name, n).is_some())
-        .collect();
-    // UTC stamps sort as text.
-    names.sort();
-    names
 }
 
 #[cfg(test)]

@@ -46,8 +46,9 @@ pub enum Status {
 pub struct Readings<'a> {
     pub sys: &'a Path,
     pub mounts: &'a [MountEntry],
-    /// Mounts seen only in other mount namespaces, their mountpoints naming the namespace.
-    pub other_namespaces: &'a [MountEntry],
+    /// Reads the mounts of other mount namespaces, their mountpoints naming the namespace:
+    /// called at most once, and only when our own mounts show none on a device.
+    pub other_namespaces: &'a dyn Fn() -> Vec<MountEntry>,
     pub swaps: &'a [String],
     pub resolve: &'a dyn Fn(&str) -> Option<DevNum>,
 }
@@ -59,13 +60,13 @@ pub fn status(device: &str) -> io::Result<Status> {
     let Some((path, dev)) = found else { return Ok(Status::Absent) };
     let sys = Path::new("/sys");
     let name = sysfs_name(sys, dev)?;
-    let mounts = mountinfo::parse(&read("/proc/self/mountinfo")?);
-    let other_namespaces = other_namespace_mounts();
+    let mounts = super::read_mounts()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot read /proc/self/mountinfo: {e}")))?;
     let swaps = parse_swaps(&read("/proc/swaps")?);
     let readings = Readings {
         sys,
         mounts: &mounts,
-        other_namespaces: &other_namespaces,
+        other_namespaces: &other_namespace_mounts,
         swaps: &swaps,
         resolve: &resolve_block_device,
     };
@@ -290,7 +291,14 @@ pub fn describe_mounts(device: &str, mounts: &[&MountEntry]) -> Vec<String> {
 pub fn uses(r: &Readings, name: &str) -> io::Result<Vec<String>> {
     let btrfs = btrfs_filesystems(r.sys)?;
     let loops = loop_backings(r)?;
-    let mut walk = Walk { r, btrfs: &btrfs, loops: &loops, seen: HashSet::new(), out: Vec::new() };
+    let mut walk = Walk {
+        r,
+        btrfs: &btrfs,
+        loops: &loops,
+        others: std::cell::OnceCell::new(),
+        seen: HashSet::new(),
+        out: Vec::new(),
+    };
     walk.device(name)?;
     Ok(walk.out)
 }
@@ -299,6 +307,8 @@ struct Walk<'a> {
     r: &'a Readings<'a>,
     btrfs: &'a [Vec<DevNum>],
     loops: &'a [(String, DevNum)],
+    /// The other namespaces' mounts, once read.
+    others: std::cell::OnceCell<Vec<MountEntry>>,
     seen: HashSet<String>,
     out: Vec<String>,
 }
@@ -324,7 +334,7 @@ impl Walk<'_> {
             let mut mounts: Vec<&MountEntry> = self.r.mounts.iter().filter(on_dev).collect();
             // Our own mounts say it best; other namespaces matter when we see none.
             if mounts.is_empty() {
-                mounts = self.r.other_namespaces.iter().filter(on_dev).collect();
+                mounts = self.others.get_or_init(self.r.other_namespaces).iter().filter(on_dev).collect();
             }
             self.out.extend(describe_mounts(&device, &mounts));
             if self.r.swaps.iter().any(|s| (self.r.resolve)(s) == Some(dev)) {
@@ -467,7 +477,23 @@ mod tests {
     }
 
     fn walk(sys: &FakeSys, mounts: &str, swaps: &[&str], name: &str) -> Vec<String> {
+        walk_with(sys, mounts, "", swaps, name).0
+    }
+
+    /// [`walk`] with `others` as the other namespaces' mounts; also how often they were read.
+    fn walk_with(
+        sys: &FakeSys,
+        mounts: &str,
+        others: &str,
+        swaps: &[&str],
+        name: &str,
+    ) -> (Vec<String>, usize) {
         let mounts = mountinfo::parse(mounts);
+        let reads = std::cell::Cell::new(0);
+        let other_namespaces = || {
+            reads.set(reads.get() + 1);
+            mountinfo::parse(others)
+        };
         let swaps: Vec<String> = swaps.iter().map(|s| s.to_string()).collect();
         let resolve = resolver(&[
             ("/dev/vda1", (254, 1)),
@@ -479,11 +505,27 @@ mod tests {
         let r = Readings {
             sys: &sys.0,
             mounts: &mounts,
-            other_namespaces: &[],
+            other_namespaces: &other_namespaces,
             swaps: &swaps,
             resolve: &resolve,
         };
-        uses(&r, name).unwrap()
+        let found = uses(&r, name).unwrap();
+        (found, reads.get())
+    }
+
+    #[test]
+    fn other_namespaces_are_read_once_and_only_when_our_mounts_show_nothing() {
+        let sys = FakeSys::new("namespaces");
+        sys.disk("vda", "254:0").partition("vda", "vda1", "254:1").partition("vda", "vda2", "254:2");
+        let ours = "30 27 254:1 / /boot rw - vfat /dev/vda1 rw\n";
+        let theirs = "40 1 254:2 / /data rw - ext4 /dev/vda2 rw\n";
+        assert_eq!(
+            walk_with(&sys, ours, theirs, &[], "vda1"),
+            (vec!["/dev/vda1 is mounted at /boot (vfat)".into()], 0)
+        );
+        let (found, reads) = walk_with(&sys, ours, theirs, &[], "vda");
+        assert_eq!(reads, 1, "{found:?}");
+        assert!(found.contains(&"/dev/vda2 is mounted at /data (ext4)".to_string()), "{found:?}");
     }
 
     #[test]

@@ -187,47 +187,143 @@ pub enum OptionScope {
     FilesystemWide,
 }
 
-/// Generic VFS mount flags, which the VFS keeps per mount.
-const PER_MOUNT: &[&str] = &[
-    "subvol",
-    "subvolid",
-    "ro",
-    "rw",
-    "noatime",
-    "atime",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "nodiratime",
-    "diratime",
-    "lazytime",
-    "nolazytime",
-    "nodev",
-    "dev",
-    "nosuid",
-    "suid",
-    "noexec",
-    "exec",
-    "defaults",
-    "auto",
-    "noauto",
-    "nofail",
-    "user",
-    "nouser",
-    "users",
-    "owner",
-    "group",
-    "_netdev",
-    "bind",
-    "rbind",
-];
+/// Every mount option a btrfs mount takes, by name without `=value`, with its scope:
+/// btrfs(5)'s own (filesystem-wide but `subvol` and `subvolid`), then the generic flags
+/// of the VFS, mount(8) and systemd: per mount those the VFS keeps per mount (atime,
+/// nodev, nosuid, noexec, nosymfollow, ro) and those that never reach the kernel
+/// (nofail, user, …); filesystem-wide the superblock's (sync, dirsync, iversion, mand,
+/// SELinux contexts). `x-`/`X-` options (userspace only) are per mount too.
+pub const MOUNT_OPTIONS: &[(&str, OptionScope)] = {
+    use OptionScope::{FilesystemWide, PerMount};
+    &[
+        ("acl", FilesystemWide),
+        ("noacl", FilesystemWide),
+        ("autodefrag", FilesystemWide),
+        ("noautodefrag", FilesystemWide),
+        ("barrier", FilesystemWide),
+        ("nobarrier", FilesystemWide),
+        ("check_int", FilesystemWide),
+        ("check_int_data", FilesystemWide),
+        ("check_int_print_mask", FilesystemWide),
+        ("clear_cache", FilesystemWide),
+        ("commit", FilesystemWide),
+        ("compress", FilesystemWide),
+        ("compress-force", FilesystemWide),
+        ("datacow", FilesystemWide),
+        ("nodatacow", FilesystemWide),
+        ("datasum", FilesystemWide),
+        ("nodatasum", FilesystemWide),
+        ("degraded", FilesystemWide),
+        ("device", FilesystemWide),
+        ("discard", FilesystemWide),
+        ("nodiscard", FilesystemWide),
+        ("enospc_debug", FilesystemWide),
+        ("noenospc_debug", FilesystemWide),
+        ("fatal_errors", FilesystemWide),
+        ("flushoncommit", FilesystemWide),
+        ("noflushoncommit", FilesystemWide),
+        ("fragment", FilesystemWide),
+        ("nologreplay", FilesystemWide),
+        ("max_inline", FilesystemWide),
+        ("metadata_ratio", FilesystemWide),
+        ("inode_cache", FilesystemWide),
+        ("noinode_cache", FilesystemWide),
+        ("norecovery", FilesystemWide),
+        ("recovery", FilesystemWide),
+        ("rescan_uuid_tree", FilesystemWide),
+        ("rescue", FilesystemWide),
+        ("skip_balance", FilesystemWide),
+        ("space_cache", FilesystemWide),
+        ("nospace_cache", FilesystemWide),
+        ("ssd", FilesystemWide),
+        ("nossd", FilesystemWide),
+        ("ssd_spread", FilesystemWide),
+        ("nossd_spread", FilesystemWide),
+        ("subvol", PerMount),
+        ("subvolid", PerMount),
+        ("subvolrootid", FilesystemWide),
+        ("thread_pool", FilesystemWide),
+        ("treelog", FilesystemWide),
+        ("notreelog", FilesystemWide),
+        ("usebackuproot", FilesystemWide),
+        ("user_subvol_rm_allowed", FilesystemWide),
+        ("alloc_start", FilesystemWide),
+        ("subvol_rm_allowed", FilesystemWide),
+        ("defaults", PerMount),
+        ("ro", PerMount),
+        ("rw", PerMount),
+        ("sync", FilesystemWide),
+        ("async", FilesystemWide),
+        ("dirsync", FilesystemWide),
+        ("atime", PerMount),
+        ("noatime", PerMount),
+        ("diratime", PerMount),
+        ("nodiratime", PerMount),
+        ("relatime", PerMount),
+        ("norelatime", PerMount),
+        ("strictatime", PerMount),
+        ("nostrictatime", PerMount),
+        ("lazytime", PerMount),
+        ("nolazytime", PerMount),
+        ("dev", PerMount),
+        ("nodev", PerMount),
+        ("exec", PerMount),
+        ("noexec", PerMount),
+        ("suid", PerMount),
+        ("nosuid", PerMount),
+        ("mand", FilesystemWide),
+        ("nomand", FilesystemWide),
+        ("iversion", FilesystemWide),
+        ("noiversion", FilesystemWide),
+        ("silent", FilesystemWide),
+        ("loud", FilesystemWide),
+        ("nosymfollow", PerMount),
+        ("symfollow", PerMount),
+        ("auto", PerMount),
+        ("noauto", PerMount),
+        ("nofail", PerMount),
+        ("user", PerMount),
+        ("nouser", PerMount),
+        ("users", PerMount),
+        ("owner", PerMount),
+        ("group", PerMount),
+        ("_netdev", PerMount),
+        ("bind", PerMount),
+        ("rbind", PerMount),
+        ("remount", PerMount),
+        ("context", FilesystemWide),
+        ("fscontext", FilesystemWide),
+        ("defcontext", FilesystemWide),
+        ("rootcontext", FilesystemWide),
+        ("seclabel", FilesystemWide),
+        ("comment", PerMount),
+        ("loop", PerMount),
+        ("offset", PerMount),
+        ("sizelimit", PerMount),
+    ]
+};
 
+/// Whether `option` names a mount option of [`MOUNT_OPTIONS`] or an `x-` one.
+pub fn known_option(option: &str) -> bool {
+    let key = option_key(option);
+    MOUNT_OPTIONS.iter().any(|(name, _)| *name == key) || userspace_only(key)
+}
+
+fn option_key(option: &str) -> &str {
+    option.split('=').next().unwrap_or(option)
+}
+
+fn userspace_only(key: &str) -> bool {
+    key.starts_with("x-") || key.starts_with("X-")
+}
+
+/// An option's scope; one this tool does not know counts as filesystem-wide.
 pub fn option_scope(option: &str) -> OptionScope {
-    let key = option.split('=').next().unwrap_or(option);
-    if PER_MOUNT.contains(&key) || key.starts_with("x-") || key.starts_with("X-") {
-        OptionScope::PerMount
-    } else {
-        OptionScope::FilesystemWide
+    let key = option_key(option);
+    match MOUNT_OPTIONS.iter().find(|(name, _)| *name == key) {
+        Some((_, scope)) => *scope,
+        None if userspace_only(key) => OptionScope::PerMount,
+        None => OptionScope::FilesystemWide,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::journal::{PodmanFacts, Service, Stopped};
 use crate::error::Error;
-use crate::podman::{Client, Discovered, Outcome, Timeouts};
+use crate::podman::{Client, DEFAULT_STOP_TIMEOUT, Discovered, Outcome, Timeouts, runtime};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 /// The label Podman puts on containers that `podman generate systemd --new` or Quadlet
 /// units run.
 pub const SYSTEMD_UNIT_LABEL: &str = "PODMAN_SYSTEMD_UNIT";
-/// Podman's default stop timeout, when inspect does not name one.
-const DEFAULT_STOP_TIMEOUT: u64 = 10;
 /// The units of Podman's API service.
 const API_UNITS: [&str; 2] = ["podman.socket", "podman.service"];
 
@@ -25,17 +23,9 @@ pub struct Podman {
     facts: PodmanFacts,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))
-}
-
 impl Podman {
     pub fn new(at: Discovered, facts: PodmanFacts) -> Result<Self, Error> {
-        let timeouts = Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
-        Ok(Podman { client: Client::new(at, timeouts), runtime: runtime()?, facts })
+        Ok(Podman { client: Client::new(at, Timeouts::CONTROL), runtime: runtime()?, facts })
     }
 
     /// The API answers now.

@@ -46,6 +46,9 @@ pub const MIN_VERSION: Version = Version { major: 4, minor: 3 };
 /// How many container inspections run at once.
 const INSPECT_CONCURRENCY: usize = 16;
 
+/// Podman's stop timeout, in seconds, for a container that names none.
+pub const DEFAULT_STOP_TIMEOUT: u64 = 10;
+
 /// How long to wait for answers: every limit of every call is here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -59,6 +62,11 @@ impl Timeouts {
     /// For reading a whole host (`scan`).
     pub const SCAN: Timeouts =
         Timeouts { first_answer: Duration::from_secs(10), request: Duration::from_secs(300) };
+
+    /// For a command that acts on a few containers or volumes (snapshot, restore, migrate):
+    /// a quick answer to the ping, and room for a stop or a list of a big host.
+    pub const CONTROL: Timeouts =
+        Timeouts { first_answer: Duration::from_secs(5), request: Duration::from_secs(120) };
 
     /// For looking at one object at a time, as the daemon does for each event.
     pub const LOOKUP: Timeouts =
@@ -157,16 +165,35 @@ impl Client {
     /// is inspected, 16 at a time; one removed before that is left out. `podman_version`
     /// tells the policy Podman reports for a container created without one.
     pub async fn containers(&self, podman_version: &str) -> Result<Vec<Container>, PodmanError> {
+        self.list_containers(Some(podman_version)).await
+    }
+
+    /// Every container's id, name, state, image, labels and mounts, without sizes (which
+    /// Podman computes per container) or restart policies (left empty): what acting on
+    /// volumes needs. Two list calls at once, as [`containers`](Self::containers) makes.
+    pub async fn containers_brief(&self) -> Result<Vec<Container>, PodmanError> {
+        self.list_containers(None).await
+    }
+
+    /// The container lists; with `full` (the server's version) also sizes and restart
+    /// policies.
+    async fn list_containers(&self, full: Option<&str>) -> Result<Vec<Container>, PodmanError> {
         let podman = self.podman("containers/json")?;
-        let opts = podman_api::opts::ContainerListOpts::builder().all(true).size(true).build();
+        let opts = podman_api::opts::ContainerListOpts::builder().all(true).size(full.is_some()).build();
         let lists = podman.containers();
+        let policies = async {
+            match full {
+                Some(version) => self.restart_policies(version).await,
+                None => Ok(HashMap::new()),
+            }
+        };
         let (listed, compat, policies) = tokio::try_join!(
             self.api("containers/json", lists.list(&opts)),
             self.compat_containers(),
-            self.restart_policies(podman_version),
+            policies,
         )?;
         let (mut containers, uninspected) =
-            answers::containers_from_lists(listed, compat, &policies, podman_version);
+            answers::containers_from_lists(listed, compat, &policies, full.unwrap_or_default());
         for (i, why) in &uninspected {
             tracing::debug!(container = %containers[*i].name, "inspecting the container: {why}");
         }
@@ -185,6 +212,9 @@ impl Client {
         }
         let mut kept = kept.into_iter();
         containers.retain(|_| kept.next().unwrap_or(true));
+        if full.is_none() {
+            containers.iter_mut().for_each(|c| c.restart_policy.clear());
+        }
         Ok(containers)
     }
 
@@ -265,6 +295,19 @@ impl Client {
         Ok(raw.map(answers::volume_from))
     }
 
+    /// What a volume's driver says of it (inspect's `Status`: a plugin's own fields, asked
+    /// of the plugin at each inspection); empty for a local volume or none.
+    pub async fn volume_status(
+        &self,
+        name: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, PodmanError> {
+        let raw = self.inspect::<models::Volume>("volumes", name).await?;
+        Ok(match raw.and_then(|v| v.status) {
+            Some(serde_json::Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        })
+    }
+
     /// `GET {kind}/{name}/json`, read as `T`; `None` for 404.
     async fn inspect<T: serde::de::DeserializeOwned>(
         &self,
@@ -304,6 +347,13 @@ impl Client {
     pub async fn stop(&self, container: &str, grace: Duration) -> Result<Outcome, PodmanError> {
         let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
         self.control(container, "stop", &format!("?timeout={seconds}"), self.timeouts.stop(grace)).await
+    }
+
+    /// Stops `container` with its own stop timeout (inspect's `StopTimeout`, else Podman's
+    /// default, [`DEFAULT_STOP_TIMEOUT`] seconds), as `podman stop` would.
+    pub async fn stop_with_own_timeout(&self, container: &str) -> Result<Outcome, PodmanError> {
+        let own = self.container(container).await?.and_then(|c| c.stop_timeout);
+        self.stop(container, Duration::from_secs(own.unwrap_or(DEFAULT_STOP_TIMEOUT))).await
     }
 
     pub async fn start(&self, container: &str) -> Result<Outcome, PodmanError> {

@@ -18,9 +18,18 @@ mod host;
 mod http;
 mod version;
 
-pub use client::{Client, HostInfo, MIN_VERSION, Outcome, Ping, Timeouts};
+pub use client::{Client, DEFAULT_STOP_TIMEOUT, HostInfo, MIN_VERSION, Outcome, Ping, Timeouts};
 pub use endpoint::{Discovered, Endpoint, ROOTFUL_SOCKET, discover};
 pub use error::{ErrorKind, PodmanError};
 pub use events::{Actor, Event, EventFilter, EventStream};
 pub use host::{fetch, fetch_from, fetch_with};
 pub use version::Version;
+
+/// The runtime the tool's commands drive the client with: one thread, since a command
+/// waits on one call (or one joined set of calls) at a time.
+pub fn runtime() -> Result<tokio::runtime::Runtime, crate::error::Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::Error::Environment(format!("cannot start the async runtime: {e}")))
+}

@@ -191,9 +191,7 @@ pub fn assemble(
         .clone()
         .unwrap_or_else(|| format!("{}/volumes", host.storage.graphroot.trim_end_matches('/')));
     let volume_path = place(&volume_path);
-    let mut report = report(host, profile, graphroot, volume_path, &|p| place(p));
-    report.placement_source = reader.source();
-    Ok(report)
+    Ok(report(host, profile, graphroot, volume_path, reader.source(), &|p| place(p)))
 }
 
 /// Puts the pieces together (pure but for `place`). `profile` is in the host's order,
@@ -203,6 +201,7 @@ pub fn report(
     profile: LiveProfile,
     graphroot: Option<Placement>,
     volume_path: Option<Placement>,
+    placement_source: PlacementSource,
     place: &dyn Fn(&str) -> Option<Placement>,
 ) -> ScanReport {
     let containers: Vec<ContainerReport> = host
@@ -234,11 +233,7 @@ pub fn report(
         storage: host.storage,
         graphroot,
         volume_path,
-        placement_source: PlacementSource {
-            read: true,
-            root: Some("/".into()),
-            ..PlacementSource::default()
-        },
+        placement_source,
         images: host.images,
         containers,
         volumes,
@@ -299,11 +294,7 @@ fn fetch(url: Option<&str>) -> Result<(Discovered, LiveHost, Option<u32>), Error
     let env = |name: &str| std::env::var(name).ok();
     let found = podman::discover(url, &env, rustix::process::geteuid().is_root())?;
     tracing::info!("using Podman at {} ({})", found.endpoint.url(), found.why);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))?;
-    let (host, pid) = runtime.block_on(fetch_from(&found, podman::Timeouts::default()))?;
+    let (host, pid) = podman::runtime()?.block_on(fetch_from(&found, podman::Timeouts::default()))?;
     Ok((found, host, pid))
 }
 

@@ -219,11 +219,6 @@ pub fn load_text(text: &str, name: &str, mode: NixMode) -> Result<DiskoFile, Err
     load_from(text.to_string(), name.to_string(), &LoadOptions { mode, ..LoadOptions::default() }, None)
 }
 
-/// As [`load_text`], with function arguments and an attribute path.
-pub fn load_text_with(text: &str, name: &str, options: &LoadOptions) -> Result<DiskoFile, Error> {
-    load_from(text.to_string(), name.to_string(), options, None)
-}
-
 fn load_from(
     text: String,
     name: String,

@@ -77,3 +77,37 @@ fn check(inputs: &Inputs) -> Vec<Diagnostic> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::{self, Inputs, disko};
+
+    /// The P101/P102 codes `check` reports for a btrfs layout whose `/` and `/home` mounts
+    /// carry `root` and `home` as their options.
+    fn codes(root: &str, home: &str) -> Vec<&'static str> {
+        let text = format!(
+            r#"{{ disko.devices.disk.main = {{
+  device = "/dev/vda"; type = "disk";
+  content = {{ type = "gpt"; partitions.system = {{ size = "100%"; content = {{
+    type = "btrfs";
+    subvolumes = {{
+      "@" = {{ mountpoint = "/"; mountOptions = [ {root} ]; }};
+      "@home" = {{ mountpoint = "/home"; mountOptions = [ {home} ]; }};
+    }};
+  }}; }}; }};
+}}; }}"#
+        );
+        let file = disko::load_text(&text, "disko.nix", disko::NixMode::Static).unwrap();
+        let inputs = Inputs { disko: Some(file), storage: None, containers: None, live: None };
+        validate::check(&inputs).iter().map(|d| d.code).filter(|c| ["P101", "P102"].contains(c)).collect()
+    }
+
+    #[test]
+    fn generic_per_mount_flags_differ_freely_between_subvolumes() {
+        for flag in ["\"nosymfollow\"", "\"nostrictatime\"", "\"noexec\""] {
+            assert_eq!(codes("\"noatime\"", &format!("\"noatime\" {flag}")), Vec::<&str>::new(), "{flag}");
+        }
+        // A filesystem-wide option set on one subvolume alone still is one.
+        assert!(codes("\"noatime\"", "\"noatime\" \"compress=zstd\"").contains(&"P102"));
+    }
+}

@@ -34,122 +34,9 @@ declare_rule! {
     };
 }
 
-/// btrfs mount options as btrfs(5) lists them, without `=value`.
-const BTRFS: &[&str] = &[
-    "acl",
-    "noacl",
-    "autodefrag",
-    "noautodefrag",
-    "barrier",
-    "nobarrier",
-    "check_int",
-    "check_int_data",
-    "check_int_print_mask",
-    "clear_cache",
-    "commit",
-    "compress",
-    "compress-force",
-    "datacow",
-    "nodatacow",
-    "datasum",
-    "nodatasum",
-    "degraded",
-    "device",
-    "discard",
-    "nodiscard",
-    "enospc_debug",
-    "noenospc_debug",
-    "fatal_errors",
-    "flushoncommit",
-    "noflushoncommit",
-    "fragment",
-    "nologreplay",
-    "max_inline",
-    "metadata_ratio",
-    "inode_cache",
-    "noinode_cache",
-    "norecovery",
-    "recovery",
-    "rescan_uuid_tree",
-    "rescue",
-    "skip_balance",
-    "space_cache",
-    "nospace_cache",
-    "ssd",
-    "nossd",
-    "ssd_spread",
-    "nossd_spread",
-    "subvol",
-    "subvolid",
-    "subvolrootid",
-    "thread_pool",
-    "treelog",
-    "notreelog",
-    "usebackuproot",
-    "user_subvol_rm_allowed",
-    "alloc_start",
-    "subvol_rm_allowed",
-];
-
-/// Flags the VFS, mount(8) and systemd take for any filesystem.
-const GENERIC: &[&str] = &[
-    "defaults",
-    "ro",
-    "rw",
-    "sync",
-    "async",
-    "dirsync",
-    "atime",
-    "noatime",
-    "diratime",
-    "nodiratime",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "nostrictatime",
-    "lazytime",
-    "nolazytime",
-    "dev",
-    "nodev",
-    "exec",
-    "noexec",
-    "suid",
-    "nosuid",
-    "mand",
-    "nomand",
-    "iversion",
-    "noiversion",
-    "silent",
-    "loud",
-    "nosymfollow",
-    "symfollow",
-    "auto",
-    "noauto",
-    "nofail",
-    "user",
-    "nouser",
-    "users",
-    "owner",
-    "group",
-    "_netdev",
-    "bind",
-    "rbind",
-    "remount",
-    "context",
-    "fscontext",
-    "defcontext",
-    "rootcontext",
-    "seclabel",
-    "comment",
-    "loop",
-    "offset",
-    "sizelimit",
-];
-
 /// Whether the kernel knows the option's name (btrfs or generic).
 pub fn known(option: &str) -> bool {
-    let key = option.split('=').next().unwrap_or(option);
-    BTRFS.contains(&key) || GENERIC.contains(&key) || key.starts_with("x-") || key.starts_with("X-")
+    crate::layout::known_option(option)
 }
 
 fn distance(a: &str, b: &str) -> usize {
@@ -173,7 +60,7 @@ pub fn suggestion(option: &str) -> Option<String> {
         "compression" => return Some(format!("compress={}", value.unwrap_or("zstd"))),
         _ => {}
     }
-    let best = BTRFS.iter().chain(GENERIC).map(|k| (distance(key, k), *k)).min()?;
+    let best = crate::layout::MOUNT_OPTIONS.iter().map(|(k, _)| (distance(key, k), *k)).min()?;
     (best.0 <= 2 || key.replace(['_', '-'], "") == best.1.replace(['_', '-'], ""))
         .then(|| value.map_or(best.1.to_string(), |v| format!("{}={v}", best.1)))
 }
